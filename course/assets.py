@@ -1,0 +1,92 @@
+"""
+Reference tensors for the visible and hidden tests, computed from the solution.
+
+Every input and parameter is drawn from a generator seeded here and set
+explicitly, so the references never depend on how a solution consumes random
+numbers. Files are rewritten only when their content changes, because
+torch.save output is not byte-reproducible.
+"""
+from pathlib import Path
+
+import torch
+
+from course import REPO_ROOT
+
+ASSETS_DIR = REPO_ROOT / "tests" / "assets"
+
+
+def part1_reference():
+    """A small tanh MLP with explicit parameters, its loss and all gradients."""
+    from hw import layers
+
+    gen = torch.Generator().manual_seed(2024)
+    in_features, num_classes, hidden = 12, 5, [16, 8]
+    mlp = layers.MLP(in_features, num_classes, hidden_features=hidden, activation="tanh")
+    params = [torch.randn(p.shape, generator=gen) * 0.5 for p, _ in mlp.params()]
+    for (p, dp), value in zip(mlp.params(), params):
+        p.copy_(value)
+        dp.zero_()
+    x = torch.randn(7, in_features, generator=gen)
+    y = torch.randint(0, num_classes, (7,), generator=gen)
+    model = layers.Sequential(mlp, layers.CrossEntropyLoss())
+    loss = model(x, y=y)
+    dx = model.backward(torch.tensor(1.0))
+    return {
+        "in_features": in_features,
+        "num_classes": num_classes,
+        "hidden_features": hidden,
+        "x": x,
+        "y": y,
+        "params": params,
+        "loss": loss,
+        "dx": dx,
+        "grads": [dp.clone() for _, dp in mlp.params()],
+    }
+
+
+BUILDERS = {"part1_reference.pt": part1_reference}
+
+
+def build_all():
+    """Returns {file name: content} for every asset, computed from the solution."""
+    return {name: build() for name, build in BUILDERS.items()}
+
+
+def same_content(a, b) -> bool:
+    """Exact equality of nested dicts/lists of tensors and plain values."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and torch.equal(a, b)
+        )
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_content(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_content(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def stale_assets(directory: Path = ASSETS_DIR):
+    """Names of assets that are missing from ``directory`` or differ from a fresh build."""
+    stale = []
+    for name, content in build_all().items():
+        path = directory / name
+        if not path.exists() or not same_content(torch.load(path, weights_only=True), content):
+            stale.append(name)
+    return stale
+
+
+def write_assets(directory: Path = ASSETS_DIR):
+    """Writes the assets whose content changed; returns the names written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in build_all().items():
+        path = directory / name
+        if path.exists() and same_content(torch.load(path, weights_only=True), content):
+            continue
+        torch.save(content, path)
+        written.append(name)
+    return written
