@@ -1,0 +1,96 @@
+"""
+Builds the student release ``release/hw2`` from the instructor's sources.
+
+- notebooks: ``nbgrader generate_assignment`` (strips solution cells, locks cells);
+- ``hw/*.py``: our stripper (nbgrader copies .py files verbatim);
+- the reference assets the visible tests load, ``environment.yml`` and a student README.
+
+The result depends only on the sources, so building twice gives identical bytes.
+"""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from course import ASSIGNMENT, REPO_ROOT
+from course.strip import strip_solutions
+
+STUDENT_README = """\
+# Homework 2: convolutional neural networks
+
+## Set up
+
+With conda:
+
+    conda env create -f environment.yml
+    conda activate cnn-hw
+
+or with pip (Python 3.11):
+
+    python3 -m venv .venv && . .venv/bin/activate
+    pip install torch==2.14.1 torchvision==0.29.1 numpy matplotlib scikit-learn tqdm jupyterlab
+
+Then open the notebooks from this folder:
+
+    jupyter lab
+
+## What to do
+
+Work through the notebooks in order ({notebooks}). Each one tells you which
+functions of the `hw/` package to implement; every place to fill in raises
+`NotImplementedError` under a `# TODO:` comment. Written answers go into
+`hw/answers.py`.
+
+The checks in the notebooks are for you and carry no points. Your grade comes
+from a hidden test suite, which runs your `hw/` package on other inputs, and
+from the course staff, who read your written answers.
+
+## Submit
+
+Run every notebook top to bottom, save them, and submit this whole folder
+(the notebooks and `hw/`). Do not rename files or cells, and do not edit the
+locked cells.
+"""
+
+
+def release_dir(root: Path = REPO_ROOT) -> Path:
+    return root / "release" / ASSIGNMENT
+
+
+def source_notebooks(root: Path = REPO_ROOT):
+    return sorted((root / "source" / ASSIGNMENT).glob("*.ipynb"))
+
+
+def run_nbgrader(args, root: Path = REPO_ROOT):
+    """Runs an nbgrader command in the course root; raises with its log on failure."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def build_release(root: Path = REPO_ROOT) -> Path:
+    """Regenerates the release folder and returns its path."""
+    out = release_dir(root)
+    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force", "--log-level=WARN"], root)
+
+    package_out = out / "hw"
+    package_out.mkdir(parents=True, exist_ok=True)
+    for module in sorted((root / "hw").glob("*.py")):
+        text = module.read_text()
+        (package_out / module.name).write_text(strip_solutions(text, str(module.relative_to(root))))
+
+    assets_out = out / "tests" / "assets"
+    assets_out.mkdir(parents=True, exist_ok=True)
+    for asset in sorted((root / "tests" / "assets").glob("*.pt")):
+        shutil.copyfile(asset, assets_out / asset.name)
+
+    shutil.copyfile(root / "environment.yml", out / "environment.yml")
+    names = ", ".join(nb.name for nb in source_notebooks(root))
+    (out / "README.md").write_text(STUDENT_README.format(notebooks=names))
+    return out

@@ -1,0 +1,1 @@
+"""The CNN homework package: fill in the marked TODOs in these modules."""

@@ -1,0 +1,456 @@
+"""
+Layers with hand-written backward passes: a "poor man's autograd".
+
+Every layer follows one API (the one PyTorch splits between ``nn.Module`` and
+``autograd.Function``):
+
+- ``forward(x, **kw)`` computes the output and caches what ``backward`` needs;
+- ``backward(dout)`` takes dL/d(output) and returns dL/d(input), and *adds*
+  (``+=``) the gradients of the layer's parameters into their gradient tensors;
+- ``params()`` lists ``(tensor, gradient)`` pairs of the trainable parameters;
+- ``train(mode)`` switches between training and evaluation behaviour.
+
+Inside a ``backward`` you may use any tensor operation, but not autograd:
+computing the gradients by hand is the point of the exercise.
+"""
+import abc
+
+import torch
+
+
+class Layer(abc.ABC):
+    """
+    A computation element of a network that knows its own gradient.
+
+    Subclasses implement ``forward`` and ``backward``; layers with trainable
+    parameters also override ``params``.
+    """
+
+    def __init__(self):
+        # Values saved by forward() for use by backward().
+        self.grad_cache = {}
+        self.training_mode = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    @abc.abstractmethod
+    def forward(self, *args, **kwargs):
+        """
+        Computes the forward pass of the layer.
+
+        Inputs:
+        - args: the computation arguments (layer specific), e.g. x of shape (N, D).
+        - kwargs: extra keyword arguments, such as the labels ``y`` that only
+          a loss uses; other layers accept and ignore them.
+
+        Returns:
+        - The result of the computation.
+        """
+
+    @abc.abstractmethod
+    def backward(self, dout):
+        """
+        Computes the backward pass of the layer.
+
+        Inputs:
+        - dout: gradient of the loss with respect to the output of this layer,
+          same shape as the output of ``forward``.
+
+        Returns:
+        - dx: gradient of the loss with respect to the first input of
+          ``forward``, same shape as that input.
+
+        Gradients of the parameters are *accumulated* into the gradient tensors
+        returned by ``params()`` (``dw += ...``), never assigned.
+        """
+
+    def params(self):
+        """
+        Returns:
+        - A list of ``(parameter, gradient)`` tuples, one per trainable tensor,
+          each gradient of the same shape as its parameter. Empty by default.
+        """
+        return []
+
+    def train(self, training_mode=True):
+        """
+        Switches between training mode (True) and evaluation mode (False).
+        Layers such as Dropout behave differently in each.
+        """
+        self.training_mode = training_mode
+
+    def __repr__(self):
+        return self.__class__.__name__
+
+
+class LeakyReLU(Layer):
+    """
+    Leaky rectified linear unit: relu(x) = max(alpha * x, x), elementwise.
+    """
+
+    def __init__(self, alpha: float = 0.01):
+        super().__init__()
+        if not 0 <= alpha < 1:
+            raise ValueError(f"LeakyReLU needs 0 <= alpha < 1, got alpha={alpha}")
+        self.alpha = alpha
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input tensor of any shape, e.g. (N, D).
+
+        Returns:
+        - out: tensor of the same shape as x.
+        """
+        # TODO: Compute the leaky ReLU of x and cache what backward needs.
+        raise NotImplementedError()
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, same shape as x.
+
+        Returns:
+        - dx: gradient with respect to x: dout where x > 0, alpha * dout elsewhere.
+        """
+        # TODO: Compute dx from dout and the cached input.
+        raise NotImplementedError()
+        return dx
+
+    def __repr__(self):
+        return f"LeakyReLU(alpha={self.alpha})"
+
+
+class ReLU(LeakyReLU):
+    """
+    Rectified linear unit: relu(x) = max(0, x), a LeakyReLU with alpha = 0.
+    """
+
+    def __init__(self):
+        # TODO: Initialise the parent class so that this layer is a ReLU.
+        raise NotImplementedError()
+
+    def __repr__(self):
+        return "ReLU"
+
+
+class Sigmoid(Layer):
+    """
+    Logistic sigmoid: sigma(x) = 1 / (1 + exp(-x)), elementwise.
+    """
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input tensor of any shape, e.g. (N, D) or (N, H, W).
+
+        Returns:
+        - out: tensor of the same shape as x, values in (0, 1).
+        """
+        # TODO: Compute the sigmoid of x (do not call torch.sigmoid) and cache
+        #  what backward needs.
+        raise NotImplementedError()
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, same shape as x.
+
+        Returns:
+        - dx: gradient with respect to x: dout * sigma(x) * (1 - sigma(x)).
+        """
+        # TODO: Compute dx using the output cached by forward.
+        raise NotImplementedError()
+        return dx
+
+
+class TanH(Layer):
+    """
+    Hyperbolic tangent: tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x)).
+    """
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input tensor of any shape, e.g. (N, D) or (N, H, W).
+
+        Returns:
+        - out: tensor of the same shape as x, values in (-1, 1).
+        """
+        # TODO: Compute tanh of x and cache what backward needs.
+        raise NotImplementedError()
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, same shape as x.
+
+        Returns:
+        - dx: gradient with respect to x: dout * (1 - tanh(x)^2).
+        """
+        # TODO: Compute dx using the output cached by forward.
+        raise NotImplementedError()
+        return dx
+
+
+class Linear(Layer):
+    """
+    Fully connected (affine) layer: out = x @ w.T + b.
+    """
+
+    def __init__(self, in_features: int, out_features: int, wstd: float = 0.1):
+        """
+        Inputs:
+        - in_features: number of input features D_in.
+        - out_features: number of output features D_out.
+        - wstd: standard deviation of the normal distribution (mean 0) that
+          initialises the weights and the bias.
+        """
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+
+        # TODO: Create the parameters w of shape (D_out, D_in) and b of shape
+        #  (D_out,), drawn from N(0, wstd^2), and their gradients dw and db,
+        #  zeros of the same shapes.
+        raise NotImplementedError()
+
+    def params(self):
+        return [(self.w, self.dw), (self.b, self.db)]
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, D_in).
+
+        Returns:
+        - out: output of shape (N, D_out), out = x @ w.T + b.
+        """
+        # TODO: Compute the affine transform and cache what backward needs.
+        raise NotImplementedError()
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, D_out).
+
+        Returns:
+        - dx: gradient with respect to x, shape (N, D_in).
+
+        Also accumulates dw (D_out, D_in) and db (D_out,): use += so that
+        gradients of several backward passes add up until they are zeroed.
+        """
+        # TODO: Accumulate dw and db, then compute dx.
+        raise NotImplementedError()
+        return dx
+
+    def __repr__(self):
+        return f"Linear(in_features={self.in_features}, out_features={self.out_features})"
+
+
+class CrossEntropyLoss(Layer):
+    """
+    Mean cross-entropy of class scores and integer labels:
+
+        loss = 1/N * sum_i ( -x[i, y_i] + log(sum_k exp(x[i, k])) )
+
+    It must stay finite for scores of magnitude 1e4, where exp() overflows.
+    """
+
+    def forward(self, x, y, **kw):
+        """
+        Inputs:
+        - x: class scores of shape (N, C); row i holds the scores of sample i.
+        - y: labels of shape (N,), integers in [0, C).
+
+        Returns:
+        - loss: a scalar tensor (shape ()), the mean loss over the batch.
+        """
+        # TODO: Compute the loss in a numerically stable way (hint: subtract
+        #  each row's maximum before exponentiating) and cache what backward
+        #  needs.
+        raise NotImplementedError()
+        return loss
+
+    def backward(self, dout=1.0):
+        """
+        Inputs:
+        - dout: gradient with respect to the scalar loss (1.0 by default).
+
+        Returns:
+        - dx: gradient with respect to the scores x, shape (N, C):
+          dout * (softmax(x) - onehot(y)) / N.
+        """
+        # TODO: Compute dx.
+        raise NotImplementedError()
+        return dx
+
+
+class Dropout(Layer):
+    """
+    Inverted dropout: in training mode each element is zeroed with
+    probability p and the survivors are scaled by 1 / (1 - p), so that the
+    expected output equals the input; in evaluation mode it is the identity.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout needs 0 <= p < 1, got p={p}")
+        self.p = p
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input tensor of any shape, e.g. (N, D).
+
+        Returns:
+        - out: tensor of the same shape as x.
+        """
+        # TODO: In training mode, draw a random keep-mask, zero the dropped
+        #  elements and rescale the kept ones by 1 / (1 - p). In evaluation
+        #  mode return x unchanged. Cache what backward needs.
+        raise NotImplementedError()
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, same shape as x.
+
+        Returns:
+        - dx: gradient with respect to x, using the mask of the last forward.
+        """
+        # TODO: Compute dx.
+        raise NotImplementedError()
+        return dx
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
+
+
+class Sequential(Layer):
+    """
+    A Layer that applies other layers in sequence, like torch.nn.Sequential.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of the first layer.
+        - kw: keyword arguments (such as ``y``) passed to every layer.
+
+        Returns:
+        - out: output of the last layer.
+        """
+        # TODO: Apply each layer to the output of the previous one, passing kw.
+        raise NotImplementedError()
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output of the last layer.
+
+        Returns:
+        - din: gradient with respect to the input of the first layer.
+        """
+        # TODO: Backpropagate through the layers in reverse order.
+        raise NotImplementedError()
+        return din
+
+    def params(self):
+        """
+        Returns:
+        - The parameters of all layers, in layer order.
+        """
+        # TODO: Concatenate the params() of all layers.
+        raise NotImplementedError()
+        return params
+
+    def train(self, training_mode=True):
+        # TODO: Set the mode of this layer and of every layer it contains.
+        raise NotImplementedError()
+
+    def __getitem__(self, item):
+        return self.layers[item]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self):
+        lines = [f"  [{i}] {layer}" for i, layer in enumerate(self.layers)]
+        return "\n".join([f"{self.__class__.__name__}("] + lines + [")"])
+
+
+ACTIVATIONS = {"relu": ReLU, "lrelu": LeakyReLU, "sigmoid": Sigmoid, "tanh": TanH}
+
+
+class MLP(Layer):
+    """
+    A multilayer perceptron for classification:
+
+        Linear(D, h_1) -> act -> [Dropout] -> ... -> Linear(h_{L-1}, h_L)
+        -> act -> [Dropout] -> Linear(h_L, C)
+
+    Dropout layers appear after each activation only when dropout > 0.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        hidden_features=(),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        wstd: float = 0.1,
+    ):
+        """
+        Inputs:
+        - in_features: number of input features D.
+        - num_classes: number of classes C (size of the output).
+        - hidden_features: sizes h_1, ..., h_L of the hidden layers (may be empty).
+        - activation: one of 'relu', 'lrelu', 'sigmoid', 'tanh'.
+        - dropout: drop probability of the Dropout after each activation;
+          0 means no Dropout layers.
+        - wstd: weight initialisation scale passed to every Linear.
+        """
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"Unknown activation {activation!r}: expected one of {sorted(ACTIVATIONS)}"
+            )
+        self.in_features = in_features
+        self.num_classes = num_classes
+
+        # TODO: Build the list of layers described above and wrap it in a
+        #  Sequential stored as self.sequence.
+        raise NotImplementedError()
+
+    def forward(self, x, **kw):
+        return self.sequence(x, **kw)
+
+    def backward(self, dout):
+        return self.sequence.backward(dout)
+
+    def params(self):
+        return self.sequence.params()
+
+    def train(self, training_mode=True):
+        super().train(training_mode)
+        self.sequence.train(training_mode)
+
+    def __repr__(self):
+        return f"MLP, {self.sequence}"
