@@ -1,0 +1,100 @@
+"""
+Hidden-suite plumbing: one sandboxed worker per submission, points per test,
+and a results file with one readable line per failed test.
+
+Run by ``course grade`` as
+``pytest -c autograder/pytest.ini autograder --submission DIR --results FILE``.
+"""
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from course.sandbox import ProbeError, Worker
+
+HERE = Path(__file__).resolve().parent
+STUDENT_MODULES = ("hw.layers", "hw.answers")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("grading")
+    group.addoption("--submission", help="folder that holds the submission's hw/ package")
+    group.addoption("--results", help="where to write the results as JSON")
+    group.addoption("--probe-timeout", type=float, default=10.0, help="seconds each probe may take")
+    group.addoption("--worker-log", help="file that collects what the submission prints")
+
+
+def pytest_configure(config):
+    config._grading_results = []
+
+
+@pytest.fixture(scope="session")
+def worker(request):
+    submission = request.config.getoption("--submission")
+    if not submission:
+        raise pytest.UsageError("the hidden suite needs --submission DIR")
+    with Worker(
+        submission,
+        HERE / "probes.py",
+        modules=STUDENT_MODULES,
+        timeout=request.config.getoption("--probe-timeout"),
+        log_path=request.config.getoption("--worker-log"),
+    ) as w:
+        yield w
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Harness-side randomness (inputs of the probes) is the same in every run."""
+    random.seed(1234)
+    np.random.seed(1234)
+    torch.manual_seed(1234)
+
+
+def part_of(item):
+    """'part1' for tests in test_part1_*.py."""
+    return Path(str(item.fspath)).stem.split("_")[1]
+
+
+def failure_message(excinfo):
+    """The student-facing reason of a failure, and whether it is the grader's own fault."""
+    exc = excinfo.value
+    if isinstance(exc, ProbeError):
+        return str(exc), False
+    if isinstance(exc, AssertionError):
+        return str(exc).strip() or "the result differs from the expected one", False
+    return f"internal grader error ({type(exc).__name__}: {exc}); please tell the course staff", True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    marker = item.get_closest_marker("points")
+    if marker is None:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        passed = report.passed
+        message, harness_error = ("", False) if passed else failure_message(call.excinfo)
+        doc = (item.function.__doc__ or "").strip().splitlines()
+        item.config._grading_results.append(
+            {
+                "name": item.name,
+                "part": part_of(item),
+                "description": doc[0] if doc else item.name,
+                "points": marker.args[0] if passed else 0,
+                "max_points": marker.args[0],
+                "passed": passed,
+                "message": message,
+                "harness_error": harness_error,
+            }
+        )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = session.config.getoption("--results")
+    if path:
+        Path(path).write_text(json.dumps({"tests": session.config._grading_results}, indent=2))

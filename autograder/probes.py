@@ -1,0 +1,177 @@
+"""
+Trusted probes, run inside the grading worker next to the submission's code.
+
+A probe builds the student's objects, feeds them inputs chosen by the harness
+and returns plain data: tensors (always plain, detached copies), numbers,
+strings, lists and dicts. Probes never judge: every comparison with a
+reference happens in the harness. This file is loaded by path and must not
+import anything of the instructor's repository.
+"""
+import importlib
+
+import torch
+
+IMPORT_ERRORS = {}  # filled by the worker: module name -> why it did not import
+
+
+class StudentError(Exception):
+    """A problem in the submission, described for the student."""
+
+
+def student_module(name):
+    if name in IMPORT_ERRORS:
+        raise StudentError(IMPORT_ERRORS[name])
+    return importlib.import_module(name)
+
+
+def student_class(name, module="hw.layers"):
+    cls = getattr(student_module(module), name, None)
+    if not isinstance(cls, type):
+        raise StudentError(f"{module.replace('.', '/')}.py has no class {name}")
+    return cls
+
+
+def plain_tensor(value, what):
+    """A plain, detached copy of a tensor the submission produced."""
+    if not isinstance(value, torch.Tensor):
+        raise StudentError(f"{what} returned {type(value).__name__}, expected a torch.Tensor")
+    copy = torch.empty(tuple(value.shape), dtype=value.dtype)
+    with torch.no_grad():
+        copy.copy_(value.detach())
+    return copy
+
+
+def build(spec):
+    """An instance of a student layer from {"cls": name, "args": [...], "kwargs": {...}}."""
+    cls = student_class(spec["cls"])
+    return cls(*spec.get("args", []), **spec.get("kwargs", {}))
+
+
+def params_of(layer, what):
+    params = layer.params()
+    if not isinstance(params, (list, tuple)) or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in params):
+        raise StudentError(f"{what}.params() must return a list of (tensor, gradient) tuples")
+    return params
+
+
+def set_params(layer, values, what):
+    """Copies ``values`` into the layer's parameters, in params() order, and zeroes the gradients."""
+    params = params_of(layer, what)
+    if len(params) != len(values):
+        raise StudentError(f"{what}.params() returned {len(params)} parameters, expected {len(values)}")
+    with torch.no_grad():
+        for i, ((param, grad), value) in enumerate(zip(params, values)):
+            for tensor, kind in ((param, "parameter"), (grad, "gradient")):
+                if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != tuple(value.shape):
+                    shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+                    raise StudentError(
+                        f"{what}.params()[{i}]: the {kind} has shape {shape}, expected {tuple(value.shape)}"
+                    )
+            param.copy_(value)
+            grad.zero_()
+
+
+def grads_of(layer, what):
+    return [plain_tensor(grad, f"{what}.params() gradient") for _, grad in params_of(layer, what)]
+
+
+def forward(layer, x, y, what):
+    out = layer(x) if y is None else layer(x, y=y)
+    return plain_tensor(out, f"{what}.forward")
+
+
+# -- probes -----------------------------------------------------------------
+
+
+def layer_pass(spec, x, douts, params=None, y=None, train=True):
+    """
+    Builds a layer, optionally sets its parameters, and runs one forward and
+    backward pass per entry of ``douts`` (gradients accumulate in between).
+
+    Returns {"outs": [...], "dxs": [...], "grads": [...] after the last pass}.
+    """
+    layer = build(spec)
+    what = spec["cls"]
+    if params is not None:
+        set_params(layer, params, what)
+    layer.train(train)
+    outs, dxs = [], []
+    for dout in douts:
+        outs.append(forward(layer, x, y, what))
+        dxs.append(plain_tensor(layer.backward(dout), f"{what}.backward"))
+    grads = grads_of(layer, what) if params is not None else []
+    return {"outs": outs, "dxs": dxs, "grads": grads}
+
+
+def linear_attributes(in_features, out_features, wstd):
+    """Shapes, initial values and params() of a fresh Linear."""
+    layer = build({"cls": "Linear", "args": [in_features, out_features], "kwargs": {"wstd": wstd}})
+    result = {}
+    for name in ("w", "b", "dw", "db"):
+        value = getattr(layer, name, None)
+        if not isinstance(value, torch.Tensor):
+            raise StudentError(f"Linear has no tensor attribute {name!r}")
+        result[name] = plain_tensor(value, f"Linear.{name}")
+    params = params_of(layer, "Linear")
+    result["params_are_attributes"] = (
+        len(params) == 2
+        and params[0][0] is layer.w
+        and params[0][1] is layer.dw
+        and params[1][0] is layer.b
+        and params[1][1] is layer.db
+    )
+    return result
+
+
+def sequential_pass(specs, params, x, dout, y=None, train=True):
+    """A Sequential of the given layers: one forward and backward pass."""
+    seq = student_class("Sequential")(*[build(spec) for spec in specs])
+    set_params(seq, params, "Sequential")
+    seq.train(train)
+    out = forward(seq, x, y, "Sequential")
+    dx = plain_tensor(seq.backward(dout), "Sequential.backward")
+    return {"out": out, "dx": dx, "grads": grads_of(seq, "Sequential")}
+
+
+def describe_layer(layer, classes):
+    """The kind of a layer (the first class it is an instance of) and its sizes."""
+    kind = next((name for name, cls in classes if isinstance(layer, cls)), type(layer).__name__)
+    info = {"kind": kind}
+    for attr in ("in_features", "out_features", "p", "alpha"):
+        value = getattr(layer, attr, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            info[attr] = value
+    if kind == "Linear":
+        w = getattr(layer, "w", None)
+        if isinstance(w, torch.Tensor):
+            info["w_shape"] = list(w.shape)
+    return info
+
+
+def mlp_structure(mlp_kwargs):
+    """The layers of an MLP, in order, as described by describe_layer."""
+    mlp = student_class("MLP")(**mlp_kwargs)
+    sequence = getattr(mlp, "sequence", None)
+    if sequence is None:
+        raise StudentError("MLP has no attribute 'sequence'")
+    # ReLU before LeakyReLU: a ReLU is also a LeakyReLU.
+    names = ["Linear", "ReLU", "LeakyReLU", "Sigmoid", "TanH", "Dropout"]
+    classes = [(name, student_class(name)) for name in names]
+    return [describe_layer(layer, classes) for layer in sequence]
+
+
+def mlp_loss_pass(mlp_kwargs, params, x, y, train=True):
+    """Sequential(MLP, CrossEntropyLoss): the loss, dL/dx and the parameter gradients."""
+    mlp = student_class("MLP")(**mlp_kwargs)
+    set_params(mlp, params, "MLP")
+    model = student_class("Sequential")(mlp, student_class("CrossEntropyLoss")())
+    model.train(train)
+    loss = forward(model, x, y, "Sequential(MLP, CrossEntropyLoss)")
+    dx = plain_tensor(model.backward(torch.tensor(1.0)), "Sequential(MLP, CrossEntropyLoss).backward")
+    return {"loss": loss, "dx": dx, "grads": grads_of(mlp, "MLP")}
+
+
+PROBES = {
+    f.__name__: f
+    for f in (layer_pass, linear_attributes, sequential_pass, mlp_structure, mlp_loss_pass)
+}

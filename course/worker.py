@@ -1,0 +1,163 @@
+"""
+The grading worker: the only process that runs a submission's code.
+
+Started by ``course.sandbox.Worker`` as ``python -I worker.py ...``. It is a
+standalone script: it imports nothing from the instructor's repository, only
+the submission's ``hw`` package, torch, and the trusted probes file it is
+given by path. It answers probe requests with plain data (tensors, numbers,
+strings, lists, dicts) serialised by ``torch.save``, which the harness loads
+with ``weights_only=True``; every comparison with a reference happens there.
+
+Messages on both pipes are a 4-byte big-endian length followed by a torch.save
+payload.
+"""
+import argparse
+import importlib
+import importlib.util
+import io
+import os
+import random
+import struct
+import sys
+import traceback
+
+
+def read_message(fd):
+    header = _read_exactly(fd, 4)
+    if header is None:
+        return None
+    (size,) = struct.unpack(">I", header)
+    return _read_exactly(fd, size)
+
+
+def _read_exactly(fd, size):
+    chunks, remaining = [], size
+    while remaining:
+        chunk = os.read(fd, remaining)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def write_message(fd, payload: bytes):
+    data = struct.pack(">I", len(payload)) + payload
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def describe_exception(exc: BaseException, submission: str) -> str:
+    """One line naming the exception and the innermost place in the submission it came from."""
+    where = ""
+    for frame, lineno in reversed(list(traceback.walk_tb(exc.__traceback__))):
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if filename.startswith(submission + os.sep):
+            where = f" ({os.path.relpath(filename, submission)}:{lineno}, in {frame.f_code.co_qualname})"
+            break
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({os.path.relpath(exc.filename, submission)}:{exc.lineno})"
+        return f"SyntaxError: {exc.msg}{where}"
+    if isinstance(exc, NotImplementedError):
+        return f"not implemented yet: NotImplementedError raised{where}"
+    if isinstance(exc, SystemExit):
+        return f"your code called exit({exc.code!r}){where}"
+    text = str(exc).strip().splitlines()
+    message = text[0][:300] if text else ""
+    return f"{type(exc).__name__}: {message}{where}" if message else f"{type(exc).__name__}{where}"
+
+
+# Loaded before dropping privileges: the interpreter's own library may be
+# unreadable to the unprivileged user.
+PRELOADED_STDLIB = (
+    "abc", "collections", "copy", "dataclasses", "enum", "functools", "itertools", "json",
+    "math", "numbers", "operator", "statistics", "string", "time", "typing", "warnings",
+)  # fmt: skip
+
+
+def drop_privileges(uid, gid):
+    import resource
+
+    for name in PRELOADED_STDLIB:
+        importlib.import_module(name)
+    import numpy  # noqa: F401 - load it while the whole interpreter is still readable
+
+    resource.setrlimit(resource.RLIMIT_NPROC, (512, 512))
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--submission", required=True)
+    parser.add_argument("--probes", required=True)
+    parser.add_argument("--fd-in", type=int, required=True)
+    parser.add_argument("--fd-out", type=int, required=True)
+    parser.add_argument("--modules", default="")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--uid", type=int)
+    parser.add_argument("--gid", type=int)
+    args = parser.parse_args()
+    submission = os.path.realpath(args.submission)
+
+    # Anything the submission prints goes to the log, never into the protocol.
+    os.dup2(2, 1)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    # An editable install of the instructor's repository adds a finder that
+    # would serve the instructor's `hw` to a submission that lacks one.
+    sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+    sys.path.insert(0, submission)
+
+    spec = importlib.util.spec_from_file_location("_grading_probes", args.probes)
+    probes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probes)
+    if args.uid is not None:
+        drop_privileges(args.uid, args.gid)
+
+    import_errors = {}
+    for name in [m for m in args.modules.split(",") if m]:
+        try:
+            module = importlib.import_module(name)
+            origin = os.path.realpath(getattr(module, "__file__", "") or "")
+            if not origin.startswith(submission + os.sep):
+                import_errors[name] = f"{name} was not found in the submission"
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt from student code too
+            if isinstance(exc, ModuleNotFoundError) and exc.name and name.startswith(exc.name):
+                import_errors[name] = f"{name.replace('.', '/')}.py is missing from the submission"
+            else:
+                import_errors[name] = f"{name} does not import: {describe_exception(exc, submission)}"
+    probes.IMPORT_ERRORS.update(import_errors)
+
+    def send(obj):
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        write_message(args.fd_out, buffer.getvalue())
+
+    send({"ok": True, "import_errors": import_errors})
+    while True:
+        payload = read_message(args.fd_in)
+        if payload is None:
+            return
+        request = torch.load(io.BytesIO(payload), weights_only=True)
+        # Every probe starts from the same random state, so grading is repeatable.
+        random.seed(0)
+        torch.manual_seed(0)
+        try:
+            value = probes.PROBES[request["probe"]](**request["kwargs"])
+            response = {"ok": True, "value": value}
+        except probes.StudentError as exc:
+            response = {"ok": False, "error": str(exc)}
+        except BaseException as exc:  # noqa: BLE001 - whatever the submission raises is reported, not fatal
+            response = {"ok": False, "error": describe_exception(exc, submission)}
+        try:
+            send(response)
+        except Exception as exc:  # noqa: BLE001 - e.g. an object torch.save cannot serialise
+            send({"ok": False, "error": f"the result could not be sent back: {type(exc).__name__}: {exc}"})
+
+
+if __name__ == "__main__":
+    main()
