@@ -28,7 +28,40 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    config._grading_results = []
+    config._grading_results = {}  # test name -> result, in collection order
+
+
+def describe(item):
+    marker = item.get_closest_marker("points")
+    doc = (item.function.__doc__ or "").strip().splitlines()
+    return {
+        "name": item.name,
+        "part": part_of(item),
+        "description": doc[0] if doc else item.name,
+        "points": 0,
+        "max_points": marker.args[0],
+        "passed": False,
+        "message": "",
+        "harness_error": False,
+        "not_run": True,
+    }
+
+
+def pytest_collection_finish(session):
+    """Every graded test is listed, so a run that stops early still accounts for all points."""
+    for item in session.items:
+        if item.get_closest_marker("points") is None:
+            raise pytest.UsageError(f"{item.nodeid} has no points marker")
+        session.config._grading_results[item.name] = describe(item)
+    save_results(session.config)
+
+
+def save_results(config):
+    """Rewritten after every test, so a run killed half-way still leaves what it graded."""
+    path = config.getoption("--results")
+    if path:
+        tests = list(config._grading_results.values())
+        Path(path).write_text(json.dumps({"tests": tests}, indent=2))
 
 
 @pytest.fixture(scope="session")
@@ -73,28 +106,15 @@ def failure_message(excinfo):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    marker = item.get_closest_marker("points")
-    if marker is None:
-        return
     if report.when == "call" or (report.when == "setup" and not report.passed):
-        passed = report.passed
-        message, harness_error = ("", False) if passed else failure_message(call.excinfo)
-        doc = (item.function.__doc__ or "").strip().splitlines()
-        item.config._grading_results.append(
-            {
-                "name": item.name,
-                "part": part_of(item),
-                "description": doc[0] if doc else item.name,
-                "points": marker.args[0] if passed else 0,
-                "max_points": marker.args[0],
-                "passed": passed,
-                "message": message,
-                "harness_error": harness_error,
-            }
+        result = item.config._grading_results[item.name]
+        message, harness_error = ("", False) if report.passed else failure_message(call.excinfo)
+        result.update(
+            points=result["max_points"] if report.passed else 0,
+            passed=report.passed,
+            message=message,
+            harness_error=harness_error,
+            not_run=False,
         )
+        save_results(item.config)
 
-
-def pytest_sessionfinish(session, exitstatus):
-    path = session.config.getoption("--results")
-    if path:
-        Path(path).write_text(json.dumps({"tests": session.config._grading_results}, indent=2))
