@@ -171,7 +171,27 @@ def mlp_loss_pass(mlp_kwargs, params, x, y, train=True):
     return {"loss": loss, "dx": dx, "grads": grads_of(mlp, "MLP")}
 
 
+def written_answers(names):
+    """The Markdown each answer function in hw/answers.py returns, or why there is none."""
+    answers = {}
+    for name in names:
+        try:
+            fn = getattr(student_module("hw.answers"), name, None)
+            if not callable(fn):
+                answers[name] = f"*hw/answers.py has no function `{name}`.*"
+                continue
+            text = fn()
+            answers[name] = text if isinstance(text, str) else f"*`{name}()` returned {type(text).__name__}, not text.*"
+        except NotImplementedError:
+            answers[name] = f"*Not answered: `{name}()` still raises NotImplementedError.*"
+        except StudentError as exc:
+            answers[name] = f"*No answer: {exc}*"
+        except Exception as exc:  # noqa: BLE001 - one broken answer must not hide the others
+            answers[name] = f"*No answer: `{name}()` raised {type(exc).__name__}: {exc}*"
+    return answers
+
+
 PROBES = {
     f.__name__: f
-    for f in (layer_pass, linear_attributes, sequential_pass, mlp_structure, mlp_loss_pass)
+    for f in (layer_pass, linear_attributes, sequential_pass, mlp_structure, mlp_loss_pass, written_answers)
 }

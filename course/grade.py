@@ -9,6 +9,7 @@ which is for staff only.
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,11 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 from tqdm import tqdm
 
 from course import ASSIGNMENT, REPO_ROOT
 from course.feedback import write_feedback
-from course.release import run_nbgrader
+from course.sandbox import ProbeError, Worker
 from course.submissions import Submission, discover, stage
 
 AUTOGRADER = REPO_ROOT / "autograder"
@@ -109,7 +111,38 @@ def write_gradebook(outcomes, parts, path: Path):
             writer.writerow([o.student, *(o.points(p) for p in parts), o.points(), o.max_points()])
 
 
-def nbgrader_autograde(submissions, execute: bool):
+ANSWER_CELL = re.compile(r"display_answer\(\s*answers\.(\w+)\s*\)")
+
+
+def show_written_answers(folder: Path, probe_timeout: float):
+    """
+    Writes the text of each answer in the submission's hw/answers.py into
+    the output of the notebook cell that displays it, so formgrader shows
+    the submitted answers whether or not the student ran that cell. The
+    answers are read in the sandboxed worker, like everything a submission runs.
+    """
+    notebooks = {path: nbformat.read(path, as_version=4) for path in sorted(folder.glob("*.ipynb"))}
+    cells = [
+        (cell, match.group(1))
+        for nb in notebooks.values()
+        for cell in nb.cells
+        if cell.cell_type == "code" and (match := ANSWER_CELL.search(cell.source))
+    ]
+    if not cells:
+        return
+    try:
+        with Worker(folder, AUTOGRADER / "probes.py", modules=("hw.answers",), timeout=probe_timeout) as worker:
+            answers = worker.call("written_answers", names=sorted({name for _, name in cells}))
+    except ProbeError as exc:
+        answers = {name: f"*The answers could not be read: {exc}*" for _, name in cells}
+    for cell, name in cells:
+        text = answers[name]
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": text, "text/plain": text})]
+    for path, nb in notebooks.items():
+        nbformat.write(nb, path)
+
+
+def nbgrader_autograde(submissions, execute: bool, probe_timeout: float):
     """
     Puts the notebooks in nbgrader's submitted/ tree and autogrades them, so
     the manually graded answers appear in formgrader. Returns a problem
@@ -120,6 +153,11 @@ def nbgrader_autograde(submissions, execute: bool):
     for sub in submissions:
         if sub.folder is None or not any(sub.folder.glob("*.ipynb")):
             continue
+        if not execute:
+            try:
+                show_written_answers(sub.folder, probe_timeout)
+            except Exception as exc:  # noqa: BLE001 - a malformed notebook; nbgrader reports it below
+                print(f"{sub.student}: could not show the written answers ({type(exc).__name__}: {exc})", file=sys.stderr)
         dest = submitted_root / sub.student / ASSIGNMENT
         if dest.resolve() != sub.source.resolve():
             if dest.exists():
@@ -189,7 +227,7 @@ def grade(paths, out: Path, jobs: int = 2, probe_timeout: float = 10.0, execute:
     write_gradebook(outcomes, parts, out / "gradebook.csv")
 
     problems = [f"{o.student}: {o.problem}" for o in outcomes if o.problem]
-    autograde_problem = nbgrader_autograde(submissions, execute)
+    autograde_problem = nbgrader_autograde(submissions, execute, probe_timeout)
     if autograde_problem:
         problems.append(autograde_problem)
     shutil.rmtree(staging)

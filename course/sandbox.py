@@ -18,6 +18,7 @@ import os
 import pwd
 import resource
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -29,6 +30,7 @@ from pathlib import Path
 import torch
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
+IGNORED = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", ".git")
 CLONE_NEWNET = 0x40000000
 UNPRIVILEGED_USER = "nobody"
 
@@ -76,7 +78,6 @@ class Worker:
         threads: int = 1,
         log_path=None,
     ):
-        self.submission = Path(submission).resolve()
         self.probes = Path(probes).resolve()
         self.modules = tuple(modules)
         self.timeout = timeout
@@ -85,6 +86,12 @@ class Worker:
         self.file_bytes = file_bytes
         self.threads = threads
         self.scratch = Path(tempfile.mkdtemp(prefix="hw-worker-"))
+        # The worker reads its own copy: the original may sit where an
+        # unprivileged user cannot read it, and stays safe from tampering.
+        self.submission = self.scratch / "submission"
+        shutil.copytree(Path(submission), self.submission, symlinks=False, ignore=IGNORED)
+        for path in [self.submission, *self.submission.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
         self.log_path = Path(log_path) if log_path else self.scratch / "worker.log"
         self.import_errors = {}
         self.fatal = None  # set when start-up itself fails: every probe fails with it
@@ -159,12 +166,7 @@ class Worker:
 
     def close(self):
         self._kill()
-        for path in sorted(self.scratch.rglob("*"), reverse=True):
-            if path.is_dir() and not path.is_symlink():
-                path.rmdir()
-            else:
-                path.unlink()
-        self.scratch.rmdir()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __enter__(self):
         return self

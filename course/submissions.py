@@ -3,7 +3,7 @@ Finding submissions and staging private copies of them for grading.
 
 A PATH given to ``course grade`` is one of:
 - one submission folder (it holds ``hw/`` or notebooks);
-- an nbgrader ``submitted/`` tree (``<student>/hw2/``), or one ``submitted/<student>/hw2``;
+- an nbgrader ``submitted/`` tree (``<student>/hw2/``), or one ``<student>`` or ``<student>/hw2`` of it;
 - a folder of ``.zip`` files, one per student, or a single ``.zip`` file.
 
 Every submission is copied (regular files only, bounded in size) into a
@@ -56,8 +56,10 @@ def discover(path) -> list[Submission]:
             raise SubmissionError(f"{path}: not a folder or a .zip file")
         return [Submission(student_id(path.stem), path)]
     if looks_like_submission(path):
-        name = path.parent.name if path.name == ASSIGNMENT and path.parent.parent.name == "submitted" else path.name
+        name = path.parent.name if path.name == ASSIGNMENT else path.name
         return [Submission(student_id(name), path)]
+    if looks_like_submission(path / ASSIGNMENT):
+        return [Submission(student_id(path.name), path / ASSIGNMENT)]
     nbgrader_tree = sorted(p for p in path.iterdir() if (p / ASSIGNMENT).is_dir())
     if nbgrader_tree:
         return [Submission(student_id(p.name), p / ASSIGNMENT) for p in nbgrader_tree]

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""
+Set-up and entry point that needs nothing but python3 (3.11).
+
+    python3 bootstrap.py demo    set up .venv, then build the release and grade the examples
+    python3 bootstrap.py test    set up .venv, then run the whole test suite
+
+Set-up creates .venv in this folder if it is missing and installs the project
+into it (again whenever pyproject.toml changes). Extra arguments are passed on:
+`python3 bootstrap.py test -k harness`, `python3 bootstrap.py demo --jobs 1`.
+"""
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".installed-from"
+PYTHON = VENV / "bin" / "python"
+
+
+def run(*command):
+    print("+", " ".join(str(c) for c in command), flush=True)
+    subprocess.run([str(c) for c in command], cwd=ROOT, check=True)
+
+
+def set_up():
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"Python 3.11 is required (torch 2.14.1 wheels); this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        print(f"Creating {VENV.relative_to(ROOT)}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    run(PYTHON, "-m", "pip", "install", "--upgrade", "pip")
+    run(PYTHON, "-m", "pip", "install", "-e", ".[dev]")
+    STAMP.write_text(wanted)
+
+
+def main():
+    commands = {
+        "demo": [VENV / "bin" / "course", "demo"],
+        "test": [PYTHON, "-m", "pytest"],
+    }
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        sys.exit(__doc__)
+    set_up()
+    command = [str(c) for c in commands[sys.argv[1]] + sys.argv[2:]]
+    print("+", " ".join(command), flush=True)
+    os.chdir(ROOT)
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+import os
+
+import pytest
+
+from course import REPO_ROOT
+from course.examples import build_all
+from course.grade import grade
+
+
+@pytest.fixture(scope="session")
+def graded_examples(tmp_path_factory):
+    """Every bundled example graded once: (examples by name, outcomes by student, output folder)."""
+    root = tmp_path_factory.mktemp("examples")
+    os.chmod(root, 0o755)
+    examples = build_all(root / "submitted")
+    out = root / "grades"
+    outcomes, parts, problems = grade([root / "submitted"], out, jobs=2, progress=False)
+    assert problems == []
+    return {e.name: e for e in examples}, {o.student: o for o in outcomes}, out
+
+
+@pytest.fixture(scope="session")
+def hidden_sources():
+    """The source of the hidden tests, as lines long enough to be recognisable."""
+    lines = set()
+    for path in (REPO_ROOT / "autograder").glob("*.py"):
+        lines |= {line.strip() for line in path.read_text().splitlines() if len(line.strip()) > 25}
+    return lines

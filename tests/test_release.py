@@ -1,0 +1,61 @@
+"""The student release: in sync, deterministic, importable, and free of solutions and hidden tests."""
+import subprocess
+import sys
+
+import nbformat
+
+from course import REPO_ROOT
+from course.strip import BEGIN, END
+from course.validate import check_release
+from course.release import release_dir
+
+
+def test_release_matches_sources():
+    ok, detail = check_release()
+    assert ok, detail
+
+
+def test_release_builds_byte_identical_twice(tmp_path):
+    """`course release` twice leaves git status clean."""
+    for _ in range(2):
+        subprocess.run([sys.executable, "-m", "course", "release"], cwd=REPO_ROOT, check=True, capture_output=True)
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "release"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        )
+        assert status.stdout == "", f"release/ changed after `course release`:\n{status.stdout}"
+
+
+def test_release_has_no_solutions():
+    for path in release_dir().rglob("*"):
+        if path.suffix in {".py", ".ipynb", ".md"}:
+            text = path.read_text()
+            assert BEGIN not in text and END not in text, f"{path} contains solution markers"
+    layers = (release_dir() / "hw" / "layers.py").read_text()
+    assert "self.dw += dout.T @ x" not in layers, "a solution line leaked into the release"
+    assert layers.count("raise NotImplementedError()") >= 15
+
+
+def test_release_has_no_hidden_tests(hidden_sources):
+    assert not (release_dir() / "autograder").exists()
+    for path in release_dir().rglob("*"):
+        if path.suffix in {".py", ".ipynb", ".md", ".yml"}:
+            text = path.read_text()
+            leaked = [line for line in hidden_sources if line in text and "import" not in line]
+            assert not leaked, f"{path} contains hidden-suite source: {leaked[:3]}"
+
+
+def test_release_package_imports_and_raises():
+    code = (
+        "import hw.layers as L, hw.answers as A, hw.grad_compare\n"
+        "try:\n    L.ReLU()\nexcept NotImplementedError:\n    print('stub')\n"
+    )
+    proc = subprocess.run([sys.executable, "-I", "-c", code], cwd=release_dir(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "stub"
+
+
+def test_release_notebooks_are_nbgrader_tagged():
+    nb = nbformat.read(release_dir() / "Part1_Backprop.ipynb", as_version=4)
+    tasks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("task")]
+    assert [c.metadata.nbgrader.points for c in tasks] == [4, 2]
+    assert all(c.metadata.get("nbgrader", {}).get("locked") for c in nb.cells)
