@@ -25,10 +25,12 @@ def pytest_addoption(parser):
     group.addoption("--results", help="where to write the results as JSON")
     group.addoption("--probe-timeout", type=float, default=10.0, help="seconds each probe may take")
     group.addoption("--worker-log", help="file that collects what the submission prints")
+    group.addoption("--answers", default="", help="comma-separated answer functions of hw/answers.py to read")
 
 
 def pytest_configure(config):
     config._grading_results = {}  # test name -> result, in collection order
+    config._written_answers = {}
 
 
 def describe(item):
@@ -61,7 +63,7 @@ def save_results(config):
     path = config.getoption("--results")
     if path:
         tests = list(config._grading_results.values())
-        Path(path).write_text(json.dumps({"tests": tests}, indent=2))
+        Path(path).write_text(json.dumps({"tests": tests, "answers": config._written_answers}, indent=2))
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +79,19 @@ def worker(request):
         log_path=request.config.getoption("--worker-log"),
     ) as w:
         yield w
+        read_written_answers(request.config, w)
+
+
+def read_written_answers(config, worker):
+    """The text of the written answers, for nbgrader's formgrader; read by the same worker."""
+    names = [n for n in config.getoption("--answers").split(",") if n]
+    if not names:
+        return
+    try:
+        config._written_answers = worker.call("written_answers", names=names)
+    except ProbeError as exc:
+        config._written_answers = {name: f"*The answers could not be read: {exc}*" for name in names}
+    save_results(config)
 
 
 @pytest.fixture(autouse=True)

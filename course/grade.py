@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
 from tqdm import tqdm
+from traitlets.config.loader import PyFileConfigLoader
 
 from course import ASSIGNMENT, REPO_ROOT
 from course.feedback import write_feedback
-from course.sandbox import ProbeError, Worker
+from course.release import source_notebooks
 from course.submissions import Submission, discover, stage
 
 AUTOGRADER = REPO_ROOT / "autograder"
@@ -34,6 +37,7 @@ SUITE_TIMEOUT = 30 * 60  # seconds for one student's whole hidden suite
 class Outcome:
     student: str
     tests: list = field(default_factory=list)
+    answers: dict = field(default_factory=dict)  # answer function -> Markdown, for formgrader
     problem: str | None = None  # why the submission could not be graded at all
 
     def points(self, part=None):
@@ -62,7 +66,7 @@ def _pytest(args, timeout=None):
     return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
 
 
-def run_suite(submission: Submission, catalog, logs: Path, probe_timeout: float) -> Outcome:
+def run_suite(submission: Submission, catalog, logs: Path, probe_timeout: float, answers=()) -> Outcome:
     """Runs the hidden suite on one staged submission; never raises."""
     outcome = Outcome(submission.student)
     if submission.problem:
@@ -76,14 +80,16 @@ def run_suite(submission: Submission, catalog, logs: Path, probe_timeout: float)
         "--results", str(results),
         "--worker-log", str(logs / f"{submission.student}.worker.log"),
         "--probe-timeout", str(probe_timeout),
+        "--answers", ",".join(answers),
     ]  # fmt: skip
     try:
         proc = _pytest(args, timeout=SUITE_TIMEOUT)
         (logs / f"{submission.student}.pytest.log").write_text(proc.stdout + proc.stderr)
-        reported = json.loads(results.read_text())["tests"] if results.exists() else []
     except subprocess.TimeoutExpired:
-        reported = json.loads(results.read_text())["tests"] if results.exists() else []
-    by_name = {t["name"]: t for t in reported}
+        pass
+    reported = json.loads(results.read_text()) if results.exists() else {"tests": [], "answers": {}}
+    outcome.answers = reported["answers"]
+    by_name = {t["name"]: t for t in reported["tests"]}
     for test in catalog:
         ran = by_name.get(test["name"])
         if ran is None or ran.get("not_run"):
@@ -114,35 +120,35 @@ def write_gradebook(outcomes, parts, path: Path):
 ANSWER_CELL = re.compile(r"display_answer\(\s*answers\.(\w+)\s*\)")
 
 
-def show_written_answers(folder: Path, probe_timeout: float):
+def answer_names(root: Path = REPO_ROOT):
+    """The answer functions the source notebooks display, e.g. ["part1_q1", "part1_q2"]."""
+    names = []
+    for path in source_notebooks(root):
+        for cell in nbformat.read(path, as_version=4).cells:
+            names += ANSWER_CELL.findall(cell.source) if cell.cell_type == "code" else []
+    return names
+
+
+def show_written_answers(notebook_folder: Path, answers: dict):
     """
-    Writes the text of each answer in the submission's hw/answers.py into
-    the output of the notebook cell that displays it, so formgrader shows
-    the submitted answers whether or not the student ran that cell. The
-    answers are read in the sandboxed worker, like everything a submission runs.
+    Writes the text of each answer in the submission's hw/answers.py (read
+    by the sandboxed worker during the hidden suite) into the output of the
+    autograded notebook cell that displays it, so formgrader shows the
+    submitted answers whether or not the student ran that cell.
     """
-    notebooks = {path: nbformat.read(path, as_version=4) for path in sorted(folder.glob("*.ipynb"))}
-    cells = [
-        (cell, match.group(1))
-        for nb in notebooks.values()
-        for cell in nb.cells
-        if cell.cell_type == "code" and (match := ANSWER_CELL.search(cell.source))
-    ]
-    if not cells:
-        return
-    try:
-        with Worker(folder, AUTOGRADER / "probes.py", modules=("hw.answers",), timeout=probe_timeout) as worker:
-            answers = worker.call("written_answers", names=sorted({name for _, name in cells}))
-    except ProbeError as exc:
-        answers = {name: f"*The answers could not be read: {exc}*" for _, name in cells}
-    for cell, name in cells:
-        text = answers[name]
-        cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": text, "text/plain": text})]
-    for path, nb in notebooks.items():
+    for path in sorted(notebook_folder.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            match = ANSWER_CELL.search(cell.source) if cell.cell_type == "code" else None
+            if match:
+                text = answers.get(match.group(1), "*This answer was not read: see the grading log.*")
+                cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": text, "text/plain": text})]
+        path.chmod(0o644)  # nbgrader leaves autograded notebooks read-only
         nbformat.write(nb, path)
+        path.chmod(0o444)
 
 
-def nbgrader_autograde(submissions, execute: bool, probe_timeout: float):
+def nbgrader_autograde(submissions, outcomes, execute: bool):
     """
     Puts the notebooks in nbgrader's submitted/ tree and autogrades them, so
     the manually graded answers appear in formgrader. Returns a problem
@@ -153,34 +159,31 @@ def nbgrader_autograde(submissions, execute: bool, probe_timeout: float):
     for sub in submissions:
         if sub.folder is None or not any(sub.folder.glob("*.ipynb")):
             continue
-        if not execute:
-            try:
-                show_written_answers(sub.folder, probe_timeout)
-            except Exception as exc:  # noqa: BLE001 - a malformed notebook; nbgrader reports it below
-                print(f"{sub.student}: could not show the written answers ({type(exc).__name__}: {exc})", file=sys.stderr)
         dest = submitted_root / sub.student / ASSIGNMENT
         if dest.resolve() != sub.source.resolve():
             if dest.exists():
                 shutil.rmtree(dest)
             shutil.copytree(sub.folder, dest)
-        graded.append(sub.student)
+        graded.append(sub)
     if not graded:
         return None
-    args = ["autograde", ASSIGNMENT, "--force", "--log-level=WARN"]
+    # nbgrader's Python API, in this process: a command per student would
+    # spend seconds importing nbgrader each time.
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO_ROOT)).load_config()
+    config.CourseDirectory.root = str(REPO_ROOT)
     if not execute:
-        args.append("--no-execute")
-    env = dict(os.environ, HW_FAST="1")
+        config.Execute.enabled = False
+        config.ClearOutput.enabled = False
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    if execute:
+        os.environ["HW_FAST"] = "1"  # the kernels inherit it
     problems = []
-    for student in graded:
-        proc = subprocess.run(
-            [sys.executable, "-m", "nbgrader", *args, "--student", student],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        if proc.returncode != 0:
-            problems.append(f"{student}: nbgrader autograde failed: {(proc.stdout + proc.stderr).strip()[-500:]}")
+    for sub in graded:
+        result = api.autograde(ASSIGNMENT, sub.student, force=True, create=True)
+        if not result["success"]:
+            problems.append(f"{sub.student}: nbgrader autograde failed: {(result.get('error') or result['log'])[-500:]}")
+            continue
+        show_written_answers(REPO_ROOT / "autograded" / sub.student / ASSIGNMENT, outcomes[sub.student].answers)
     return "\n".join(problems) or None
 
 
@@ -203,7 +206,8 @@ def grade(paths, out: Path, jobs: int = 2, probe_timeout: float = 10.0, execute:
         stage(sub, staging)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_suite, sub, catalog, logs, probe_timeout) for sub in submissions]
+        answers = answer_names()
+        futures = [pool.submit(run_suite, sub, catalog, logs, probe_timeout, answers) for sub in submissions]
         bar = tqdm(futures, desc="grading", unit="submission", disable=not progress)
         outcomes = [f.result() for f in bar]
 
@@ -227,7 +231,7 @@ def grade(paths, out: Path, jobs: int = 2, probe_timeout: float = 10.0, execute:
     write_gradebook(outcomes, parts, out / "gradebook.csv")
 
     problems = [f"{o.student}: {o.problem}" for o in outcomes if o.problem]
-    autograde_problem = nbgrader_autograde(submissions, execute, probe_timeout)
+    autograde_problem = nbgrader_autograde(submissions, {o.student: o for o in outcomes}, execute)
     if autograde_problem:
         problems.append(autograde_problem)
     shutil.rmtree(staging)

@@ -40,13 +40,15 @@ def test_release_has_no_hidden_tests(hidden_sources):
     for path in release_dir().rglob("*"):
         if path.suffix in {".py", ".ipynb", ".md", ".yml"}:
             text = path.read_text()
-            leaked = [line for line in hidden_sources if line in text and "import" not in line]
+            leaked = [line for line in hidden_sources if line in text]
             assert not leaked, f"{path} contains hidden-suite source: {leaked[:3]}"
 
 
 def test_release_package_imports_and_raises():
     code = (
+        "import sys; sys.path.insert(0, '.')\n"
         "import hw.layers as L, hw.answers as A, hw.grad_compare\n"
+        "assert '/release/' in L.__file__, L.__file__\n"
         "try:\n    L.ReLU()\nexcept NotImplementedError:\n    print('stub')\n"
     )
     proc = subprocess.run([sys.executable, "-I", "-c", code], cwd=release_dir(), capture_output=True, text=True)
