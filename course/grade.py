@@ -6,6 +6,7 @@ For each student it writes ``<out>/<student>/results.json`` and
 What the hidden suite and the submission printed goes to ``<out>/.logs/``,
 which is for staff only.
 """
+import copy
 import csv
 import json
 import os
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
+from sqlalchemy.exc import SAWarning
 from tqdm import tqdm
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -148,6 +151,21 @@ def show_written_answers(notebook_folder: Path, answers: dict):
         path.chmod(0o444)
 
 
+def register_assignment(config):
+    """
+    Records the assignment and its graded cells in nbgrader's gradebook, as
+    generate_assignment does, without touching release/ (a fresh clone has
+    no gradebook.db, and autograde needs one).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        config = copy.deepcopy(config)
+        config.CourseDirectory.release_directory = tmp
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        result = api.generate_assignment(ASSIGNMENT, force=True)
+        if not result["success"]:
+            raise RuntimeError(f"nbgrader could not register {ASSIGNMENT}: {result.get('error') or result['log']}")
+
+
 def nbgrader_autograde(submissions, outcomes, execute: bool):
     """
     Puts the notebooks in nbgrader's submitted/ tree and autogrades them, so
@@ -175,11 +193,16 @@ def nbgrader_autograde(submissions, outcomes, execute: bool):
         config.Execute.enabled = False
         config.ClearOutput.enabled = False
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    register_assignment(config)
     if execute:
         os.environ["HW_FAST"] = "1"  # the kernels inherit it
     problems = []
     for sub in graded:
-        result = api.autograde(ASSIGNMENT, sub.student, force=True, create=True)
+        with warnings.catch_warnings():
+            # nbgrader 0.9 with SQLAlchemy 2 warns on every new submission that an
+            # autoflush skipped a relationship it adds explicitly right after.
+            warnings.filterwarnings("ignore", message="Object of type .* not in session", category=SAWarning)
+            result = api.autograde(ASSIGNMENT, sub.student, force=True, create=True)
         if not result["success"]:
             problems.append(f"{sub.student}: nbgrader autograde failed: {(result.get('error') or result['log'])[-500:]}")
             continue
