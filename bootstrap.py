@@ -52,6 +52,10 @@ def main():
     command = [str(c) for c in commands[sys.argv[1]] + sys.argv[2:]]
     print("+", " ".join(command), flush=True)
     os.chdir(ROOT)
+    # As `source .venv/bin/activate` would: tools the project calls by name
+    # (nbgrader runs `alembic`, Jupyter starts kernels) come from .venv.
+    os.environ["VIRTUAL_ENV"] = str(VENV)
+    os.environ["PATH"] = os.pathsep.join([str(VENV / "bin"), os.environ.get("PATH", "")])
     os.execv(command[0], command)
 
 

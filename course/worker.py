@@ -67,21 +67,28 @@ def describe_exception(exc: BaseException, submission: str) -> str:
     return f"{type(exc).__name__}: {message}{where}" if message else f"{type(exc).__name__}{where}"
 
 
-# Loaded before dropping privileges: the interpreter's own library may be
-# unreadable to the unprivileged user.
+# Loaded before dropping privileges: the interpreter's library and the virtual
+# environment may sit where the unprivileged user cannot read them (a pyenv
+# under /root, a clone in a private folder). The probes file adds what the
+# submission's modules are expected to import (its PRELOAD tuple).
 PRELOADED_STDLIB = (
     "abc", "collections", "copy", "dataclasses", "enum", "functools", "itertools", "json",
     "math", "numbers", "operator", "statistics", "string", "time", "typing", "warnings",
 )  # fmt: skip
 
 
-def drop_privileges(uid, gid):
+def warm_up_serialisation(torch):
+    """torch.save and torch.load import parts of torch on first use; do that while they are readable."""
+    buffer = io.BytesIO()
+    torch.save({"tensor": torch.zeros(1), "text": ""}, buffer)
+    torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
+
+
+def drop_privileges(uid, gid, preload):
     import resource
 
-    for name in PRELOADED_STDLIB:
+    for name in preload:
         importlib.import_module(name)
-    import numpy  # noqa: F401 - load it while the whole interpreter is still readable
-
     resource.setrlimit(resource.RLIMIT_NPROC, (512, 512))
     os.setgroups([])
     os.setgid(gid)
@@ -116,7 +123,8 @@ def main():
     probes = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(probes)
     if args.uid is not None:
-        drop_privileges(args.uid, args.gid)
+        warm_up_serialisation(torch)
+        drop_privileges(args.uid, args.gid, PRELOADED_STDLIB + tuple(getattr(probes, "PRELOAD", ())))
 
     import_errors = {}
     for name in [m for m in args.modules.split(",") if m]:
