@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course import REPO_ROOT
+from course import ASSIGNMENT, REPO_ROOT
 from course.submissions import SubmissionError
 
 
@@ -63,9 +63,19 @@ def print_failures(outcomes):
 def cmd_grade(args):
     from course.grade import grade
 
+    course_root = args.course_root.resolve()
+    if not (course_root / "nbgrader_config.py").is_file() or not (course_root / "source" / ASSIGNMENT).is_dir():
+        print(f"course grade: {args.course_root} is not an nbgrader course folder "
+              f"(expected nbgrader_config.py and source/{ASSIGNMENT}/ in it)", file=sys.stderr)  # fmt: skip
+        return 2
     try:
         outcomes, parts, problems = grade(
-            args.paths, args.out, jobs=args.jobs, probe_timeout=args.probe_timeout, execute=args.execute
+            args.paths,
+            args.out,
+            jobs=args.jobs,
+            probe_timeout=args.probe_timeout,
+            execute=args.execute,
+            course_root=course_root,
         )
     except SubmissionError as exc:
         print(f"course grade: {exc}", file=sys.stderr)
@@ -135,6 +145,9 @@ def build_parser():
     p.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel (default: 2)")
     p.add_argument("--probe-timeout", type=float, default=10.0, help="seconds each probe may run (default: 10)")
     p.add_argument("--execute", action="store_true", help="re-execute the notebooks in nbgrader autograde (HW_FAST=1)")
+    p.add_argument("--course-root", type=Path, default=REPO_ROOT,
+                   help="nbgrader course folder whose gradebook.db receives the notebooks for formgrader "
+                        "(default: this repository)")  # fmt: skip
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("demo", help="build the release and grade the bundled examples")

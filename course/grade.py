@@ -155,24 +155,25 @@ def register_assignment(config):
     """
     Records the assignment and its graded cells in nbgrader's gradebook, as
     generate_assignment does, without touching release/ (a fresh clone has
-    no gradebook.db, and autograde needs one).
+    no gradebook.db, and autograde needs one). Returns a problem, or None.
     """
     with tempfile.TemporaryDirectory() as tmp:
         config = copy.deepcopy(config)
         config.CourseDirectory.release_directory = tmp
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
         result = api.generate_assignment(ASSIGNMENT, force=True)
-        if not result["success"]:
-            raise RuntimeError(f"nbgrader could not register {ASSIGNMENT}: {result.get('error') or result['log']}")
+    if result["success"]:
+        return None
+    return f"nbgrader could not register {ASSIGNMENT} in its gradebook: {(result.get('error') or result['log'])[-800:]}"
 
 
-def nbgrader_autograde(submissions, outcomes, execute: bool):
+def nbgrader_autograde(submissions, outcomes, execute: bool, course_root: Path = REPO_ROOT):
     """
-    Puts the notebooks in nbgrader's submitted/ tree and autogrades them, so
-    the manually graded answers appear in formgrader. Returns a problem
-    description, or None.
+    Puts the notebooks in nbgrader's submitted/ tree of ``course_root`` and
+    autogrades them, so the manually graded answers appear in formgrader.
+    Returns a problem description, or None.
     """
-    submitted_root = REPO_ROOT / "submitted"
+    submitted_root = course_root / "submitted"
     graded = []
     for sub in submissions:
         if sub.folder is None or not any(sub.folder.glob("*.ipynb")):
@@ -187,13 +188,15 @@ def nbgrader_autograde(submissions, outcomes, execute: bool):
         return None
     # nbgrader's Python API, in this process: a command per student would
     # spend seconds importing nbgrader each time.
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO_ROOT)).load_config()
-    config.CourseDirectory.root = str(REPO_ROOT)
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+    config.CourseDirectory.root = str(course_root)
     if not execute:
         config.Execute.enabled = False
         config.ClearOutput.enabled = False
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    register_assignment(config)
+    registration_problem = register_assignment(config)
+    if registration_problem:
+        return registration_problem
     if execute:
         os.environ["HW_FAST"] = "1"  # the kernels inherit it
     problems = []
@@ -206,14 +209,24 @@ def nbgrader_autograde(submissions, outcomes, execute: bool):
         if not result["success"]:
             problems.append(f"{sub.student}: nbgrader autograde failed: {(result.get('error') or result['log'])[-500:]}")
             continue
-        show_written_answers(REPO_ROOT / "autograded" / sub.student / ASSIGNMENT, outcomes[sub.student].answers)
+        show_written_answers(course_root / "autograded" / sub.student / ASSIGNMENT, outcomes[sub.student].answers)
     return "\n".join(problems) or None
 
 
-def grade(paths, out: Path, jobs: int = 2, probe_timeout: float = 10.0, execute: bool = False, progress=True):
+def grade(
+    paths,
+    out: Path,
+    jobs: int = 2,
+    probe_timeout: float = 10.0,
+    execute: bool = False,
+    progress=True,
+    course_root: Path = REPO_ROOT,
+):
     """
-    Grades every submission under ``paths`` into ``out``. Returns the outcomes
-    and a list of problems with the inputs (unreadable zips and the like).
+    Grades every submission under ``paths`` into ``out``; the notebooks go to
+    the nbgrader course at ``course_root`` (its nbgrader_config.py, source/,
+    submitted/, autograded/ and gradebook.db). Returns the outcomes, the
+    parts and a list of problems (unreadable zips, nbgrader failures).
     Raises SubmissionError for a path that holds no submission.
     """
     out = Path(out)
@@ -254,7 +267,7 @@ def grade(paths, out: Path, jobs: int = 2, probe_timeout: float = 10.0, execute:
     write_gradebook(outcomes, parts, out / "gradebook.csv")
 
     problems = [f"{o.student}: {o.problem}" for o in outcomes if o.problem]
-    autograde_problem = nbgrader_autograde(submissions, {o.student: o for o in outcomes}, execute)
+    autograde_problem = nbgrader_autograde(submissions, {o.student: o for o in outcomes}, execute, Path(course_root))
     if autograde_problem:
         problems.append(autograde_problem)
     shutil.rmtree(staging)

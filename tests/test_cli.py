@@ -40,7 +40,13 @@ def test_folder_without_submissions(tmp_path):
     assert "found no submission" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_folder_of_zips_with_a_malformed_one(tmp_path, solution_folder):
+def test_course_root_that_is_not_a_course(tmp_path, solution_folder):
+    proc = course("grade", solution_folder, "--out", tmp_path / "grades", "--course-root", tmp_path)
+    assert proc.returncode == 2
+    assert "is not an nbgrader course folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_folder_of_zips_with_a_malformed_one(tmp_path, solution_folder, course_root):
     zips = tmp_path / "zips"
     zips.mkdir()
     zip_folder(solution_folder, zips / "bob.zip", prefix="hw2-bob/")  # wrapped in a top-level folder
@@ -48,7 +54,7 @@ def test_folder_of_zips_with_a_malformed_one(tmp_path, solution_folder):
     evil = zips / "mallory.zip"
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("../../escaped.py", "print('outside')")
-    proc = course("grade", zips, "--out", tmp_path / "grades")
+    proc = course("grade", zips, "--out", tmp_path / "grades", "--course-root", course_root)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert "carol: carol.zip: not a readable zip file" in proc.stderr
@@ -60,7 +66,7 @@ def test_folder_of_zips_with_a_malformed_one(tmp_path, solution_folder):
     assert rows["carol"][-2] == "0" and rows["mallory"][-2] == "0"
 
 
-def test_single_submission_folder(tmp_path, solution_folder):
-    proc = course("grade", solution_folder, "--out", tmp_path / "grades")
+def test_single_submission_folder(tmp_path, solution_folder, course_root):
+    proc = course("grade", solution_folder, "--out", tmp_path / "grades", "--course-root", course_root)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "grades" / "alice" / "feedback.html").exists()

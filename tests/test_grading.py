@@ -2,8 +2,11 @@
 import csv
 import json
 
+import nbformat
 import pytest
+from nbgrader.api import Gradebook
 
+from course import ASSIGNMENT
 from course.cli import example_matches
 from course.examples import load_examples
 
@@ -74,3 +77,32 @@ def test_feedback_shows_reasons_not_hidden_source(graded_examples, hidden_source
     assert "LeakyReLU.backward: dx: differs from the expected values" in html
     outcome = outcomes["leaky_relu_backward"]
     assert f"{outcome.points()} / {outcome.max_points()}" in html
+
+
+def test_nbgrader_gradebook_holds_every_submission(graded_examples, course_root):
+    """formgrader reads gradebook.db: every example is there with its manually graded answers."""
+    _, outcomes, _ = graded_examples
+    with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}", course_id="cnn-homework") as gb:
+        for student in outcomes:
+            submission = gb.find_submission(ASSIGNMENT, student)
+            max_scores = {grade.name: grade.max_score for nb in submission.notebooks for grade in nb.grades}
+            assert max_scores.get("part1_q1") == 4 and max_scores.get("part1_q2") == 2, max_scores
+
+
+def test_written_answers_shown_in_autograded_notebook(graded_examples, course_root):
+    """The answers live in hw/answers.py; the autograded notebook shows them next to the grading cell."""
+    _, outcomes, _ = graded_examples
+    notebook = nbformat.read(course_root / "autograded" / "solution" / ASSIGNMENT / "Part1_Backprop.ipynb", as_version=4)
+    shown = {cell.id: "".join(o.get("data", {}).get("text/markdown", "") for o in cell.outputs)
+             for cell in notebook.cells if cell.cell_type == "code"}  # fmt: skip
+    assert shown["show_part1_q1"] == outcomes["solution"].answers["part1_q1"]
+    assert "Jacobian" in shown["show_part1_q1"]
+
+
+def test_autograde_leaves_student_modules_alone(graded_examples, course_root):
+    """nbgrader#940: autograde must not replace a student's hw/*.py with the instructor's copy in source/."""
+    assert (course_root / "source" / ASSIGNMENT / "hw" / "layers.py").exists()
+    for student in ("linear_backward_transpose", "release"):
+        submitted = (course_root / "submitted" / student / ASSIGNMENT / "hw" / "layers.py").read_text()
+        autograded = (course_root / "autograded" / student / ASSIGNMENT / "hw" / "layers.py").read_text()
+        assert autograded == submitted, f"autograde replaced {student}'s hw/layers.py"
