@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from course.sandbox import ProbeError, Worker
+from scan import scan_autograd
 
 HERE = Path(__file__).resolve().parent
 STUDENT_MODULES = ("hw.layers", "hw.answers")
@@ -80,6 +81,12 @@ def worker(request):
     ) as w:
         yield w
         read_written_answers(request.config, w)
+
+
+@pytest.fixture(scope="session")
+def layers_scan(request):
+    """Where the submission's hw/layers.py uses autograd, read as text by the harness."""
+    return scan_autograd(Path(request.config.getoption("--submission")) / "hw" / "layers.py")
 
 
 def read_written_answers(config, worker):

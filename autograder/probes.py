@@ -15,6 +15,17 @@ import torch
 # what a submission's modules may import besides the standard library.
 PRELOAD = ("numpy", "torch.nn", "torch.nn.functional", "torch.autograd", "torch.utils.data", "torch.optim")
 
+
+def warm_up():
+    """
+    Called by the worker before it drops privileges: runs what the probes and
+    a submission may run, so that torch imports the parts it loads on first
+    use (differentiating with grad_outputs loads its symbolic shapes) while
+    they are still readable.
+    """
+    x = torch.randn(3, 4, requires_grad=True)
+    torch.autograd.grad(torch.tanh(x), x, torch.ones(3, 4))
+
 IMPORT_ERRORS = {}  # filled by the worker: module name -> why it did not import
 
 
@@ -84,13 +95,28 @@ def forward(layer, x, y, what):
     return plain_tensor(out, f"{what}.forward")
 
 
+def by_hand(probe):
+    """Runs the probe with autograd off: a backward pass must compute its gradients itself."""
+
+    def wrapped(*args, **kwargs):
+        with torch.no_grad():
+            return probe(*args, **kwargs)
+
+    wrapped.__name__ = probe.__name__
+    wrapped.__doc__ = probe.__doc__
+    return wrapped
+
+
 # -- probes -----------------------------------------------------------------
 
 
+@by_hand
 def layer_pass(spec, x, douts, params=None, y=None, train=True):
     """
-    Builds a layer, optionally sets its parameters, and runs one forward and
-    backward pass per entry of ``douts`` (gradients accumulate in between).
+    Builds a layer, optionally sets its parameters, and runs one forward pass,
+    then a backward pass per entry of ``douts`` with a new forward pass before
+    each but the first (parameter gradients accumulate in between). With no
+    ``douts`` only the forward pass runs: forward tests do not depend on backward.
 
     Returns {"outs": [...], "dxs": [...], "grads": [...] after the last pass}.
     """
@@ -99,9 +125,10 @@ def layer_pass(spec, x, douts, params=None, y=None, train=True):
     if params is not None:
         set_params(layer, params, what)
     layer.train(train)
-    outs, dxs = [], []
-    for dout in douts:
-        outs.append(forward(layer, x, y, what))
+    outs, dxs = [forward(layer, x, y, what)], []
+    for i, dout in enumerate(douts):
+        if i > 0:
+            outs.append(forward(layer, x, y, what))
         dxs.append(plain_tensor(layer.backward(dout), f"{what}.backward"))
     grads = grads_of(layer, what) if params is not None else []
     return {"outs": outs, "dxs": dxs, "grads": grads}
@@ -127,6 +154,7 @@ def linear_attributes(in_features, out_features, wstd):
     return result
 
 
+@by_hand
 def sequential_pass(specs, params, x, dout, y=None, train=True):
     """A Sequential of the given layers: one forward and backward pass."""
     seq = student_class("Sequential")(*[build(spec) for spec in specs])
@@ -164,6 +192,7 @@ def mlp_structure(mlp_kwargs):
     return [describe_layer(layer, classes) for layer in sequence]
 
 
+@by_hand
 def mlp_loss_pass(mlp_kwargs, params, x, y, train=True):
     """Sequential(MLP, CrossEntropyLoss): the loss, dL/dx and the parameter gradients."""
     mlp = student_class("MLP")(**mlp_kwargs)

@@ -2,12 +2,14 @@
 Hidden tests for Part 1: layers with hand-written backward passes.
 
 Every reference is computed here, in the harness, with PyTorch's own functions
-and autograd on the same inputs the probe received.
+and autograd on the same inputs the probe received. Tests of a backward pass
+first check that the student's classes do not use autograd themselves.
 """
 import pytest
 import torch
 import torch.nn.functional as F
 from checks import check_close, check_equal, check_shape
+from scan import check_by_hand
 
 from course.assets import ASSETS_DIR
 
@@ -42,14 +44,15 @@ ACTIVATIONS = [
 def test_activation_forward(worker, spec, reference):
     """Activation forward pass on a 3D input (N, H, W)"""
     x = mixed_signs(6, 5, 4)
-    result = worker.call("layer_pass", spec=spec, x=x, douts=[torch.ones_like(x)])
+    result = worker.call("layer_pass", spec=spec, x=x, douts=[])
     check_close(f"{spec['cls']}.forward", result["outs"][0], reference(x))
 
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("spec, reference", ACTIVATIONS)
-def test_activation_backward(worker, spec, reference):
+def test_activation_backward(worker, layers_scan, spec, reference):
     """Activation backward pass against autograd, for positive and negative inputs"""
+    check_by_hand(layers_scan, spec["cls"])
     x, dout = mixed_signs(20, 30), torch.randn(20, 30)
     result = worker.call("layer_pass", spec=spec, x=x, douts=[dout])
     _, (dx,) = autograd(reference, [x], dout)
@@ -80,8 +83,9 @@ def test_linear_parameters(worker):
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("n, d_in, d_out", [(8, 5, 3), (1, 7, 7), (32, 64, 10)], ids=["8x5to3", "1x7to7", "32x64to10"])
-def test_linear_forward_backward(worker, n, d_in, d_out):
+def test_linear_forward_backward(worker, layers_scan, n, d_in, d_out):
     """Linear forward and backward (dx, dw, db) against autograd"""
+    check_by_hand(layers_scan, "Linear")
     x, w, b, dout = torch.randn(n, d_in), torch.randn(d_out, d_in), torch.randn(d_out), torch.randn(n, d_out)
     result = worker.call(
         "layer_pass", spec={"cls": "Linear", "args": [d_in, d_out]}, x=x, douts=[dout], params=[w, b]
@@ -94,8 +98,9 @@ def test_linear_forward_backward(worker, n, d_in, d_out):
 
 
 @pytest.mark.points(2)
-def test_linear_gradients_accumulate(worker):
+def test_linear_gradients_accumulate(worker, layers_scan):
     """Linear adds the parameter gradients of consecutive backward passes (+=)"""
+    check_by_hand(layers_scan, "Linear")
     x, w, b = torch.randn(10, 6), torch.randn(4, 6), torch.randn(4)
     douts = [torch.randn(10, 4), torch.randn(10, 4)]
     result = worker.call("layer_pass", spec={"cls": "Linear", "args": [6, 4]}, x=x, douts=douts, params=[w, b])
@@ -109,8 +114,9 @@ def test_linear_gradients_accumulate(worker):
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("scale", [1.0, 1e4], ids=["scores-1", "scores-1e4"])
-def test_cross_entropy(worker, scale):
+def test_cross_entropy(worker, layers_scan, scale):
     """CrossEntropyLoss: the mean loss and its gradient, for ordinary and huge (1e4) scores"""
+    check_by_hand(layers_scan, "CrossEntropyLoss")
     scores, labels = torch.randn(16, 7, dtype=torch.float64) * scale, torch.randint(0, 7, (16,))
     result = worker.call("layer_pass", spec={"cls": "CrossEntropyLoss"}, x=scores, y=labels, douts=[torch.tensor(1.0)])
     loss, (dx,) = autograd(lambda s: F.cross_entropy(s, labels), [scores], torch.tensor(1.0, dtype=torch.float64))
@@ -124,8 +130,9 @@ def test_cross_entropy(worker, scale):
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("p", [0.2, 0.7])
-def test_dropout_train(worker, p):
+def test_dropout_train(worker, layers_scan, p):
     """Dropout in training mode: drops a fraction p, rescales the rest by 1/(1-p), backward uses the same mask"""
+    check_by_hand(layers_scan, "Dropout")
     x, dout = mixed_signs(200, 100), torch.randn(200, 100)
     result = worker.call("layer_pass", spec={"cls": "Dropout", "args": [p]}, x=x, douts=[dout], train=True)
     out, dx = result["outs"][0], result["dxs"][0]
@@ -140,8 +147,9 @@ def test_dropout_train(worker, p):
 
 
 @pytest.mark.points(1)
-def test_dropout_eval(worker):
+def test_dropout_eval(worker, layers_scan):
     """Dropout in evaluation mode is the identity, forward and backward"""
+    check_by_hand(layers_scan, "Dropout")
     x, dout = torch.randn(50, 40), torch.randn(50, 40)
     result = worker.call("layer_pass", spec={"cls": "Dropout", "args": [0.5]}, x=x, douts=[dout], train=False)
     check_close("Dropout.forward in evaluation mode", result["outs"][0], x, atol=0, rtol=0)
@@ -152,8 +160,9 @@ def test_dropout_eval(worker):
 
 
 @pytest.mark.points(2)
-def test_sequential_with_labels(worker):
+def test_sequential_with_labels(worker, layers_scan):
     """Sequential(Linear, ReLU, Linear, CrossEntropyLoss) passes y to the loss; loss and all gradients"""
+    check_by_hand(layers_scan, "Sequential", "Linear", "ReLU", "CrossEntropyLoss")
     x, y = torch.randn(12, 9), torch.randint(0, 4, (12,))
     params = [torch.randn(6, 9), torch.randn(6), torch.randn(4, 6), torch.randn(4)]
     specs = [
@@ -233,8 +242,9 @@ def mlp_reference(x, y, params, activation):
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_mlp_gradients(worker, activation):
+def test_mlp_gradients(worker, layers_scan, activation):
     """Sequential(MLP, CrossEntropyLoss): loss and every gradient against autograd"""
+    check_by_hand(layers_scan, "MLP", "Sequential", "Linear", ACTIVATION_KIND[activation], "CrossEntropyLoss")
     sizes = [10, 20, 15, 6]
     params = []
     for d_in, d_out in zip(sizes[:-1], sizes[1:]):
@@ -250,8 +260,9 @@ def test_mlp_gradients(worker, activation):
 
 
 @pytest.mark.points(1)
-def test_mlp_eval_mode_ignores_dropout(worker):
+def test_mlp_eval_mode_ignores_dropout(worker, layers_scan):
     """An MLP with dropout in evaluation mode computes the same loss as one without dropout"""
+    check_by_hand(layers_scan, "MLP", "Sequential", "Linear", "ReLU", "Dropout", "CrossEntropyLoss")
     params = [torch.randn(8, 5), torch.randn(8), torch.randn(3, 8), torch.randn(3)]
     x, y = torch.randn(20, 5), torch.randint(0, 3, (20,))
     kwargs = dict(in_features=5, num_classes=3, hidden_features=[8], activation="relu", dropout=0.5)
@@ -262,8 +273,9 @@ def test_mlp_eval_mode_ignores_dropout(worker):
 
 
 @pytest.mark.points(2)
-def test_mlp_reference_asset(worker):
+def test_mlp_reference_asset(worker, layers_scan):
     """A tanh MLP with fixed parameters reproduces the reference tensors in tests/assets"""
+    check_by_hand(layers_scan, "MLP", "Sequential", "Linear", "TanH", "CrossEntropyLoss")
     ref = torch.load(ASSETS_DIR / "part1_reference.pt", weights_only=True)
     kwargs = dict(in_features=ref["in_features"], num_classes=ref["num_classes"],
                   hidden_features=ref["hidden_features"], activation="tanh")

@@ -70,7 +70,8 @@ def describe_exception(exc: BaseException, submission: str) -> str:
 # Loaded before dropping privileges: the interpreter's library and the virtual
 # environment may sit where the unprivileged user cannot read them (a pyenv
 # under /root, a clone in a private folder). The probes file adds what the
-# submission's modules are expected to import (its PRELOAD tuple).
+# submission's modules are expected to import (its PRELOAD tuple) and a
+# warm_up() that runs what torch loads lazily on first use.
 PRELOADED_STDLIB = (
     "abc", "collections", "copy", "dataclasses", "enum", "functools", "itertools", "json",
     "math", "numbers", "operator", "statistics", "string", "time", "typing", "warnings",
@@ -124,6 +125,8 @@ def main():
     spec.loader.exec_module(probes)
     if args.uid is not None:
         warm_up_serialisation(torch)
+        if hasattr(probes, "warm_up"):
+            probes.warm_up()
         drop_privileges(args.uid, args.gid, PRELOADED_STDLIB + tuple(getattr(probes, "PRELOAD", ())))
 
     import_errors = {}
