@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from course.sandbox import ProbeError, Worker
-from scan import scan_autograd
+from scan import AUTOGRAD, TORCH_OPTIMIZERS, scan_source
 
 HERE = Path(__file__).resolve().parent
-STUDENT_MODULES = ("hw.layers", "hw.answers")
+STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.answers")
 
 
 def pytest_addoption(parser):
@@ -86,7 +86,13 @@ def worker(request):
 @pytest.fixture(scope="session")
 def layers_scan(request):
     """Where the submission's hw/layers.py uses autograd, read as text by the harness."""
-    return scan_autograd(Path(request.config.getoption("--submission")) / "hw" / "layers.py")
+    return scan_source(Path(request.config.getoption("--submission")) / "hw" / "layers.py", AUTOGRAD)
+
+
+@pytest.fixture(scope="session")
+def optimizers_scan(request):
+    """Where the submission's hw/optimizers.py uses torch's own optimizers."""
+    return scan_source(Path(request.config.getoption("--submission")) / "hw" / "optimizers.py", TORCH_OPTIMIZERS)
 
 
 def read_written_answers(config, worker):

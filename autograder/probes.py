@@ -204,6 +204,46 @@ def mlp_loss_pass(mlp_kwargs, params, x, y, train=True):
     return {"loss": loss, "dx": dx, "grads": grads_of(mlp, "MLP")}
 
 
+def _optimizer_on_one_parameter(cls, kwargs, initial, form):
+    """A student optimizer over one parameter in the given form, with the parameter and its gradient."""
+    optimizer_class = student_class(cls, module="hw.optimizers")
+    if form == "tuples":
+        param, grad = initial.clone(), torch.zeros_like(initial)
+        return optimizer_class([(param, grad)], **kwargs), param, grad
+    param = torch.nn.Parameter(initial.clone())
+    param.grad = torch.zeros_like(initial)
+    return optimizer_class([param], **kwargs), param, param.grad
+
+
+def optimizer_steps(cls, kwargs, initial, grads, form="tuples"):
+    """
+    Runs ``len(grads)`` steps of a student optimizer on one parameter, the
+    gradient set to ``grads[i]`` before step i. ``form`` is "tuples" (a
+    Layer-style (tensor, gradient) pair) or "tensors" (an nn.Parameter whose
+    gradient is in .grad). Returns the parameter after every step and whether
+    the gradient was left as it was given.
+    """
+    optimizer, param, grad = _optimizer_on_one_parameter(cls, kwargs, initial, form)
+    after, gradient_kept = [], True
+    for g in grads:
+        grad.copy_(g)
+        optimizer.step()
+        after.append(plain_tensor(param.detach(), f"{cls}: the parameter"))
+        gradient_kept = gradient_kept and bool(torch.equal(grad, g))
+    return {"after": after, "gradient_kept": gradient_kept}
+
+
+def optimizer_zero_grad(cls, kwargs, initial, grad_value, form="tuples"):
+    """The gradient after zero_grad(), and whether it is still the tensor the model holds."""
+    optimizer, param, grad = _optimizer_on_one_parameter(cls, kwargs, initial, form)
+    grad.copy_(grad_value)
+    optimizer.zero_grad()
+    held = grad if form == "tuples" else param.grad
+    if held is None:
+        raise StudentError(f"{cls}.zero_grad() set the parameter's .grad to None; zero it in place instead")
+    return {"grad": plain_tensor(held, f"{cls}.zero_grad()"), "same_tensor": held is grad}
+
+
 def written_answers(names):
     """The Markdown each answer function in hw/answers.py returns, or why there is none."""
     answers = {}
@@ -226,5 +266,14 @@ def written_answers(names):
 
 PROBES = {
     f.__name__: f
-    for f in (layer_pass, linear_attributes, sequential_pass, mlp_structure, mlp_loss_pass, written_answers)
+    for f in (
+        layer_pass,
+        linear_attributes,
+        sequential_pass,
+        mlp_structure,
+        mlp_loss_pass,
+        optimizer_steps,
+        optimizer_zero_grad,
+        written_answers,
+    )
 }

@@ -1,10 +1,12 @@
 """
 Static scan of a submission's source for APIs a from-scratch exercise forbids.
 
-Runs in the harness on the submission's text (it never imports it). The
-worker also runs the backward passes of Part 1 with autograd switched off, so
-code that reaches autograd in a way this scan does not spell out still gets
-no gradients from it; the scan is what gives the student a clear reason.
+Runs in the harness on the submission's text (it never imports it). A rule
+set names the forbidden attributes, names and imports and the reason given
+to the student. The worker also runs the backward passes of Part 1 with
+autograd switched off, so code that reaches autograd in a way the scan does
+not spell out still gets no gradients from it; the scan is what gives the
+student a clear reason.
 """
 import ast
 from dataclasses import dataclass, field
@@ -28,6 +30,27 @@ AUTOGRAD_NAMES = {
 }
 
 
+TORCH_OPTIMIZER_NAMES = {
+    name: f"torch.optim.{name}"
+    for name in ("SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta", "ASGD", "Rprop", "LBFGS")
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    names: dict  # attribute, name or imported name -> what it is, for the message
+    reason: str
+    autograd_idioms: bool = False  # also requires_grad=..., x.requires_grad = ..., tensor.backward()
+
+
+AUTOGRAD = Rules(
+    AUTOGRAD_NAMES,
+    "gradients in this part must be computed by hand, without automatic differentiation",
+    autograd_idioms=True,
+)
+TORCH_OPTIMIZERS = Rules(TORCH_OPTIMIZER_NAMES, "the update rule must be written by hand, not taken from torch.optim")
+
+
 @dataclass
 class Finding:
     line: int
@@ -39,6 +62,7 @@ class Scan:
     """Forbidden uses by class; key None holds module-level code and functions outside classes."""
 
     path: str
+    reason: str
     findings: dict = field(default_factory=dict)
     unreadable: str | None = None
 
@@ -48,8 +72,9 @@ class Scan:
         return [(cls, f) for cls in relevant for f in self.findings.get(cls, [])]
 
 
-class _AutogradFinder(ast.NodeVisitor):
-    def __init__(self):
+class _Finder(ast.NodeVisitor):
+    def __init__(self, rules: Rules):
+        self.rules = rules
         self.findings = {}
         self.classes = []
 
@@ -63,33 +88,35 @@ class _AutogradFinder(ast.NodeVisitor):
         self.classes.pop()
 
     def visit_Attribute(self, node):
-        if node.attr in AUTOGRAD_NAMES:
-            self._add(node, AUTOGRAD_NAMES[node.attr])
-        elif node.attr == "func" and isinstance(node.value, ast.Name) and node.value.id == "torch":
+        names, idioms = self.rules.names, self.rules.autograd_idioms
+        if node.attr in names:
+            self._add(node, names[node.attr])
+        elif idioms and node.attr == "func" and isinstance(node.value, ast.Name) and node.value.id == "torch":
             self._add(node, "torch.func")
-        elif node.attr == "requires_grad" and isinstance(node.ctx, ast.Store):
+        elif idioms and node.attr == "requires_grad" and isinstance(node.ctx, ast.Store):
             self._add(node, "setting requires_grad")
         self.generic_visit(node)
 
     def visit_Name(self, node):
-        if node.id in AUTOGRAD_NAMES:
-            self._add(node, AUTOGRAD_NAMES[node.id])
+        if node.id in self.rules.names:
+            self._add(node, self.rules.names[node.id])
         self.generic_visit(node)
 
     def visit_Call(self, node):
-        for keyword in node.keywords:
-            if keyword.arg == "requires_grad":
-                self._add(node, "requires_grad=...")
-        # A Layer's backward always takes dout; a tensor's backward() needs none.
-        if isinstance(node.func, ast.Attribute) and node.func.attr == "backward" and not node.args and not node.keywords:
-            self._add(node, "tensor.backward()")
+        if self.rules.autograd_idioms:
+            for keyword in node.keywords:
+                if keyword.arg == "requires_grad":
+                    self._add(node, "requires_grad=...")
+            # A Layer's backward always takes dout; a tensor's backward() needs none.
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr == "backward" and not node.args and not node.keywords:
+                self._add(node, "tensor.backward()")
         self.generic_visit(node)
 
     def _imports(self, node, names):
         for name in names:
-            parts = set(name.split("."))
-            hits = [AUTOGRAD_NAMES[p] for p in parts if p in AUTOGRAD_NAMES]
-            if hits or name in ("torch.func", "functorch"):
+            forbidden = any(part in self.rules.names for part in name.split("."))
+            if forbidden or (self.rules.autograd_idioms and name == "torch.func"):
                 self._add(node, f"import of {name}")
 
     def visit_Import(self, node):
@@ -100,9 +127,9 @@ class _AutogradFinder(ast.NodeVisitor):
         self._imports(node, [module] + [f"{module}.{alias.name}" for alias in node.names])
 
 
-def scan_autograd(path: Path) -> Scan:
-    """Where the file at ``path`` reaches for automatic differentiation, by class."""
-    scan = Scan(path=path.name)
+def scan_source(path: Path, rules: Rules) -> Scan:
+    """Where the file at ``path`` uses what ``rules`` forbid, by class."""
+    scan = Scan(path=path.name, reason=rules.reason)
     try:
         if path.stat().st_size > MAX_SOURCE_BYTES:
             scan.unreadable = f"{path.name} is larger than {MAX_SOURCE_BYTES >> 20} MiB"
@@ -110,7 +137,7 @@ def scan_autograd(path: Path) -> Scan:
         tree = ast.parse(path.read_bytes(), filename=path.name)
     except (OSError, SyntaxError, ValueError):
         return scan  # a missing or broken file fails every test through the import error instead
-    finder = _AutogradFinder()
+    finder = _Finder(rules)
     finder.visit(tree)
     scan.findings = finder.findings
     return scan
@@ -126,6 +153,5 @@ def check_by_hand(scan: Scan, *classes: str):
         where = f"in {owner}" if owner else "outside any class"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise AssertionError(
-            f"hw/{scan.path}:{finding.line} uses {finding.what} {where}{more}: "
-            "gradients in this part must be computed by hand, without automatic differentiation"
+            f"hw/{scan.path}:{finding.line} uses {finding.what} {where}{more}: {scan.reason}"
         )

@@ -94,7 +94,9 @@ def example_matches(example):
         failed = {t["name"] for t in outcome.tests if not t["passed"]}
         if example.expect_failed == "all":
             return len(failed) == len(outcome.tests) and not outcome.harness_errors
-        return failed == set(example.expect_failed) and not outcome.harness_errors
+        expected = set(example.expect_failed)
+        expected |= {t["name"] for t in outcome.tests if t["part"] in example.expect_failed_parts}
+        return failed == expected and not outcome.harness_errors
 
     return check
 

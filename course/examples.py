@@ -5,7 +5,9 @@ Each ``examples/submissions/<name>/submission.toml`` names a base (``solution``:
 the instructor's ``hw/``; ``release``: the stripped student ``hw/``), the
 edits that turn it into a realistic submission (each ``old`` text must occur
 exactly once, so an edit can never silently stop applying), and the hidden
-tests the example is expected to fail. Building them from the sources keeps
+tests the example is expected to fail: ``expect_failed`` lists test names (or
+is "all"), ``expect_failed_parts`` names parts whose every test must fail
+(a module that does not import breaks its part, not the others). Building them from the sources keeps
 them in step with the homework as it grows.
 """
 import shutil
@@ -26,6 +28,7 @@ class Example:
     base: str
     edits: list
     expect_failed: list | str  # test names, or "all"
+    expect_failed_parts: list  # parts, e.g. ["part1"], every test of which must fail
 
 
 def load_examples(directory: Path = EXAMPLES_DIR):
@@ -39,6 +42,7 @@ def load_examples(directory: Path = EXAMPLES_DIR):
                 base=data["base"],
                 edits=data.get("edit", []),
                 expect_failed=data.get("expect_failed", []),
+                expect_failed_parts=data.get("expect_failed_parts", []),
             )
         )
     return examples

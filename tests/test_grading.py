@@ -67,7 +67,11 @@ def test_gradebook_csv(graded_examples):
         rows = {row["student"]: row for row in csv.DictReader(f)}
     assert set(rows) == set(outcomes)
     for student, row in rows.items():
-        assert int(row["total"]) == outcomes[student].points() == int(row["part1"])
+        parts = [key for key in row if key.startswith("part")]
+        assert parts == sorted(parts) and {"part1", "part2"} <= set(parts)
+        assert int(row["total"]) == outcomes[student].points() == sum(int(row[part]) for part in parts)
+        for part in parts:
+            assert int(row[part]) == outcomes[student].points(part)
         assert int(row["max"]) == outcomes[student].max_points()
 
 

@@ -11,13 +11,17 @@ from course.grade import AUTOGRADER
 _spec = importlib.util.spec_from_file_location("autograder_scan", AUTOGRADER / "scan.py")
 scan_module = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scan_module)
-check_by_hand, scan_autograd = scan_module.check_by_hand, scan_module.scan_autograd
+check_by_hand = scan_module.check_by_hand
 
 
-def scan_source(tmp_path, source):
+def scan_autograd(path):
+    return scan_module.scan_source(path, scan_module.AUTOGRAD)
+
+
+def scan_source(tmp_path, source, rules=scan_module.AUTOGRAD):
     path = tmp_path / "layers.py"
     path.write_text(textwrap.dedent(source))
-    return scan_autograd(path)
+    return scan_module.scan_source(path, rules)
 
 
 FORBIDDEN = {
@@ -73,3 +77,27 @@ def test_oversized_file_is_refused(tmp_path):
     path.write_text("#" * (2 << 20))
     with pytest.raises(AssertionError, match="larger than 1 MiB"):
         check_by_hand(scan_autograd(path), "ReLU")
+
+
+def test_torch_optimizers_refused_in_the_optimizers(tmp_path):
+    source = """
+    import torch
+    from torch.optim import Adam as TorchAdam
+
+    class Adam:
+        def __init__(self, params):
+            self.inner = TorchAdam(params)
+
+    class VanillaSGD:
+        def step(self):
+            torch.optim.SGD
+    """
+    scan = scan_source(tmp_path, source, scan_module.TORCH_OPTIMIZERS)
+    with pytest.raises(AssertionError, match="outside any class: the update rule must be written by hand"):
+        check_by_hand(scan, "RMSProp")  # the module-level import concerns every class
+    assert [f.what for f in scan.findings["VanillaSGD"]] == ["torch.optim.SGD"]
+
+
+def test_solution_optimizers_pass_the_scan():
+    scan = scan_module.scan_source(REPO_ROOT / "hw" / "optimizers.py", scan_module.TORCH_OPTIMIZERS)
+    assert scan.findings == {}, scan.findings
