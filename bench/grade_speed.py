@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from course.examples import build_example, load_examples
-from course.grade import grade, run_suite, suite_catalog
+from course.grade import grade, run_suite, scratch_course, suite_catalog
 from course.submissions import discover, stage
 
 
@@ -33,7 +33,10 @@ def main():
             build_example(solution, tmp / "submitted" / f"student{i:02d}" / "hw2")
 
         start = time.perf_counter()
-        outcomes, _, problems = grade([tmp / "submitted"], tmp / "grades", jobs=args.jobs, progress=False)
+        course = scratch_course(tmp / "course")
+        outcomes, _, problems = grade(
+            [tmp / "submitted"], tmp / "grades", jobs=args.jobs, progress=False, course_root=course
+        )
         total = time.perf_counter() - start
         assert not problems and all(o.points() == o.max_points() for o in outcomes)
 

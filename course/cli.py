@@ -50,14 +50,19 @@ def print_table(outcomes, parts, expectations=None):
 
 
 def print_failures(outcomes):
+    """What each student lost and why; tests that failed for the same reason share one line."""
     for o in outcomes:
         failed = [t for t in o.tests if not t["passed"]]
-        if failed and len(failed) < len(o.tests):
-            print(f"\n{o.student}: lost {o.max_points() - o.points()} points")
-            for t in failed:
-                print(f"  - {t['name']}: {t['message']}")
-        elif failed:
-            print(f"\n{o.student}: every test failed, e.g. {failed[0]['name']}: {failed[0]['message']}")
+        if not failed:
+            continue
+        lost = "every test failed" if len(failed) == len(o.tests) else f"lost {o.max_points() - o.points()} points"
+        print(f"\n{o.student}: {lost}")
+        by_message = {}
+        for t in failed:
+            by_message.setdefault(t["message"], []).append(t["name"])
+        for message, names in by_message.items():
+            label = names[0] if len(names) == 1 else f"{len(names)} tests ({names[0]}, ...)"
+            print(f"  - {label}: {message}")
 
 
 def cmd_grade(args):

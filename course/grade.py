@@ -151,6 +151,23 @@ def show_written_answers(notebook_folder: Path, answers: dict):
         path.chmod(0o444)
 
 
+def scratch_course(dest: Path, with_solution_in_source: bool = False) -> Path:
+    """
+    A throw-away nbgrader course at ``dest`` (this repository's config and
+    sources, an empty gradebook), for tests and benchmarks that must not add
+    students to the instructor's gradebook. ``with_solution_in_source`` also
+    puts the solution's hw/ into source/hw2, as an instructor might.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO_ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
+    ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+    shutil.copytree(REPO_ROOT / "source", dest / "source", ignore=ignore)
+    shutil.copytree(REPO_ROOT / "hw", dest / "hw", ignore=ignore)
+    if with_solution_in_source:
+        shutil.copytree(dest / "hw", dest / "source" / ASSIGNMENT / "hw")
+    return dest
+
+
 def register_assignment(config):
     """
     Records the assignment and its graded cells in nbgrader's gradebook, as

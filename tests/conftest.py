@@ -1,27 +1,20 @@
 import os
-import shutil
 
 import pytest
 
-from course import ASSIGNMENT, REPO_ROOT
+from course import REPO_ROOT
 from course.examples import build_all
-from course.grade import grade
+from course.grade import grade, scratch_course
 
 
 @pytest.fixture(scope="session")
 def course_root(tmp_path_factory):
     """
-    A scratch nbgrader course (config, sources, fresh gradebook), so the tests
-    never add students to the instructor's gradebook. Its source folder also
-    holds a copy of the solution's hw/, as an instructor might keep one there:
+    A scratch nbgrader course, so the tests never add students to the
+    instructor's gradebook. Its source folder also holds the solution's hw/:
     autograde must still leave every student's hw/*.py alone.
     """
-    root = tmp_path_factory.mktemp("course")
-    shutil.copyfile(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(REPO_ROOT / "source", root / "source", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    shutil.copytree(REPO_ROOT / "hw", root / "hw", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(root / "hw", root / "source" / ASSIGNMENT / "hw")
-    return root
+    return scratch_course(tmp_path_factory.mktemp("course"), with_solution_in_source=True)
 
 
 @pytest.fixture(scope="session")
