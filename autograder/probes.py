@@ -7,6 +7,7 @@ strings, lists and dicts. Probes never judge: every comparison with a
 reference happens in the harness. This file is loaded by path and must not
 import anything of the instructor's repository.
 """
+import functools
 import importlib
 
 import torch
@@ -98,12 +99,11 @@ def forward(layer, x, y, what):
 def by_hand(probe):
     """Runs the probe with autograd off: a backward pass must compute its gradients itself."""
 
+    @functools.wraps(probe)
     def wrapped(*args, **kwargs):
         with torch.no_grad():
             return probe(*args, **kwargs)
 
-    wrapped.__name__ = probe.__name__
-    wrapped.__doc__ = probe.__doc__
     return wrapped
 
 

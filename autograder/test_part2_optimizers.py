@@ -72,36 +72,37 @@ def problem():
     return initial, grads
 
 
-def check_steps(cls, result, initial, expected, form):
+FORMS = {"tuples": "a (tensor, gradient) pair", "tensors": "an nn.Parameter"}
+
+
+def check_optimizer_steps(worker, optimizers_scan, cls, form):
+    """Five steps of the student's optimizer on a parameter in ``form``, step by step against the reference."""
+    check_by_hand(optimizers_scan, cls)
+    kwargs, reference = OPTIMIZERS[cls]
+    initial, grads = problem()
+    result = worker.call("optimizer_steps", cls=cls, kwargs=kwargs, initial=initial, grads=grads, form=form)
+    what = FORMS[form]
     if result["after"] and torch.equal(result["after"][-1], initial):
         raise AssertionError(
-            f"{cls}: the parameter ({form}) is unchanged after {STEPS} steps; "
+            f"{cls}: the parameter ({what}) is unchanged after {STEPS} steps; "
             "update it in place (p -= ...), not by assigning a new tensor (p = p - ...)"
         )
-    for step, (got, want) in enumerate(zip(result["after"], expected), start=1):
-        check_close(f"{cls}: parameter ({form}) after step {step}", got, want, atol=1e-9, rtol=1e-7)
+    for step, (got, want) in enumerate(zip(result["after"], reference(initial, grads, **kwargs)), start=1):
+        check_close(f"{cls}: parameter ({what}) after step {step}", got, want, atol=1e-9, rtol=1e-7)
 
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("cls", OPTIMIZERS)
 def test_optimizer_steps_layer_params(worker, optimizers_scan, cls):
     """Five steps on a (tensor, gradient) pair from our Layers, with L2 regularization, against the reference"""
-    check_by_hand(optimizers_scan, cls)
-    kwargs, reference = OPTIMIZERS[cls]
-    initial, grads = problem()
-    result = worker.call("optimizer_steps", cls=cls, kwargs=kwargs, initial=initial, grads=grads, form="tuples")
-    check_steps(cls, result, initial, reference(initial, grads, **kwargs), "a (tensor, gradient) pair")
+    check_optimizer_steps(worker, optimizers_scan, cls, "tuples")
 
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("cls", OPTIMIZERS)
 def test_optimizer_steps_torch_params(worker, optimizers_scan, cls):
     """Five steps on an nn.Parameter whose gradient is in .grad, against the reference"""
-    check_by_hand(optimizers_scan, cls)
-    kwargs, reference = OPTIMIZERS[cls]
-    initial, grads = problem()
-    result = worker.call("optimizer_steps", cls=cls, kwargs=kwargs, initial=initial, grads=grads, form="tensors")
-    check_steps(cls, result, initial, reference(initial, grads, **kwargs), "an nn.Parameter")
+    check_optimizer_steps(worker, optimizers_scan, cls, "tensors")
 
 
 @pytest.mark.points(1)
