@@ -17,7 +17,7 @@ from course.sandbox import ProbeError, Worker
 from scan import AUTOGRAD, TORCH_OPTIMIZERS, scan_source
 
 HERE = Path(__file__).resolve().parent
-STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.answers")
+STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.training", "hw.answers")
 
 
 def pytest_addoption(parser):

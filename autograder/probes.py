@@ -9,12 +9,18 @@ import anything of the instructor's repository.
 """
 import functools
 import importlib
+import os
+import tempfile
 
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 # Imported by the worker before it drops privileges (see course/worker.py):
 # what a submission's modules may import besides the standard library.
-PRELOAD = ("numpy", "torch.nn", "torch.nn.functional", "torch.autograd", "torch.utils.data", "torch.optim")
+PRELOAD = (
+    "numpy", "torch.nn", "torch.nn.functional", "torch.autograd", "torch.utils.data", "torch.optim",
+    "tqdm", "tqdm.auto",
+)  # fmt: skip
 
 
 def warm_up():
@@ -26,6 +32,10 @@ def warm_up():
     """
     x = torch.randn(3, 4, requires_grad=True)
     torch.autograd.grad(torch.tanh(x), x, torch.ones(3, 4))
+    # What the trainer probes run: a DataLoader pass and a module's backward.
+    model = torch.nn.Linear(4, 2)
+    for inputs, labels in DataLoader(TensorDataset(torch.randn(4, 4), torch.tensor([0, 1, 0, 1])), batch_size=2):
+        torch.nn.functional.cross_entropy(model(inputs), labels).backward()
 
 IMPORT_ERRORS = {}  # filled by the worker: module name -> why it did not import
 
@@ -244,6 +254,229 @@ def optimizer_zero_grad(cls, kwargs, initial, grad_value, form="tuples"):
     return {"grad": plain_tensor(held, f"{cls}.zero_grad()"), "same_tensor": held is grad}
 
 
+# -- trainer probes: trusted models and optimizers, the student's Trainer -----
+
+
+class ProbeLinear:
+    """
+    A trusted linear classifier with the Layer API (scores = x @ w.T + b),
+    for LayerTrainer. Records the mode of every forward pass.
+    """
+
+    def __init__(self, w, b):
+        self.w, self.b = w.clone(), b.clone()
+        self.dw, self.db = torch.zeros_like(self.w), torch.zeros_like(self.b)
+        self.training_mode = True
+        self.modes = []
+        self.x = None
+
+    def __call__(self, x, **kw):
+        return self.forward(x, **kw)
+
+    def forward(self, x, **kw):
+        if not isinstance(x, torch.Tensor) or x.dim() != 2:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise StudentError(f"LayerTrainer gave the model a batch of shape {shape}; flatten it to (N, D) first")
+        self.modes.append(bool(self.training_mode))
+        self.x = x
+        return x @ self.w.T + self.b
+
+    def backward(self, dout):
+        self.dw += dout.T @ self.x
+        self.db += dout.sum(dim=0)
+        return dout @ self.w
+
+    def params(self):
+        return [(self.w, self.dw), (self.b, self.db)]
+
+    def train(self, training_mode=True):
+        self.training_mode = training_mode
+
+    def state_dict(self):
+        return [self.w.clone(), self.b.clone()]
+
+    def load_state_dict(self, state):
+        self.w.copy_(state[0])
+        self.b.copy_(state[1])
+
+
+class ProbeCrossEntropy:
+    """A trusted mean cross-entropy loss with the Layer API, for LayerTrainer."""
+
+    def __call__(self, x, y=None, **kw):
+        return self.forward(x, y=y)
+
+    def forward(self, x, y=None, **kw):
+        if y is None:
+            raise StudentError("LayerTrainer called the loss without the labels y")
+        self.x, self.y = x, y
+        return torch.nn.functional.cross_entropy(x, y)
+
+    def backward(self, dout=1.0):
+        probs = torch.softmax(self.x, dim=1)
+        probs[torch.arange(len(self.y)), self.y] -= 1
+        return probs * (dout / len(self.y))
+
+
+class ProbeTorchLinear(torch.nn.Module):
+    """A trusted linear classifier as an nn.Module, for ClassifierTrainer. Records its mode on every call."""
+
+    def __init__(self, w, b):
+        super().__init__()
+        self.linear = torch.nn.Linear(w.shape[1], w.shape[0])
+        with torch.no_grad():
+            self.linear.weight.copy_(w)
+            self.linear.bias.copy_(b)
+        self.modes = []
+
+    def forward(self, x):
+        self.modes.append(bool(self.training))
+        return self.linear(x.flatten(1))
+
+
+class ProbeSGD:
+    """
+    Trusted plain SGD over (tensor, gradient) pairs or tensors with .grad,
+    with a state (its step count) for checkpoints.
+    """
+
+    def __init__(self, params, learn_rate):
+        self.param_list = list(params)
+        self.learn_rate = learn_rate
+        self.steps = 0
+
+    def pairs(self):
+        if self.param_list and isinstance(self.param_list[0], torch.Tensor):
+            return [(p.data, p.grad) for p in self.param_list]
+        return self.param_list
+
+    def zero_grad(self):
+        for _, grad in self.pairs():
+            if grad is not None:
+                grad.zero_()
+
+    def step(self):
+        with torch.no_grad():
+            for param, grad in self.pairs():
+                if grad is not None:
+                    param -= self.learn_rate * grad
+        self.steps += 1
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state):
+        self.steps = state["steps"]
+
+
+class ScriptedOptimizer(ProbeSGD):
+    """Sets the parameters to the next entry of ``script`` on every step, whatever the gradients."""
+
+    def __init__(self, params, script):
+        super().__init__(params, learn_rate=0.0)
+        self.script = script
+
+    def step(self):
+        if self.steps >= len(self.script):
+            raise StudentError(f"the trainer took more optimizer steps than the {len(self.script)} expected")
+        with torch.no_grad():
+            for (param, _), value in zip(self.pairs(), self.script[self.steps]):
+                param.copy_(value)
+        self.steps += 1
+
+
+def _trainer(kind, w, b, make_optimizer):
+    """The student's trainer of the given kind around a trusted model, loss and optimizer."""
+    cls = student_class(kind, module="hw.training")
+    if kind == "LayerTrainer":
+        model = ProbeLinear(w, b)
+        optimizer = make_optimizer(model.params())
+        return cls(model, ProbeCrossEntropy(), optimizer), model, optimizer
+    model = ProbeTorchLinear(w, b)
+    optimizer = make_optimizer(list(model.parameters()))
+    return cls(model, torch.nn.CrossEntropyLoss(), optimizer, device="cpu"), model, optimizer
+
+
+def _weights(model):
+    if isinstance(model, ProbeLinear):
+        return [plain_tensor(model.w, "the weights"), plain_tensor(model.b, "the bias")]
+    return [plain_tensor(model.linear.weight, "the weights"), plain_tensor(model.linear.bias, "the bias")]
+
+
+def _loader(x, y, batch_size):
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)
+
+
+def _epoch_result(result, what):
+    losses, accuracy = getattr(result, "losses", None), getattr(result, "accuracy", None)
+    if losses is None or accuracy is None:
+        raise StudentError(f"{what} returned {type(result).__name__}, expected an EpochResult")
+    return {"losses": [float(loss) for loss in losses], "accuracy": float(accuracy)}
+
+
+def trainer_epoch(kind, w, b, x, y, batch_size, learn_rate, train=True, max_batches=None):
+    """
+    One train_epoch (or test_epoch) of the student's trainer on a trusted linear
+    model trained by plain SGD. Returns the EpochResult's losses and accuracy,
+    the weights after the epoch, the number of optimizer steps and the mode of
+    the model in each forward pass.
+    """
+    trainer, model, optimizer = _trainer(kind, w, b, lambda params: ProbeSGD(params, learn_rate))
+    kwargs = {"verbose": False}
+    if max_batches is not None:
+        kwargs["max_batches"] = max_batches
+    method = "train_epoch" if train else "test_epoch"
+    result = getattr(trainer, method)(_loader(x, y, batch_size), **kwargs)
+    return {
+        **_epoch_result(result, f"{kind}.{method}"),
+        "weights": _weights(model),
+        "steps": optimizer.steps,
+        "modes": model.modes,
+    }
+
+
+def trainer_fit(kind, w, b, train, test, batch_size, script, num_epochs, early_stopping=None, checkpoint=False):
+    """
+    The student's fit() on a trusted linear model whose parameters after each
+    optimizer step are ``script[step]``. With ``checkpoint``, fit() saves into
+    a fresh folder. Returns the FitResult, the final weights and the
+    optimizer's step count (restored with the checkpoint).
+    """
+    trainer, model, optimizer = _trainer(kind, w, b, lambda params: ScriptedOptimizer(params, script))
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoints = os.path.join(folder, "best") if checkpoint else None
+        result = trainer.fit(
+            _loader(*train, batch_size),
+            _loader(*test, batch_size),
+            num_epochs,
+            checkpoints=checkpoints,
+            early_stopping=early_stopping,
+            print_every=num_epochs + 1,
+        )
+    fields = ("num_epochs", "train_loss", "train_acc", "test_loss", "test_acc")
+    if not all(hasattr(result, name) for name in fields):
+        raise StudentError(f"{kind}.fit returned {type(result).__name__}, expected a FitResult")
+    fit = {name: [float(v) for v in getattr(result, name)] for name in fields[1:]}
+    fit["num_epochs"] = int(result.num_epochs)
+    return {"fit": fit, "weights": _weights(model), "steps": optimizer.steps}
+
+
+def hyperparameters(name):
+    """The dict returned by ``hw.answers.<name>()``, with every value a float."""
+    fn = getattr(student_module("hw.answers"), name, None)
+    if not callable(fn):
+        raise StudentError(f"hw/answers.py has no function {name}")
+    hp = fn()
+    if not isinstance(hp, dict):
+        raise StudentError(f"{name}() returned {type(hp).__name__}, expected a dict")
+    values = {}
+    for key, value in hp.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise StudentError(f"{name}()[{key!r}] is {value!r}, expected a number")
+        values[str(key)] = float(value)
+    return values
+
+
 def written_answers(names):
     """The Markdown each answer function in hw/answers.py returns, or why there is none."""
     answers = {}
@@ -274,6 +507,9 @@ PROBES = {
         mlp_loss_pass,
         optimizer_steps,
         optimizer_zero_grad,
+        trainer_epoch,
+        trainer_fit,
+        hyperparameters,
         written_answers,
     )
 }

@@ -57,6 +57,201 @@ whereas the alternatives cost a forward pass per parameter, millions of passes f
     ### END SOLUTION
 
 
+
+# -- Part 2 -------------------------------------------------------------------
+
+
+def part2_overfit_hp():
+    """
+    Part 2: hyper-parameters with which an MLP with three hidden layers of 128
+    (ReLU) and VanillaSGD reach 100% training accuracy on 20 samples within 20
+    epochs (batches of 10). The autograder checks them on the Shapes set.
+
+    Returns:
+    - dict(wstd=..., lr=..., reg=...): weight-initialisation scale, learning
+      rate and L2 regularisation strength.
+    """
+    wstd, lr, reg = 0, 0, 0
+    # TODO: Tweak the hyper-parameters until the model overfits the 20 samples.
+    ### BEGIN SOLUTION
+    wstd, lr, reg = 0.1, 0.05, 0.0
+    ### END SOLUTION
+    return dict(wstd=wstd, lr=lr, reg=reg)
+
+
+def part2_optim_hp():
+    """
+    Part 2: hyper-parameters for comparing the optimizers: an MLP with five
+    hidden layers of 128 trained for a few epochs. The autograder checks that
+    each learning rate gets the model well above chance on the Shapes set.
+
+    Returns:
+    - dict(wstd=..., lr_vanilla=..., lr_momentum=..., lr_rmsprop=...,
+      lr_adam=..., reg=...).
+    """
+    wstd, lr_vanilla, lr_momentum, lr_rmsprop, lr_adam, reg = 0, 0, 0, 0, 0, 0
+    # TODO: Tweak the hyper-parameters to get the best test accuracy you can
+    #  with each optimizer.
+    ### BEGIN SOLUTION
+    wstd, lr_vanilla, lr_momentum, lr_rmsprop, lr_adam, reg = 0.1, 0.05, 0.01, 3e-4, 3e-4, 1e-3
+    ### END SOLUTION
+    return dict(wstd=wstd, lr_vanilla=lr_vanilla, lr_momentum=lr_momentum, lr_rmsprop=lr_rmsprop, lr_adam=lr_adam, reg=reg)
+
+
+def part2_dropout_hp():
+    """
+    Part 2: hyper-parameters with which an MLP with one hidden layer of 400,
+    trained with MomentumSGD on a small training set, clearly overfits without
+    dropout (so that dropout has something to fix).
+
+    Returns:
+    - dict(wstd=..., lr=...).
+    """
+    wstd, lr = 0, 0
+    # TODO: Tweak the hyper-parameters until the model without dropout overfits.
+    ### BEGIN SOLUTION
+    wstd, lr = 0.1, 0.005
+    ### END SOLUTION
+    return dict(wstd=wstd, lr=lr)
+
+
+def part2_q1():
+    """
+    Part 2, question 1: regarding the graphs you got for the three dropout
+    configurations:
+    (A) Explain the graphs of no-dropout vs dropout. Do they match what you
+    expected to see? If yes, explain why and give examples from the graphs; if
+    not, explain what you think the problem is and what should change to fix it.
+    (B) Compare the low-dropout setting to the high-dropout setting and explain
+    based on your graphs.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**A.** Yes. Without dropout the network has far more parameters than the small training set needs, so it
+memorises it: training accuracy climbs to about 100% and the training loss keeps falling, while the test
+loss reaches its minimum after a few epochs and then *rises* as the model grows confident on its training
+samples. That widening train/test gap is overfitting. With dropout the training accuracy rises more slowly
+and stays lower (every step trains a random thinned sub-network, so no unit can rely on a specific other
+unit), but the test loss stays lower and flatter and the test accuracy is as good or better: dropout
+trades training fit for generalisation, as a regulariser should.
+
+**B.** Low dropout ($p=0.4$) keeps most of the capacity: it still fits the training set well and
+generalises best, with the smallest train/test gap among the models that learn. High dropout ($p=0.8$)
+keeps only one unit in five per step; the gradient signal is very noisy and the effective network is
+tiny, so the model *underfits*: both training and test accuracy stay low and the losses fall slowly.
+Too little dropout overfits, too much underfits; $p$ is a capacity knob to tune on validation data.
+"""
+    ### END SOLUTION
+
+
+def part2_q2():
+    """
+    Part 2, question 2: when training a model with the cross-entropy loss, can
+    the test loss increase for a few epochs while the test accuracy also
+    increases? If so, explain how; if not, explain why not.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+Yes. Accuracy only asks whether the correct class has the *highest* score; cross-entropy measures the
+probability given to the correct class, $-\log \hat{y}_{y}$. The two can move apart. Suppose an epoch
+turns a few borderline mistakes into borderline successes (correct class probability from 0.45 to 0.55
+against one rival): accuracy rises, and their loss falls only a little. In the same epoch the model may
+become confidently wrong on a few other samples (correct class probability from 0.2 to 0.01): they were
+already misclassified, so accuracy does not change, but each adds $-\log 0.01 \approx 4.6$ to the
+loss. The mean loss rises while accuracy rises. This is typical at the start of overfitting, when the
+model sharpens its scores everywhere.
+"""
+    ### END SOLUTION
+
+
+def part2_q3():
+    """
+    Part 2, question 3:
+    (A) Explain the difference between gradient descent and back-propagation.
+    (B) Compare gradient descent (GD) and stochastic gradient descent (SGD) in detail.
+    (C) Why is SGD used more often in deep learning? Give a few justifications.
+    (D) To run GD on a dataset that does not fit in memory, a friend suggests
+    splitting the data into disjoint batches, doing forward passes until the
+    data is exhausted, then one backward pass on the sum of the losses.
+    1. Would this produce a gradient equivalent to GD? Justify mathematically.
+    2. With batches small enough to fit in memory you still run out of memory
+    after some number of batches. What happened?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**A.** Gradient descent is an *optimisation algorithm*: repeat $\theta \leftarrow \theta - \eta \nabla_\theta L$.
+Back-propagation is an *algorithm for computing* $\nabla_\theta L$ (reverse-mode differentiation through
+the network by the chain rule). GD says what to do with the gradient, back-propagation how to get it.
+
+**B.** GD computes the exact gradient of the empirical loss over all $N$ samples at every step: each
+step costs a pass over the whole dataset, the path is smooth and deterministic, and it converges to the
+nearest critical point. SGD uses a random mini-batch of $B \ll N$ samples: the gradient is an unbiased
+but noisy estimate, each step costs $O(B)$, there are $N/B$ steps per epoch, and the noise means a
+decreasing learning rate is needed for convergence.
+
+**C.** (1) Cost: many cheap noisy steps make more progress per unit of compute than one exact step,
+since the samples of a large dataset are redundant. (2) Memory: a mini-batch fits in memory, the whole
+dataset does not. (3) The noise helps escape saddle points and sharp minima, and flat minima tend to
+generalise better. (4) It works on streaming data and on datasets too large to revisit.
+
+**D.1.** Yes, up to a constant. The loss is linear in the per-sample losses, and so is the gradient:
+$\nabla_\theta \sum_{j} L_{B_j}(\theta) = \sum_j \nabla_\theta L_{B_j}(\theta)$, with disjoint batches that
+cover the data. If each $L_{B_j}$ is a *sum* over its samples this is exactly the GD gradient of the
+summed loss; with per-batch *means* one must weight batch $j$ by $|B_j|/N$ to get the gradient of the
+mean loss (with equal batches it is the GD gradient times $N/B$, a rescaled learning rate).
+
+**D.2.** The backward pass needs the intermediate activations of *every* forward pass, so autograd
+keeps the computation graph of every batch alive until the single backward pass at the end. Memory
+grows linearly with the number of batches, as if the whole dataset had been processed at once. The fix
+is to call backward on each batch's loss right away (gradients accumulate in `.grad`) and free its graph.
+"""
+    ### END SOLUTION
+
+
+def part2_q4():
+    r"""
+    Part 2, question 4 (automatic differentiation): let
+    f = f_n o f_{n-1} o ... o f_1 with every f_i: R -> R cheap to evaluate
+    and to differentiate (O(1) per query). Given f as a computational graph
+    and a point x_0, you want grad f(x_0).
+    (A) How can forward-mode AD compute it with less memory, keeping O(n)
+    computation? What is the memory complexity?
+    (B) The same for backward-mode AD.
+    (C) Can these techniques be generalised to arbitrary computational graphs?
+    (D) How can back-propagation in deep architectures (VGG, ResNet) benefit?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**A.** Forward mode carries the pair $(v_i, \dot v_i)$ with $v_i = f_i(v_{i-1})$ and
+$\dot v_i = f_i'(v_{i-1})\,\dot v_{i-1}$, starting from $(x_0, 1)$. Each pair depends only on the previous
+one, so it can be overwritten: $O(n)$ time and $O(1)$ memory.
+
+**B.** Reverse mode needs the $v_i$ in reverse order, and storing them all costs $O(n)$ memory. With
+checkpointing, keep only every $k$-th value in the forward pass; in the backward pass, recompute each
+segment of $k$ values from its checkpoint, back-propagate through it and discard it. With $k=\sqrt{n}$
+memory is $O(\sqrt n)$ and time stays $O(n)$ (about two forward passes). Recursive checkpointing
+brings memory to $O(\log n)$ at the cost of $O(n \log n)$ time. (Keeping only $x_0$ and recomputing
+each $v_i$ from scratch would give $O(1)$ memory but $O(n^2)$ time.)
+
+**C.** Partly. Forward mode on a general graph must hold the values on the current *cut* of the graph,
+and needs one pass per input, so it is not $O(1)$ memory and not cheap for many inputs. Checkpointing
+works on any graph: store the values at a set of cut vertices and recompute the subgraphs between them,
+but the savings depend on the graph having narrow cuts (chains of layers do; densely connected graphs
+do not).
+
+**D.** Deep networks are long chains of blocks whose activations dominate training memory. Gradient
+checkpointing (e.g. `torch.utils.checkpoint`) stores only block boundaries, such as the outputs of
+ResNet's residual blocks or of VGG's stages, and recomputes the insides during backward: activation
+memory falls from $O(L)$ to about $O(\sqrt{L})$ for roughly one extra forward pass, which allows deeper
+networks or larger batches on the same GPU.
+"""
+    ### END SOLUTION
+
+
 def display_answer(answer_fn):
     """
     Renders the Markdown returned by ``answer_fn`` in a notebook, or says
