@@ -44,7 +44,45 @@ def part1_reference():
     }
 
 
-BUILDERS = {"part1_reference.pt": part1_reference}
+PART2_OPTIMIZERS = {  # class name -> keyword arguments
+    "VanillaSGD": dict(learn_rate=0.2, reg=1e-3),
+    "MomentumSGD": dict(learn_rate=0.05, reg=1e-3, momentum=0.9),
+    "RMSProp": dict(learn_rate=3e-3, reg=1e-3),
+    "Adam": dict(learn_rate=3e-3, reg=1e-3),
+}
+
+
+def part2_reference():
+    """
+    The whole Part 2 stack (MLP, each optimizer, LayerTrainer.fit) on 60
+    digits with explicit initial parameters, no shuffling and no dropout: the
+    per-epoch results and the final parameters of each run.
+    """
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from hw import layers, optimizers, training
+    from hw.data import Digits
+
+    digits = Digits(train=True)
+    x, y = digits.images[:60].clone(), digits.targets[:60].clone()  # clones: a view would save all images
+    gen = torch.Generator().manual_seed(2025)
+    hidden = [32, 32]
+    shapes = [p.shape for p, _ in layers.MLP(64, 10, hidden_features=hidden).params()]
+    params = [torch.randn(shape, generator=gen) * 0.1 for shape in shapes]
+    runs = {}
+    for name, kwargs in PART2_OPTIMIZERS.items():
+        mlp = layers.MLP(64, 10, hidden_features=hidden)
+        mlp.load_state_dict(params)
+        optimizer = getattr(optimizers, name)(mlp.params(), **kwargs)
+        trainer = training.LayerTrainer(mlp, layers.CrossEntropyLoss(), optimizer)
+        dl_train = DataLoader(TensorDataset(x[:40], y[:40]), batch_size=10)
+        dl_test = DataLoader(TensorDataset(x[40:], y[40:]), batch_size=10)
+        fit = trainer.fit(dl_train, dl_test, num_epochs=3, print_every=10)
+        runs[name] = {"kwargs": kwargs, "fit": fit._asdict(), "final_params": mlp.state_dict()}
+    return {"x": x, "y": y, "hidden_features": hidden, "params": params, "runs": runs}
+
+
+BUILDERS = {"part1_reference.pt": part1_reference, "part2_reference.pt": part2_reference}
 
 
 def build_all():

@@ -28,11 +28,23 @@ With conda:
 or with pip (Python 3.11):
 
     python3 -m venv .venv && . .venv/bin/activate
-    pip install torch==2.14.1 torchvision==0.29.1 numpy matplotlib scikit-learn tqdm jupyterlab
+    pip install torch==2.14.1 torchvision==0.29.1 numpy matplotlib scikit-learn tqdm jupyterlab ipywidgets
 
 Then open the notebooks from this folder:
 
     jupyter lab
+
+## Data
+
+The experiments use real datasets (CIFAR-10, CIFAR-100, FashionMNIST), read from
+the folder named by the environment variable `HW_DATA_DIR` (default
+`~/.pytorch-datasets`). Download one once with, for example:
+
+    python -m hw.data cifar10
+
+To work without them, start Jupyter with `HW_FAST=1` (`HW_FAST=1 jupyter lab`):
+every notebook then uses small datasets bundled with the homework and short
+training schedules. The autograder checks your hyper-parameters this way.
 
 ## What to do
 

@@ -30,6 +30,115 @@ def part1_q2():
     raise NotImplementedError()
 
 
+
+# -- Part 2 -------------------------------------------------------------------
+
+
+def part2_overfit_hp():
+    """
+    Part 2: hyper-parameters with which an MLP with three hidden layers of 128
+    (ReLU) and VanillaSGD reach 100% training accuracy on 20 samples within 20
+    epochs (batches of 10). The autograder checks them on the Shapes set.
+
+    Returns:
+    - dict(wstd=..., lr=..., reg=...): weight-initialisation scale, learning
+      rate and L2 regularisation strength.
+    """
+    wstd, lr, reg = 0, 0, 0
+    # TODO: Tweak the hyper-parameters until the model overfits the 20 samples.
+    raise NotImplementedError()
+    return dict(wstd=wstd, lr=lr, reg=reg)
+
+
+def part2_optim_hp():
+    """
+    Part 2: hyper-parameters for comparing the optimizers: an MLP with five
+    hidden layers of 128 trained for a few epochs. The autograder checks that
+    each learning rate gets the model well above chance on the Shapes set.
+
+    Returns:
+    - dict(wstd=..., lr_vanilla=..., lr_momentum=..., lr_rmsprop=...,
+      lr_adam=..., reg=...).
+    """
+    wstd, lr_vanilla, lr_momentum, lr_rmsprop, lr_adam, reg = 0, 0, 0, 0, 0, 0
+    # TODO: Tweak the hyper-parameters to get the best test accuracy you can
+    #  with each optimizer.
+    raise NotImplementedError()
+    return dict(wstd=wstd, lr_vanilla=lr_vanilla, lr_momentum=lr_momentum, lr_rmsprop=lr_rmsprop, lr_adam=lr_adam, reg=reg)
+
+
+def part2_dropout_hp():
+    """
+    Part 2: hyper-parameters with which an MLP with one hidden layer of 400,
+    trained with MomentumSGD on a small training set, clearly overfits without
+    dropout (so that dropout has something to fix).
+
+    Returns:
+    - dict(wstd=..., lr=...).
+    """
+    wstd, lr = 0, 0
+    # TODO: Tweak the hyper-parameters until the model without dropout overfits.
+    raise NotImplementedError()
+    return dict(wstd=wstd, lr=lr)
+
+
+def part2_q1():
+    """
+    Part 2, question 1: regarding the graphs you got for the three dropout
+    configurations:
+    (A) Explain the graphs of no-dropout vs dropout. Do they match what you
+    expected to see? If yes, explain why and give examples from the graphs; if
+    not, explain what you think the problem is and what should change to fix it.
+    (B) Compare the low-dropout setting to the high-dropout setting and explain
+    based on your graphs.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part2_q2():
+    """
+    Part 2, question 2: when training a model with the cross-entropy loss, can
+    the test loss increase for a few epochs while the test accuracy also
+    increases? If so, explain how; if not, explain why not.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part2_q3():
+    """
+    Part 2, question 3:
+    (A) Explain the difference between gradient descent and back-propagation.
+    (B) Compare gradient descent (GD) and stochastic gradient descent (SGD) in detail.
+    (C) Why is SGD used more often in deep learning? Give a few justifications.
+    (D) To run GD on a dataset that does not fit in memory, a friend suggests
+    splitting the data into disjoint batches, doing forward passes until the
+    data is exhausted, then one backward pass on the sum of the losses.
+    1. Would this produce a gradient equivalent to GD? Justify mathematically.
+    2. With batches small enough to fit in memory you still run out of memory
+    after some number of batches. What happened?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part2_q4():
+    r"""
+    Part 2, question 4 (automatic differentiation): let
+    f = f_n o f_{n-1} o ... o f_1 with every f_i: R -> R cheap to evaluate
+    and to differentiate (O(1) per query). Given f as a computational graph
+    and a point x_0, you want grad f(x_0).
+    (A) How can forward-mode AD compute it with less memory, keeping O(n)
+    computation? What is the memory complexity?
+    (B) The same for backward-mode AD.
+    (C) Can these techniques be generalised to arbitrary computational graphs?
+    (D) How can back-propagation in deep architectures (VGG, ResNet) benefit?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
 def display_answer(answer_fn):
     """
     Renders the Markdown returned by ``answer_fn`` in a notebook, or says

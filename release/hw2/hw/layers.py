@@ -80,6 +80,21 @@ class Layer(abc.ABC):
         """
         self.training_mode = training_mode
 
+    def state_dict(self):
+        """
+        Returns:
+        - Copies of the parameters, in ``params()`` order (what a checkpoint saves).
+        """
+        return [param.detach().clone() for param, _ in self.params()]
+
+    def load_state_dict(self, state):
+        """Copies the tensors of ``state_dict()`` back into the parameters, in place."""
+        params = self.params()
+        if len(state) != len(params):
+            raise ValueError(f"{self!r} has {len(params)} parameters, the state holds {len(state)}")
+        for (param, _), value in zip(params, state):
+            param.copy_(value)
+
     def __repr__(self):
         return self.__class__.__name__
 
