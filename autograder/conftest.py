@@ -17,6 +17,11 @@ from course.sandbox import ProbeError, Worker
 from scan import AUTOGRAD, TORCH_OPTIMIZERS, scan_source
 
 HERE = Path(__file__).resolve().parent
+
+# `course grade --jobs N` runs N suites side by side; a suite that also used
+# every core for its reference training would oversubscribe them (measured:
+# two suites on 2 cores took 40 s each with 2 threads, 12 s with 1).
+torch.set_num_threads(1)
 STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.training", "hw.answers")
 
 
