@@ -34,21 +34,32 @@ def batches(x, y, max_batches=None):
     return [(x[s : s + BATCH].flatten(1), y[s : s + BATCH]) for s in starts]
 
 
-def reference_epoch(w, b, x, y, train, max_batches=None):
-    """Losses, accuracy (%) and weights after one epoch of plain SGD (or of evaluation)."""
-    w, b = w.clone(), b.clone()
+def reference_epoch(weights, x, y, step=None, max_batches=None):
+    """
+    One epoch of a linear classifier with ``weights`` = [w, b]: the batch
+    losses, the accuracy (%) and the weights at the end. After each batch,
+    ``step(weights, loss, leaves)`` returns the next weights; None only evaluates.
+    """
     losses, correct, seen = [], 0, 0
     for xb, yb in batches(x, y, max_batches):
-        wv, bv = w.clone().requires_grad_(), b.clone().requires_grad_()
-        scores = xb @ wv.T + bv
+        leaves = [t.clone().requires_grad_() for t in weights]
+        scores = xb @ leaves[0].T + leaves[1]
         loss = F.cross_entropy(scores, yb)
         losses.append(loss.item())
         correct += int((scores.argmax(dim=1) == yb).sum())
         seen += len(yb)
-        if train:
-            dw, db = torch.autograd.grad(loss, (wv, bv))
-            w, b = w - LEARN_RATE * dw, b - LEARN_RATE * db
-    return losses, 100.0 * correct / seen, [w, b]
+        if step is not None:
+            weights = step(weights, loss, leaves)
+    return losses, 100.0 * correct / seen, weights
+
+
+def sgd_step(weights, loss, leaves):
+    return [t - LEARN_RATE * g for t, g in zip(weights, torch.autograd.grad(loss, leaves))]
+
+
+def reference_sgd_epoch(w, b, x, y, train, max_batches=None):
+    """What the probe's trainer epoch must give: plain SGD when training, evaluation otherwise."""
+    return reference_epoch([w, b], x, y, step=sgd_step if train else None, max_batches=max_batches)
 
 
 @pytest.fixture
@@ -83,7 +94,7 @@ def test_train_epoch(worker, problem, kind):
     if not all(got["modes"]):
         raise AssertionError(f"{kind}.train_epoch: the model was not in training mode during the epoch")
     w, b, x, y = problem
-    want = reference_epoch(w, b, x, y, train=True)
+    want = reference_sgd_epoch(w, b, x, y, train=True)
     check_equal(f"{kind}.train_epoch: optimizer steps (one per batch)", got["steps"], len(want[0]))
     check_epoch(kind, "train_epoch", got, want)
 
@@ -97,7 +108,7 @@ def test_test_epoch(worker, problem, kind):
         raise AssertionError(f"{kind}.test_epoch: the model was in training mode; call model.train(False) first")
     check_equal(f"{kind}.test_epoch: optimizer steps", got["steps"], 0)
     w, b, x, y = problem
-    check_epoch(kind, "test_epoch", got, reference_epoch(w, b, x, y, train=False))
+    check_epoch(kind, "test_epoch", got, reference_sgd_epoch(w, b, x, y, train=False))
 
 
 @pytest.mark.points(1)
@@ -108,7 +119,7 @@ def test_max_batches(worker, problem, kind):
     for train in (True, False):
         got = run_epoch(worker, kind, problem, train=train, max_batches=2)
         method = "train_epoch" if train else "test_epoch"
-        check_epoch(kind, f"{method}(max_batches=2)", got, reference_epoch(w, b, x, y, train=train, max_batches=2))
+        check_epoch(kind, f"{method}(max_batches=2)", got, reference_sgd_epoch(w, b, x, y, train=train, max_batches=2))
 
 
 # -- fit ------------------------------------------------------------------------------
@@ -136,25 +147,14 @@ def fit_problem(alphas):
 
 def reference_fit(w, b, train, test, script, num_epochs, early_stopping):
     """The FitResult fields, the index of the best epoch and the weights at the end."""
-    weights, step = [w, b], 0
+    weights, steps = [w, b], iter(script)
     fit = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
     best, since_best = None, 0
     for epoch in range(num_epochs):
-        losses, correct = [], 0
-        for xb, yb in batches(*train):
-            scores = xb @ weights[0].T + weights[1]
-            losses.append(F.cross_entropy(scores, yb).item())
-            correct += int((scores.argmax(dim=1) == yb).sum())
-            weights, step = script[step], step + 1
-        fit["train_loss"].append(sum(losses) / len(losses))
-        fit["train_acc"].append(100.0 * correct / len(train[1]))
-        test_losses, test_correct = [], 0
-        for xb, yb in batches(*test):
-            scores = xb @ weights[0].T + weights[1]
-            test_losses.append(F.cross_entropy(scores, yb).item())
-            test_correct += int((scores.argmax(dim=1) == yb).sum())
-        fit["test_loss"].append(sum(test_losses) / len(test_losses))
-        fit["test_acc"].append(100.0 * test_correct / len(test[1]))
+        for split, data, step in (("train", train, lambda *_: next(steps)), ("test", test, None)):
+            losses, accuracy, weights = reference_epoch(weights, *data, step=step)
+            fit[f"{split}_loss"].append(sum(losses) / len(losses))
+            fit[f"{split}_acc"].append(accuracy)
         if best is None or fit["test_loss"][-1] < fit["test_loss"][best]:
             best, since_best = epoch, 0
         else:
