@@ -550,3 +550,478 @@ class MLP(Layer):
 
     def __repr__(self):
         return f"MLP, {self.sequence}"
+
+
+# -- Part 3: convolution, pooling and batch normalization ----------------------
+
+
+def _pair(value):
+    """(value, value) for an int, the value itself for a pair: kernel_size=3 means (3, 3)."""
+    if isinstance(value, int):
+        return (value, value)
+    pair = tuple(value)
+    if len(pair) != 2:
+        raise ValueError(f"expected an int or a pair of ints, got {value!r}")
+    return pair
+
+
+def window_output_size(size, kernel, stride, padding):
+    """
+    The number of positions of a window sliding over one axis:
+
+        out = (size + 2 * padding - kernel) // stride + 1
+
+    Inputs:
+    - size: the input length along the axis (H or W).
+    - kernel, stride, padding: the window's length, step and zero padding.
+
+    Returns:
+    - out: an int >= 1; a ValueError when the window is larger than the padded input.
+    """
+    # TODO: Apply the formula above; raise a ValueError that names the sizes
+    #  when kernel > size + 2 * padding.
+    ### BEGIN SOLUTION
+    if kernel > size + 2 * padding:
+        raise ValueError(f"a window of {kernel} does not fit in {size} + 2 * {padding} (input + padding)")
+    return (size + 2 * padding - kernel) // stride + 1
+    ### END SOLUTION
+
+
+### BEGIN SOLUTION
+# The convolution below is an "implicit GEMM": no im2col matrix (9 copies of
+# the input for a 3x3 kernel, memory-bound, measured 3-5x slower than torch)
+# is built. Split the padded input into its stride x stride phases
+# (phase (p, q) holds the pixels (S*i + p, S*j + q)); with the batch and the
+# pixels of a phase flattened into one axis, the pixels that kernel tap
+# (u, v) meets form a *contiguous* slice of phase (u % S, v % S), shifted by
+# (u // S) * row length + v // S. So each tap is one large matrix multiply
+# on views, forward and backward. The flat output covers every phase pixel;
+# only the first H' x W' of each image's grid are real outputs (the rest are
+# cropped), and an extra zero row per image keeps every shifted slice inside
+# its own image for the real outputs.
+
+
+def _phase_grid(in_size, kernel, stride, padding):
+    """Output length, and phase length (padded input / stride, plus one spare row) of one axis."""
+    out = window_output_size(in_size, kernel, stride, padding)
+    phase = -(-(in_size + 2 * padding) // stride)  # ceil
+    return out, phase
+
+
+def _taps(kernel_size, stride, row_length):
+    """(u, v, phase row, phase column, flat shift) of every kernel tap."""
+    (kh, kw), (sh, sw) = kernel_size, stride
+    return [(u, v, u % sh, v % sw, (u // sh) * row_length + v // sw) for u in range(kh) for v in range(kw)]
+### END SOLUTION
+
+
+class Conv2d(Layer):
+    """
+    2D convolution of a batch of images, as torch.nn.Conv2d computes it
+    (a cross-correlation: the kernel is not flipped):
+
+        out[n, d, i, j] = b[d] + sum_{c, u, v} w[d, c, u, v] * xpad[n, c, S*i + u, S*j + v]
+
+    where xpad is x with P zeros added on each side of H and W. Output size
+    per axis: H' = (H + 2P - K) // S + 1.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        """
+        Inputs:
+        - in_channels: C_in, channels of the input.
+        - out_channels: C_out, number of filters.
+        - kernel_size, stride, padding: an int, or a pair (for H, W).
+        - bias: whether the layer has a bias b.
+        """
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+
+        # TODO: Create w of shape (C_out, C_in, kH, kW) and, when bias is True,
+        #  b of shape (C_out,) (else set self.b = None), both drawn from
+        #  U(-k, k) with k = 1 / sqrt(C_in * kH * kW) (torch's default), and
+        #  their gradients dw and db, zeros of the same shapes (db = None
+        #  without bias).
+        ### BEGIN SOLUTION
+        kh, kw = self.kernel_size
+        bound = 1 / (in_channels * kh * kw) ** 0.5
+        self.w = (torch.rand(out_channels, in_channels, kh, kw) * 2 - 1) * bound
+        self.b = (torch.rand(out_channels) * 2 - 1) * bound if bias else None
+        self.dw = torch.zeros_like(self.w)
+        self.db = torch.zeros_like(self.b) if bias else None
+        ### END SOLUTION
+
+    def params(self):
+        if self.b is None:
+            return [(self.w, self.dw)]
+        return [(self.w, self.dw), (self.b, self.db)]
+
+    def output_shape(self, input_shape):
+        """
+        Inputs:
+        - input_shape: (N, C_in, H, W).
+
+        Returns:
+        - (N, C_out, H', W'), a tuple of ints, with H' = (H + 2P - kH) // S + 1
+          and W' likewise.
+        """
+        # TODO: Use window_output_size for each axis.
+        ### BEGIN SOLUTION
+        n, _, h, w = input_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return (n, self.out_channels, window_output_size(h, kh, sh, ph), window_output_size(w, kw, sw, pw))
+        ### END SOLUTION
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C_in, H, W).
+
+        Returns:
+        - out: output of shape (N, C_out, H', W').
+        """
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r} expects input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        # TODO: Compute the convolution and cache what backward needs. Loops
+        #  over the output pixels (as in the notebook) are correct but slow;
+        #  the fast way turns the sum into matrix multiplications.
+        ### BEGIN SOLUTION
+        n, c, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        (h_out, hq), (w_out, wq) = _phase_grid(h, kh, sh, ph), _phase_grid(w, kw, sw, pw)
+        hq += 1  # the spare row
+        xpad = torch.nn.functional.pad(x, (pw, wq * sw - w - pw, ph, hq * sh - h - ph))
+        phases = xpad.view(n, c, hq, sh, wq, sw).permute(3, 5, 1, 0, 2, 4).reshape(sh, sw, c, n * hq * wq)
+        taps = _taps(self.kernel_size, self.stride, wq)
+        length = n * hq * wq - max(shift for *_, shift in taps)
+        w_taps = self.w.permute(2, 3, 0, 1).contiguous()  # (kH, kW, C_out, C_in)
+        if self.b is None:
+            out = torch.zeros(self.out_channels, n * hq * wq, dtype=x.dtype)
+        else:
+            out = self.b.view(-1, 1).expand(-1, n * hq * wq).contiguous()
+        for u, v, p, q, shift in taps:
+            out[:, :length].addmm_(w_taps[u, v], phases[p, q, :, shift : shift + length])
+        out = out.view(-1, n, hq, wq)[:, :, :h_out, :w_out].permute(1, 0, 2, 3).contiguous()
+        self.grad_cache.update(phases=phases, w_taps=w_taps, x_shape=x.shape, phase_shape=(hq, wq))
+        ### END SOLUTION
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C_out, H', W').
+
+        Returns:
+        - dx: gradient with respect to x, shape (N, C_in, H, W).
+
+        Also accumulates dw (C_out, C_in, kH, kW) and db (C_out,) with +=:
+        dw[d, c, u, v] = sum_{n, i, j} dout[n, d, i, j] * xpad[n, c, S*i + u, S*j + v],
+        db[d] = sum_{n, i, j} dout[n, d, i, j]; and every input pixel
+        receives dout * w from each output it contributed to.
+        """
+        # TODO: Compute dx and accumulate dw and db.
+        ### BEGIN SOLUTION
+        phases, w_taps, (n, c, h, w), (hq, wq) = (
+            self.grad_cache[k] for k in ("phases", "w_taps", "x_shape", "phase_shape")
+        )
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        h_out, w_out = dout.shape[2:]
+        taps = _taps(self.kernel_size, self.stride, wq)
+        length = n * hq * wq - max(shift for *_, shift in taps)
+        # dout laid out like the flat output of forward, zero on the cropped positions.
+        dflat = torch.zeros(self.out_channels, n, hq, wq, dtype=dout.dtype)
+        dflat[:, :, :h_out, :w_out] = dout.permute(1, 0, 2, 3)
+        dflat = dflat.view(self.out_channels, -1)[:, :length]
+        dphases = torch.zeros_like(phases)
+        dw_taps = torch.zeros_like(w_taps)
+        for u, v, p, q, shift in taps:
+            dw_taps[u, v].addmm_(dflat, phases[p, q, :, shift : shift + length].T)
+            dphases[p, q, :, shift : shift + length].addmm_(w_taps[u, v].T, dflat)
+        self.dw += dw_taps.permute(2, 3, 0, 1)
+        if self.b is not None:
+            self.db += dout.sum(dim=(0, 2, 3))
+        dxpad = dphases.view(sh, sw, c, n, hq, wq).permute(3, 2, 4, 0, 5, 1).reshape(n, c, hq * sh, wq * sw)
+        dx = dxpad[:, :, ph : ph + h, pw : pw + w]
+        ### END SOLUTION
+        return dx
+
+    def __repr__(self):
+        return (
+            f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, bias={self.b is not None})"
+        )
+
+
+def _windows(x, kernel_size, stride):
+    """
+    A view of every pooling window of x (no copy), of shape
+    (N, C, H', W', kH, kW): windows[n, c, i, j] = x[n, c, S*i : S*i + kH, S*j : S*j + kW].
+    Provided: torch.Tensor.unfold slides a window along one axis.
+    """
+    (kh, kw), (sh, sw) = kernel_size, stride
+    return x.unfold(2, kh, sh).unfold(3, kw, sw)
+
+
+class MaxPool2d(Layer):
+    """
+    Max pooling over windows of kH x kW pixels taken every S pixels, each
+    channel on its own:
+
+        out[n, c, i, j] = max_{u, v} xpad[n, c, S*i + u, S*j + v]
+
+    where xpad is x padded by P pixels of -inf (so padding is never the max).
+    The gradient of each output goes to the one input that was the max: the
+    first one, in row-major order within the window, when several are equal
+    (as in PyTorch).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        """
+        Inputs:
+        - kernel_size: an int or a pair (kH, kW).
+        - stride: an int or a pair; None (the default) means the kernel size.
+        - padding: an int or a pair, at most half the kernel size.
+        """
+        super().__init__()
+        self.kernel_size = _pair(kernel_size)
+        self.stride = self.kernel_size if stride is None else _pair(stride)
+        self.padding = _pair(padding)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"padding {self.padding} must be at most half the kernel size {self.kernel_size}")
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C, H, W).
+
+        Returns:
+        - out: output of shape (N, C, H', W'), H' = (H + 2P - kH) // S + 1.
+        """
+        # TODO: Compute the max of every window and cache what backward needs
+        #  to find, for each output, which input was the max (hint: _windows,
+        #  and torch.max along a dimension also returns the index).
+        ### BEGIN SOLUTION
+        (ph, pw), (kh, kw), (sh, sw) = self.padding, self.kernel_size, self.stride
+        xpad = torch.nn.functional.pad(x, (pw, pw, ph, ph), value=-torch.inf) if ph or pw else x
+        windows = _windows(xpad, self.kernel_size, self.stride)
+        n, c, h_out, w_out = windows.shape[:4]
+        width = xpad.shape[3]
+        # Kernel offsets first: one copy, then a max over the first dimension
+        # that runs on contiguous memory (reducing the small last dimensions of
+        # the strided view directly measured 3x slower). torch.max returns the
+        # first index of the largest value: ties go to the first input in
+        # row-major order, as in PyTorch's max pooling.
+        taps = windows.permute(4, 5, 0, 1, 2, 3).reshape(kh * kw, n, c, h_out, w_out)
+        out, tap = taps.max(dim=0)
+        # Flat index of each max within its padded image: window corner + tap offset.
+        tap_offsets = torch.tensor([u * width + v for u in range(kh) for v in range(kw)])
+        corner = torch.arange(h_out).view(-1, 1) * sh * width + torch.arange(w_out) * sw
+        index = tap_offsets[tap].add_(corner)
+        self.grad_cache.update(index=index, x_shape=x.shape, pad_shape=xpad.shape)
+        ### END SOLUTION
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C, H', W').
+
+        Returns:
+        - dx: gradient with respect to x, shape (N, C, H, W): each dout[n, c, i, j]
+          added to the input that was the max of its window (windows may overlap,
+          so an input can receive several).
+        """
+        # TODO: Route each output's gradient to its max.
+        ### BEGIN SOLUTION
+        index, (n, c, h, w), pad_shape = (self.grad_cache[k] for k in ("index", "x_shape", "pad_shape"))
+        (ph, pw) = self.padding
+        dxpad = torch.zeros(n * c, pad_shape[2] * pad_shape[3], dtype=dout.dtype)
+        dxpad.scatter_add_(1, index.reshape(n * c, -1), dout.reshape(n * c, -1))
+        dx = dxpad.view(pad_shape)[:, :, ph : ph + h, pw : pw + w]
+        ### END SOLUTION
+        return dx
+
+    def __repr__(self):
+        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
+
+
+class AvgPool2d(MaxPool2d):
+    """
+    Average pooling: the mean of every window instead of its max,
+
+        out[n, c, i, j] = 1 / (kH * kW) * sum_{u, v} xpad[n, c, S*i + u, S*j + v],
+
+    with xpad padded by zeros that count in the mean (PyTorch's default,
+    count_include_pad=True). Each input receives dout / (kH * kW) from every
+    window it belongs to.
+    """
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C, H, W).
+
+        Returns:
+        - out: output of shape (N, C, H', W').
+        """
+        # TODO: Compute the mean of every window; cache the input's shape.
+        ### BEGIN SOLUTION
+        (ph, pw) = self.padding
+        xpad = torch.nn.functional.pad(x, (pw, pw, ph, ph))
+        out = _windows(xpad, self.kernel_size, self.stride).mean(dim=(-2, -1))
+        self.grad_cache.update(x_shape=x.shape, pad_shape=xpad.shape)
+        ### END SOLUTION
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C, H', W').
+
+        Returns:
+        - dx: gradient with respect to x, shape (N, C, H, W).
+        """
+        # TODO: Spread dout / (kH * kW) over each window (windows may overlap).
+        ### BEGIN SOLUTION
+        (n, c, h, w), pad_shape = self.grad_cache["x_shape"], self.grad_cache["pad_shape"]
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        h_out, w_out = dout.shape[2:]
+        share = dout / (kh * kw)
+        dxpad = torch.zeros(pad_shape, dtype=dout.dtype)
+        # One strided add per kernel offset: offset (u, v) of every window at once.
+        for u in range(kh):
+            for v in range(kw):
+                dxpad[:, :, u : u + sh * (h_out - 1) + 1 : sh, v : v + sw * (w_out - 1) + 1 : sw] += share
+        dx = dxpad[:, :, ph : ph + h, pw : pw + w]
+        ### END SOLUTION
+        return dx
+
+    def __repr__(self):
+        return f"AvgPool2d(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
+
+
+class Flatten(Layer):
+    """Reshapes (N, C, H, W) (or any (N, ...)) to (N, C*H*W), as torch.nn.Flatten does."""
+
+    def forward(self, x, **kw):
+        # TODO: Flatten all dimensions but the first; cache the input's shape.
+        ### BEGIN SOLUTION
+        self.grad_cache["x_shape"] = x.shape
+        out = x.reshape(x.shape[0], -1)
+        ### END SOLUTION
+        return out
+
+    def backward(self, dout):
+        # TODO: Give dout the input's shape back.
+        ### BEGIN SOLUTION
+        dx = dout.reshape(self.grad_cache["x_shape"])
+        ### END SOLUTION
+        return dx
+
+
+class BatchNorm2d(Layer):
+    """
+    Batch normalization of each channel over the batch and the pixels:
+
+        out = gamma * (x - mean) / sqrt(var + eps) + beta
+
+    In training mode mean and var are the batch's (per channel, over N, H, W;
+    var is the biased variance), and the running averages are updated as
+    running = (1 - momentum) * running + momentum * batch value (with the
+    unbiased variance for running_var, as in PyTorch). In evaluation mode the
+    running averages are used instead and not updated.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        """
+        Inputs:
+        - num_features: C, the number of channels.
+        - eps: added to the variance for numerical stability.
+        - momentum: weight of the newest batch in the running averages.
+        """
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        # TODO: Create gamma (ones) and beta (zeros) of shape (C,), their
+        #  gradients dgamma and dbeta (zeros), and the running averages
+        #  running_mean (zeros) and running_var (ones), all of shape (C,).
+        ### BEGIN SOLUTION
+        self.gamma, self.beta = torch.ones(num_features), torch.zeros(num_features)
+        self.dgamma, self.dbeta = torch.zeros(num_features), torch.zeros(num_features)
+        self.running_mean, self.running_var = torch.zeros(num_features), torch.ones(num_features)
+        ### END SOLUTION
+
+    def params(self):
+        return [(self.gamma, self.dgamma), (self.beta, self.dbeta)]
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C, H, W).
+
+        Returns:
+        - out: output of the same shape.
+        """
+        # TODO: Normalise with the batch statistics (training mode, updating
+        #  the running averages) or the running ones (evaluation mode), scale
+        #  and shift, and cache what backward needs.
+        ### BEGIN SOLUTION
+        channel = (1, -1, 1, 1)  # views a (C,) tensor to broadcast over (N, C, H, W)
+        if self.training_mode:
+            count = x.numel() // x.shape[1]
+            mean = x.mean(dim=(0, 2, 3))
+            centred = x - mean.view(channel)
+            var = torch.linalg.vector_norm(centred, dim=(0, 2, 3)) ** 2 / count
+            with torch.no_grad():
+                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+                self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * count / max(count - 1, 1))
+        else:
+            mean, var = self.running_mean, self.running_var
+            centred = x - mean.view(channel)
+        inv_std = (var + self.eps).rsqrt()
+        # In place and fused (addcmul = a + b * c): each pass over a large
+        # activation tensor costs about as much as all the arithmetic.
+        x_hat = centred.mul_(inv_std.view(channel))
+        out = torch.addcmul(self.beta.view(channel), x_hat, self.gamma.view(channel))
+        self.grad_cache.update(x_hat=x_hat, inv_std=inv_std, batch_stats=self.training_mode)
+        ### END SOLUTION
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C, H, W).
+
+        Returns:
+        - dx: gradient with respect to x, same shape. In training mode the
+          batch mean and variance depend on x too: with M = N * H * W and
+          x_hat the normalised input,
+          dx = gamma / sqrt(var + eps) / M * (M * dout - sum(dout) - x_hat * sum(dout * x_hat)),
+          the sums per channel. In evaluation mode, dx = gamma / sqrt(var + eps) * dout.
+
+        Also accumulates dgamma = sum(dout * x_hat) and dbeta = sum(dout), per channel.
+        """
+        # TODO: Accumulate dgamma and dbeta and compute dx.
+        ### BEGIN SOLUTION
+        x_hat, inv_std, batch_stats = (self.grad_cache[k] for k in ("x_hat", "inv_std", "batch_stats"))
+        channel = (1, -1, 1, 1)
+        dbeta = dout.sum(dim=(0, 2, 3))
+        dout_x_hat = dout * x_hat
+        dgamma = dout_x_hat.sum(dim=(0, 2, 3))
+        self.dbeta += dbeta
+        self.dgamma += dgamma
+        scale = self.gamma * inv_std
+        if batch_stats:
+            # dx = scale * dout - scale * mean(dout) - scale * mean(dout * x_hat) * x_hat,
+            # written into the buffer of dout * x_hat, which is no longer needed.
+            count = dout.numel() // dout.shape[1]
+            shift, slope = -scale * dbeta / count, -scale * dgamma / count
+            dx = torch.addcmul(shift.view(channel), dout, scale.view(channel), out=dout_x_hat)
+            dx.addcmul_(x_hat, slope.view(channel))
+        else:
+            dx = dout * scale.view(channel)
+        ### END SOLUTION
+        return dx
+
+    def __repr__(self):
+        return f"BatchNorm2d({self.num_features}, eps={self.eps}, momentum={self.momentum})"
