@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from course.sandbox import ProbeError, Worker
-from scan import AUTOGRAD, TORCH_OPTIMIZERS, scan_source
+from scan import AUTOGRAD, OWN_MODULES, TORCH_LAYERS, TORCH_OPTIMIZERS, scan_source
 
 HERE = Path(__file__).resolve().parent
 
@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 # every core for its reference training would oversubscribe them (measured:
 # two suites on 2 cores took 40 s each with 2 threads, 12 s with 1).
 torch.set_num_threads(1)
-STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.training", "hw.answers")
+STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.training", "hw.answers", "hw.cnn")
 
 
 def pytest_addoption(parser):
@@ -92,6 +92,18 @@ def worker(request):
 def layers_scan(request):
     """Where the submission's hw/layers.py uses autograd, read as text by the harness."""
     return scan_source(Path(request.config.getoption("--submission")) / "hw" / "layers.py", AUTOGRAD)
+
+
+@pytest.fixture(scope="session")
+def layers_builtins_scan(request):
+    """Where the submission's hw/layers.py calls PyTorch's own convolution, pooling or normalization."""
+    return scan_source(Path(request.config.getoption("--submission")) / "hw" / "layers.py", TORCH_LAYERS)
+
+
+@pytest.fixture(scope="session")
+def cnn_scan(request):
+    """Where the submission's hw/cnn.py uses nn.Linear / nn.Conv2d / F.linear / F.conv2d."""
+    return scan_source(Path(request.config.getoption("--submission")) / "hw" / "cnn.py", OWN_MODULES)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import os
 import tempfile
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils.data import DataLoader, TensorDataset
 
 # Imported by the worker before it drops privileges (see course/worker.py):
@@ -68,9 +69,15 @@ def plain_tensor(value, what):
 
 
 def build(spec):
-    """An instance of a student layer from {"cls": name, "args": [...], "kwargs": {...}}."""
+    """
+    An instance of a student layer from {"cls": name, "args": [...], "kwargs": {...}},
+    converted to float64 by Layer.double() when the spec says "double": True.
+    """
     cls = student_class(spec["cls"])
-    return cls(*spec.get("args", []), **spec.get("kwargs", {}))
+    layer = cls(*spec.get("args", []), **spec.get("kwargs", {}))
+    if spec.get("double"):
+        layer.double()
+    return layer
 
 
 def params_of(layer, what):
@@ -106,12 +113,41 @@ def forward(layer, x, y, what):
     return plain_tensor(out, f"{what}.forward")
 
 
+# PyTorch's own implementations of what Part 3 builds from scratch, by the
+# name under which torch's function dispatch reports them (however the
+# submission reached them: F.conv2d, torch.conv2d, an alias, torch.ops.aten).
+LAYER_BUILTINS = frozenset({
+    "conv1d", "conv2d", "conv3d", "conv_transpose2d", "convolution", "_convolution",
+    "max_pool2d", "max_pool2d_with_indices", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+    "batch_norm", "native_batch_norm", "_native_batch_norm_legit", "instance_norm",
+})  # fmt: skip
+MODULE_BUILTINS = frozenset({"linear", "conv1d", "conv2d", "conv3d", "convolution", "_convolution"})
+
+
+class Refuse(TorchFunctionMode):
+    """Makes the calls of torch functions with the given names fail with a StudentError."""
+
+    def __init__(self, names, what):
+        super().__init__()
+        self.names, self.what = names, what
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in self.names:
+            raise StudentError(f"{self.what} called PyTorch's own {name}(): it must be computed from scratch")
+        return func(*args, **(kwargs or {}))
+
+
 def by_hand(probe):
-    """Runs the probe with autograd off: a backward pass must compute its gradients itself."""
+    """
+    Runs the probe with autograd off (a backward pass must compute its
+    gradients itself) and PyTorch's convolution, pooling and normalization
+    refused.
+    """
 
     @functools.wraps(probe)
     def wrapped(*args, **kwargs):
-        with torch.no_grad():
+        with torch.no_grad(), Refuse(LAYER_BUILTINS, "the layer"):
             return probe(*args, **kwargs)
 
     return wrapped
@@ -120,20 +156,43 @@ def by_hand(probe):
 # -- probes -----------------------------------------------------------------
 
 
-@by_hand
-def layer_pass(spec, x, douts, params=None, y=None, train=True):
-    """
-    Builds a layer, optionally sets its parameters, and runs one forward pass,
-    then a backward pass per entry of ``douts`` with a new forward pass before
-    each but the first (parameter gradients accumulate in between). With no
-    ``douts`` only the forward pass runs: forward tests do not depend on backward.
+def set_attributes(layer, values, what):
+    """Copies tensors into existing tensor attributes of the layer (e.g. BatchNorm2d's running_mean)."""
+    with torch.no_grad():
+        for name, value in values.items():
+            current = getattr(layer, name, None)
+            if not isinstance(current, torch.Tensor) or tuple(current.shape) != tuple(value.shape):
+                raise StudentError(f"{what} has no tensor attribute {name!r} of shape {tuple(value.shape)}")
+            current.copy_(value)
 
-    Returns {"outs": [...], "dxs": [...], "grads": [...] after the last pass}.
+
+def read_attributes(layer, names, what):
+    values = {}
+    for name in names:
+        value = getattr(layer, name, None)
+        if not isinstance(value, torch.Tensor):
+            raise StudentError(f"{what} has no tensor attribute {name!r}")
+        values[name] = plain_tensor(value, f"{what}.{name}")
+    return values
+
+
+@by_hand
+def layer_pass(spec, x, douts, params=None, y=None, train=True, state=None, read=()):
+    """
+    Builds a layer, optionally sets its parameters (and tensor attributes from
+    ``state``), and runs one forward pass, then a backward pass per entry of
+    ``douts`` with a new forward pass before each but the first (parameter
+    gradients accumulate in between). With no ``douts`` only the forward pass
+    runs: forward tests do not depend on backward.
+
+    Returns {"outs": [...], "dxs": [...], "grads": [...] after the last pass,
+    "attributes": {name: tensor} for the names in ``read``}.
     """
     layer = build(spec)
     what = spec["cls"]
     if params is not None:
         set_params(layer, params, what)
+    set_attributes(layer, state or {}, what)
     layer.train(train)
     outs, dxs = [forward(layer, x, y, what)], []
     for i, dout in enumerate(douts):
@@ -141,7 +200,42 @@ def layer_pass(spec, x, douts, params=None, y=None, train=True):
             outs.append(forward(layer, x, y, what))
         dxs.append(plain_tensor(layer.backward(dout), f"{what}.backward"))
     grads = grads_of(layer, what) if params is not None else []
-    return {"outs": outs, "dxs": dxs, "grads": grads}
+    return {"outs": outs, "dxs": dxs, "grads": grads, "attributes": read_attributes(layer, read, what)}
+
+
+def conv_output_shape(args, kwargs, input_shape):
+    """Conv2d(*args, **kwargs).output_shape(input_shape), as a list of ints."""
+    shape = student_class("Conv2d")(*args, **kwargs).output_shape(tuple(input_shape))
+    if not isinstance(shape, (tuple, list)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
+        raise StudentError(f"Conv2d.output_shape returned {shape!r}, expected a tuple of ints")
+    return [int(s) for s in shape]
+
+
+def module_pass(cls, args, kwargs, state, x, dout):
+    """
+    hw.cnn's ``cls(*args, **kwargs)`` with ``state`` (a torch layer's state dict) loaded:
+    its output, and the gradients autograd computes through it for
+    <output, dout>: the input's, then the parameters' in state dict order.
+    """
+    module = student_class(cls, module="hw.cnn")(*args, **kwargs)
+    if not isinstance(module, torch.nn.Module):
+        raise StudentError(f"{cls} is not a torch.nn.Module")
+    with Refuse(MODULE_BUILTINS, cls):
+        module.load_state_dict(state)
+        x = x.clone().requires_grad_(True)
+        out = module(x)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(dout.shape):
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise StudentError(f"{cls}.forward returned {got}, expected shape {tuple(dout.shape)}")
+        out.backward(dout)
+    params = dict(module.named_parameters())
+    grads = []
+    for name in state:
+        grad = params[name].grad if name in params else None
+        if grad is None:
+            raise StudentError(f"{cls}: no gradient reached the parameter {name!r}")
+        grads.append(plain_tensor(grad, f"{cls}.{name}.grad"))
+    return {"out": plain_tensor(out, f"{cls}.forward"), "grads": [plain_tensor(x.grad, f"{cls}: input gradient"), *grads]}
 
 
 def linear_attributes(in_features, out_features, wstd):
@@ -501,6 +595,8 @@ PROBES = {
     f.__name__: f
     for f in (
         layer_pass,
+        conv_output_shape,
+        module_pass,
         linear_attributes,
         sequential_pass,
         mlp_structure,

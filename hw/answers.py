@@ -252,6 +252,70 @@ networks or larger batches on the same GPU.
     ### END SOLUTION
 
 
+def part3_q1():
+    """
+    Part 3, question 1: output sizes.
+
+    (A) A convolution with kernel K, stride S and padding P maps an H x W
+    input to H' x W'. Derive H' and explain the floor.
+    (B) Give the output shape of Conv2d(3, 16, kernel_size=4, stride=2,
+    padding=3) on a batch of shape (32, 3, 28, 28), and the number of its
+    parameters.
+    (C) Which padding keeps H' = H for a stride of 1 and an odd kernel K?
+    Is there one for an even K?
+    (D) The two networks of the pooling experiment must feed tensors of the
+    same shape to their second convolution and to their final linear layer.
+    Which stride and padding of a 3x3 convolution replace "3x3 convolution
+    with padding 1, then 2x2 max pooling", on a 32x32 input?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**A.** The padded input has $H + 2P$ rows; a window of $K$ rows fits at top rows $0, S, 2S, \dots$ as long as
+the start is at most $H + 2P - K$. That gives $\lfloor (H + 2P - K) / S \rfloor + 1$ positions: the floor drops
+the last rows when the stride does not divide $H + 2P - K$ evenly (they are never the top of a full window).
+
+**B.** $H' = W' = \lfloor (28 + 6 - 4)/2 \rfloor + 1 = 16$, so the output is $(32, 16, 16, 16)$. Parameters:
+$16 \cdot 3 \cdot 4 \cdot 4 = 768$ weights and $16$ biases, $784$ in all.
+
+**C.** $P = (K - 1)/2$ ("same" padding): $H + K - 1 - K + 1 = H$. For even $K$, $H + 2P - K + 1 = H$ needs
+$P = (K - 1)/2$, not an integer: symmetric padding cannot keep the size (one pads one side more).
+
+**D.** Stride 2 and padding 1: $\lfloor (32 + 2 - 3)/2 \rfloor + 1 = 16$, the size after conv (32) and
+max pooling (16).
+"""
+    ### END SOLUTION
+
+
+def part3_q2():
+    """
+    Part 3, question 2 (from the pooling experiment in the notebook): compare
+    the network with max pooling and the one with strided convolutions, in
+    test accuracy and in time per pass over the data. Explain the difference
+    in time from the number of multiply-adds of each convolution, and
+    speculate why one generalises better or worse than the other.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+In our runs the max-pooling network reached a slightly higher test accuracy, and the strided network
+was about two to three times faster per pass.
+
+**Time.** The cost of a convolution is proportional to the number of output pixels it computes,
+times $C_{in} K^2 C_{out}$. With pooling, each convolution runs at full resolution (32x32, then 16x16)
+and pooling then throws away three quarters of its outputs. With stride 2 the same convolutions
+compute only the 16x16 and 8x8 outputs that are kept: a quarter of the multiply-adds, and no
+pooling pass.
+
+**Accuracy.** Max pooling looks at every position and keeps the strongest response in each 2x2
+window, which makes the features tolerant to small shifts; the strided convolution samples one
+position in four and can miss a feature that falls between samples (aliasing). It does learn its own
+downsampling, which can be as good with more data or training. Pooling is a fixed non-linearity, so
+it adds no parameters, and the pooled network sees four times more positions during training.
+"""
+    ### END SOLUTION
+
+
 def display_answer(answer_fn):
     """
     Renders the Markdown returned by ``answer_fn`` in a notebook, or says

@@ -95,6 +95,23 @@ class Layer(abc.ABC):
         for (param, _), value in zip(params, state):
             param.copy_(value)
 
+    def double(self):
+        """
+        Provided: converts this layer's tensors (parameters, gradients, running
+        statistics) and those of the layers it contains to float64, for
+        numerical gradient checks. Returns the layer.
+        """
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.double())
+            elif isinstance(value, Layer):
+                value.double()
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    if isinstance(item, Layer):
+                        item.double()
+        return self
+
     def __repr__(self):
         return self.__class__.__name__
 
