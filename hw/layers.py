@@ -604,34 +604,6 @@ def window_output_size(size, kernel, stride, padding):
     ### END SOLUTION
 
 
-### BEGIN SOLUTION
-# The convolution below is an "implicit GEMM": no im2col matrix (9 copies of
-# the input for a 3x3 kernel, memory-bound, measured 3-5x slower than torch)
-# is built. Split the padded input into its stride x stride phases
-# (phase (p, q) holds the pixels (S*i + p, S*j + q)); with the batch and the
-# pixels of a phase flattened into one axis, the pixels that kernel tap
-# (u, v) meets form a *contiguous* slice of phase (u % S, v % S), shifted by
-# (u // S) * row length + v // S. So each tap is one large matrix multiply
-# on views, forward and backward. The flat output covers every phase pixel;
-# only the first H' x W' of each image's grid are real outputs (the rest are
-# cropped), and an extra zero row per image keeps every shifted slice inside
-# its own image for the real outputs.
-
-
-def _phase_grid(in_size, kernel, stride, padding):
-    """Output length, and phase length (padded input / stride, plus one spare row) of one axis."""
-    out = window_output_size(in_size, kernel, stride, padding)
-    phase = -(-(in_size + 2 * padding) // stride)  # ceil
-    return out, phase
-
-
-def _taps(kernel_size, stride, row_length):
-    """(u, v, phase row, phase column, flat shift) of every kernel tap."""
-    (kh, kw), (sh, sw) = kernel_size, stride
-    return [(u, v, u % sh, v % sw, (u // sh) * row_length + v // sw) for u in range(kh) for v in range(kw)]
-### END SOLUTION
-
-
 class Conv2d(Layer):
     """
     2D convolution of a batch of images, as torch.nn.Conv2d computes it
@@ -704,14 +676,26 @@ class Conv2d(Layer):
         #  over the output pixels (as in the notebook) are correct but slow;
         #  the fast way turns the sum into matrix multiplications.
         ### BEGIN SOLUTION
+        # An "implicit GEMM": no im2col matrix (9 copies of the input for a
+        # 3x3 kernel, memory-bound, measured 3-5x slower than torch) is built.
+        # Split the padded input into its stride x stride phases (phase (p, q)
+        # holds the pixels (S*i + p, S*j + q)). With channels first and the
+        # batch and the pixels of a phase flattened into one axis, the pixels
+        # that kernel tap (u, v) meets form a *contiguous* slice of phase
+        # (u % S, v % S), shifted by (u // S) * row length + v // S. So each
+        # tap is one large matrix multiply on views, forward and backward. The
+        # flat output covers every phase pixel; only the first H' x W' of each
+        # image's grid are real outputs (the rest are cropped), and a spare
+        # zero row per image keeps the shifted slices of the real outputs
+        # inside their own image.
         n, c, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        (h_out, hq), (w_out, wq) = _phase_grid(h, kh, sh, ph), _phase_grid(w, kw, sw, pw)
-        hq += 1  # the spare row
+        _, _, h_out, w_out = self.output_shape(x.shape)
+        hq, wq = -(-(h + 2 * ph) // sh) + 1, -(-(w + 2 * pw) // sw)  # phase size (ceil), plus the spare row
         xpad = torch.nn.functional.pad(x, (pw, wq * sw - w - pw, ph, hq * sh - h - ph))
         phases = xpad.view(n, c, hq, sh, wq, sw).permute(3, 5, 1, 0, 2, 4).reshape(sh, sw, c, n * hq * wq)
-        taps = _taps(self.kernel_size, self.stride, wq)
-        length = n * hq * wq - max(shift for *_, shift in taps)
+        taps = [(u, v, u % sh, v % sw, (u // sh) * wq + v // sw) for u in range(kh) for v in range(kw)]
+        length = n * hq * wq - taps[-1][-1]  # the last tap has the largest shift
         w_taps = self.w.permute(2, 3, 0, 1).contiguous()  # (kH, kW, C_out, C_in)
         if self.b is None:
             out = torch.zeros(self.out_channels, n * hq * wq, dtype=x.dtype)
@@ -720,7 +704,9 @@ class Conv2d(Layer):
         for u, v, p, q, shift in taps:
             out[:, :length].addmm_(w_taps[u, v], phases[p, q, :, shift : shift + length])
         out = out.view(-1, n, hq, wq)[:, :, :h_out, :w_out].permute(1, 0, 2, 3).contiguous()
-        self.grad_cache.update(phases=phases, w_taps=w_taps, x_shape=x.shape, phase_shape=(hq, wq))
+        self.grad_cache.update(
+            phases=phases, w_taps=w_taps, taps=taps, length=length, x_shape=x.shape, phase_shape=(hq, wq)
+        )
         ### END SOLUTION
         return out
 
@@ -739,13 +725,11 @@ class Conv2d(Layer):
         """
         # TODO: Compute dx and accumulate dw and db.
         ### BEGIN SOLUTION
-        phases, w_taps, (n, c, h, w), (hq, wq) = (
-            self.grad_cache[k] for k in ("phases", "w_taps", "x_shape", "phase_shape")
+        phases, w_taps, taps, length, (n, c, h, w), (hq, wq) = (
+            self.grad_cache[k] for k in ("phases", "w_taps", "taps", "length", "x_shape", "phase_shape")
         )
         (sh, sw), (ph, pw) = self.stride, self.padding
         h_out, w_out = dout.shape[2:]
-        taps = _taps(self.kernel_size, self.stride, wq)
-        length = n * hq * wq - max(shift for *_, shift in taps)
         # dout laid out like the flat output of forward, zero on the cropped positions.
         dflat = torch.zeros(self.out_channels, n, hq, wq, dtype=dout.dtype)
         dflat[:, :, :h_out, :w_out] = dout.permute(1, 0, 2, 3)

@@ -139,6 +139,38 @@ def part2_q4():
     raise NotImplementedError()
 
 
+def part3_q1():
+    """
+    Part 3, question 1: output sizes.
+
+    (A) A convolution with kernel K, stride S and padding P maps an H x W
+    input to H' x W'. Derive H' and explain the floor.
+    (B) Give the output shape of Conv2d(3, 16, kernel_size=4, stride=2,
+    padding=3) on a batch of shape (32, 3, 28, 28), and the number of its
+    parameters.
+    (C) Which padding keeps H' = H for a stride of 1 and an odd kernel K?
+    Is there one for an even K?
+    (D) The two networks of the pooling experiment must feed tensors of the
+    same shape to their second convolution and to their final linear layer.
+    Which stride and padding of a 3x3 convolution replace "3x3 convolution
+    with padding 1, then 2x2 max pooling", on a 32x32 input?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part3_q2():
+    """
+    Part 3, question 2 (from the pooling experiment in the notebook): compare
+    the network with max pooling and the one with strided convolutions, in
+    test accuracy and in time per pass over the data. Explain the difference
+    in time from the number of multiply-adds of each convolution, and
+    speculate why one generalises better or worse than the other.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
 def display_answer(answer_fn):
     """
     Renders the Markdown returned by ``answer_fn`` in a notebook, or says

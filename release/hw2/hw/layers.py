@@ -95,6 +95,23 @@ class Layer(abc.ABC):
         for (param, _), value in zip(params, state):
             param.copy_(value)
 
+    def double(self):
+        """
+        Provided: converts this layer's tensors (parameters, gradients, running
+        statistics) and those of the layers it contains to float64, for
+        numerical gradient checks. Returns the layer.
+        """
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.double())
+            elif isinstance(value, Layer):
+                value.double()
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    if isinstance(item, Layer):
+                        item.double()
+        return self
+
     def __repr__(self):
         return self.__class__.__name__
 
@@ -469,3 +486,309 @@ class MLP(Layer):
 
     def __repr__(self):
         return f"MLP, {self.sequence}"
+
+
+# -- Part 3: convolution, pooling and batch normalization ----------------------
+
+
+def _pair(value):
+    """(value, value) for an int, the value itself for a pair: kernel_size=3 means (3, 3)."""
+    if isinstance(value, int):
+        return (value, value)
+    pair = tuple(value)
+    if len(pair) != 2:
+        raise ValueError(f"expected an int or a pair of ints, got {value!r}")
+    return pair
+
+
+def window_output_size(size, kernel, stride, padding):
+    """
+    The number of positions of a window sliding over one axis:
+
+        out = (size + 2 * padding - kernel) // stride + 1
+
+    Inputs:
+    - size: the input length along the axis (H or W).
+    - kernel, stride, padding: the window's length, step and zero padding.
+
+    Returns:
+    - out: an int >= 1; a ValueError when the window is larger than the padded input.
+    """
+    # TODO: Apply the formula above; raise a ValueError that names the sizes
+    #  when kernel > size + 2 * padding.
+    raise NotImplementedError()
+
+
+class Conv2d(Layer):
+    """
+    2D convolution of a batch of images, as torch.nn.Conv2d computes it
+    (a cross-correlation: the kernel is not flipped):
+
+        out[n, d, i, j] = b[d] + sum_{c, u, v} w[d, c, u, v] * xpad[n, c, S*i + u, S*j + v]
+
+    where xpad is x with P zeros added on each side of H and W. Output size
+    per axis: H' = (H + 2P - K) // S + 1.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        """
+        Inputs:
+        - in_channels: C_in, channels of the input.
+        - out_channels: C_out, number of filters.
+        - kernel_size, stride, padding: an int, or a pair (for H, W).
+        - bias: whether the layer has a bias b.
+        """
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+
+        # TODO: Create w of shape (C_out, C_in, kH, kW) and, when bias is True,
+        #  b of shape (C_out,) (else set self.b = None), both drawn from
+        #  U(-k, k) with k = 1 / sqrt(C_in * kH * kW) (torch's default), and
+        #  their gradients dw and db, zeros of the same shapes (db = None
+        #  without bias).
+        raise NotImplementedError()
+
+    def params(self):
+        if self.b is None:
+            return [(self.w, self.dw)]
+        return [(self.w, self.dw), (self.b, self.db)]
+
+    def output_shape(self, input_shape):
+        """
+        Inputs:
+        - input_shape: (N, C_in, H, W).
+
+        Returns:
+        - (N, C_out, H', W'), a tuple of ints, with H' = (H + 2P - kH) // S + 1
+          and W' likewise.
+        """
+        # TODO: Use window_output_size for each axis.
+        raise NotImplementedError()
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C_in, H, W).
+
+        Returns:
+        - out: output of shape (N, C_out, H', W').
+        """
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r} expects input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        # TODO: Compute the convolution and cache what backward needs. Loops
+        #  over the output pixels (as in the notebook) are correct but slow;
+        #  the fast way turns the sum into matrix multiplications.
+        raise NotImplementedError()
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C_out, H', W').
+
+        Returns:
+        - dx: gradient with respect to x, shape (N, C_in, H, W).
+
+        Also accumulates dw (C_out, C_in, kH, kW) and db (C_out,) with +=:
+        dw[d, c, u, v] = sum_{n, i, j} dout[n, d, i, j] * xpad[n, c, S*i + u, S*j + v],
+        db[d] = sum_{n, i, j} dout[n, d, i, j]; and every input pixel
+        receives dout * w from each output it contributed to.
+        """
+        # TODO: Compute dx and accumulate dw and db.
+        raise NotImplementedError()
+        return dx
+
+    def __repr__(self):
+        return (
+            f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, bias={self.b is not None})"
+        )
+
+
+def _windows(x, kernel_size, stride):
+    """
+    A view of every pooling window of x (no copy), of shape
+    (N, C, H', W', kH, kW): windows[n, c, i, j] = x[n, c, S*i : S*i + kH, S*j : S*j + kW].
+    Provided: torch.Tensor.unfold slides a window along one axis.
+    """
+    (kh, kw), (sh, sw) = kernel_size, stride
+    return x.unfold(2, kh, sh).unfold(3, kw, sw)
+
+
+class MaxPool2d(Layer):
+    """
+    Max pooling over windows of kH x kW pixels taken every S pixels, each
+    channel on its own:
+
+        out[n, c, i, j] = max_{u, v} xpad[n, c, S*i + u, S*j + v]
+
+    where xpad is x padded by P pixels of -inf (so padding is never the max).
+    The gradient of each output goes to the one input that was the max: the
+    first one, in row-major order within the window, when several are equal
+    (as in PyTorch).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        """
+        Inputs:
+        - kernel_size: an int or a pair (kH, kW).
+        - stride: an int or a pair; None (the default) means the kernel size.
+        - padding: an int or a pair, at most half the kernel size.
+        """
+        super().__init__()
+        self.kernel_size = _pair(kernel_size)
+        self.stride = self.kernel_size if stride is None else _pair(stride)
+        self.padding = _pair(padding)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"padding {self.padding} must be at most half the kernel size {self.kernel_size}")
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C, H, W).
+
+        Returns:
+        - out: output of shape (N, C, H', W'), H' = (H + 2P - kH) // S + 1.
+        """
+        # TODO: Compute the max of every window and cache what backward needs
+        #  to find, for each output, which input was the max (hint: _windows,
+        #  and torch.max along a dimension also returns the index).
+        raise NotImplementedError()
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C, H', W').
+
+        Returns:
+        - dx: gradient with respect to x, shape (N, C, H, W): each dout[n, c, i, j]
+          added to the input that was the max of its window (windows may overlap,
+          so an input can receive several).
+        """
+        # TODO: Route each output's gradient to its max.
+        raise NotImplementedError()
+        return dx
+
+    def __repr__(self):
+        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
+
+
+class AvgPool2d(MaxPool2d):
+    """
+    Average pooling: the mean of every window instead of its max,
+
+        out[n, c, i, j] = 1 / (kH * kW) * sum_{u, v} xpad[n, c, S*i + u, S*j + v],
+
+    with xpad padded by zeros that count in the mean (PyTorch's default,
+    count_include_pad=True). Each input receives dout / (kH * kW) from every
+    window it belongs to.
+    """
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C, H, W).
+
+        Returns:
+        - out: output of shape (N, C, H', W').
+        """
+        # TODO: Compute the mean of every window; cache the input's shape.
+        raise NotImplementedError()
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C, H', W').
+
+        Returns:
+        - dx: gradient with respect to x, shape (N, C, H, W).
+        """
+        # TODO: Spread dout / (kH * kW) over each window (windows may overlap).
+        raise NotImplementedError()
+        return dx
+
+    def __repr__(self):
+        return f"AvgPool2d(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
+
+
+class Flatten(Layer):
+    """Reshapes (N, C, H, W) (or any (N, ...)) to (N, C*H*W), as torch.nn.Flatten does."""
+
+    def forward(self, x, **kw):
+        # TODO: Flatten all dimensions but the first; cache the input's shape.
+        raise NotImplementedError()
+        return out
+
+    def backward(self, dout):
+        # TODO: Give dout the input's shape back.
+        raise NotImplementedError()
+        return dx
+
+
+class BatchNorm2d(Layer):
+    """
+    Batch normalization of each channel over the batch and the pixels:
+
+        out = gamma * (x - mean) / sqrt(var + eps) + beta
+
+    In training mode mean and var are the batch's (per channel, over N, H, W;
+    var is the biased variance), and the running averages are updated as
+    running = (1 - momentum) * running + momentum * batch value (with the
+    unbiased variance for running_var, as in PyTorch). In evaluation mode the
+    running averages are used instead and not updated.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        """
+        Inputs:
+        - num_features: C, the number of channels.
+        - eps: added to the variance for numerical stability.
+        - momentum: weight of the newest batch in the running averages.
+        """
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        # TODO: Create gamma (ones) and beta (zeros) of shape (C,), their
+        #  gradients dgamma and dbeta (zeros), and the running averages
+        #  running_mean (zeros) and running_var (ones), all of shape (C,).
+        raise NotImplementedError()
+
+    def params(self):
+        return [(self.gamma, self.dgamma), (self.beta, self.dbeta)]
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C, H, W).
+
+        Returns:
+        - out: output of the same shape.
+        """
+        # TODO: Normalise with the batch statistics (training mode, updating
+        #  the running averages) or the running ones (evaluation mode), scale
+        #  and shift, and cache what backward needs.
+        raise NotImplementedError()
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C, H, W).
+
+        Returns:
+        - dx: gradient with respect to x, same shape. In training mode the
+          batch mean and variance depend on x too: with M = N * H * W and
+          x_hat the normalised input,
+          dx = gamma / sqrt(var + eps) / M * (M * dout - sum(dout) - x_hat * sum(dout * x_hat)),
+          the sums per channel. In evaluation mode, dx = gamma / sqrt(var + eps) * dout.
+
+        Also accumulates dgamma = sum(dout * x_hat) and dbeta = sum(dout), per channel.
+        """
+        # TODO: Accumulate dgamma and dbeta and compute dx.
+        raise NotImplementedError()
+        return dx
+
+    def __repr__(self):
+        return f"BatchNorm2d({self.num_features}, eps={self.eps}, momentum={self.momentum})"

@@ -236,19 +236,22 @@ class LayerTrainer(Trainer):
     Trains our own Layers (hw.layers) with our own optimizers (hw.optimizers).
 
     Inputs:
-    - model: a Layer that maps (N, D) inputs to (N, C) class scores.
+    - model: a Layer that maps a batch to (N, C) class scores.
     - loss_fn: a loss Layer such as CrossEntropyLoss, called as loss_fn(scores, y=y).
     - optimizer: an hw.optimizers.Optimizer over ``model.params()``.
     - lr_schedule: optional, see Trainer.
+    - flatten: reshape each batch to (N, D) before the model (an MLP needs
+      it); False keeps images (N, C, H, W) for a model that starts with Conv2d.
     """
 
-    def __init__(self, model, loss_fn, optimizer, lr_schedule=None):
+    def __init__(self, model, loss_fn, optimizer, lr_schedule=None, flatten=True):
         super().__init__(model, loss_fn, optimizer, device=None, lr_schedule=lr_schedule)
+        self.flatten = flatten
 
     def train_batch(self, batch) -> BatchResult:
         X, y = batch[0], batch[1]
         # TODO: Train the model on one batch.
-        #  - Flatten X to (N, D): our Layers take one row per sample.
+        #  - If self.flatten, reshape X to (N, D): an MLP takes one row per sample.
         #  - Forward: class scores, then the loss.
         #  - Zero the gradients, back-propagate (the loss's backward, then the
         #    model's) and take an optimizer step.
@@ -258,8 +261,9 @@ class LayerTrainer(Trainer):
 
     def test_batch(self, batch) -> BatchResult:
         X, y = batch[0], batch[1]
-        # TODO: Evaluate the model on one batch: flatten X to (N, D), compute
-        #  the class scores and the loss, and count the correct predictions.
+        # TODO: Evaluate the model on one batch: reshape X to (N, D) if
+        #  self.flatten, compute the class scores and the loss, and count the
+        #  correct predictions.
         raise NotImplementedError()
         return BatchResult(float(loss), num_correct)
 
