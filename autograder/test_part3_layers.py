@@ -166,6 +166,15 @@ def pool_spec(cls, kernel, stride, padding):
     return {"cls": cls, "args": [kernel], "kwargs": {"stride": stride, "padding": padding}}
 
 
+def pool_pass(worker, cls, torch_pool, x, kernel, stride, padding):
+    """The student's pooling layer forward and backward on x, and torch's output and dx for the same dout."""
+    reference = lambda x: torch_pool(x, kernel, stride, padding)  # noqa: E731
+    dout = torch.randn(reference(x).shape)
+    result = worker.call("layer_pass", spec=pool_spec(cls, kernel, stride, padding), x=x, douts=[dout])
+    out, (dx,) = autograd(reference, [x], dout)
+    return result, out, dx
+
+
 @pytest.mark.points(1)
 @pytest.mark.parametrize("x_shape, kernel, stride, padding", POOL_CASES)
 def test_maxpool_forward(worker, layers_scan, layers_builtins_scan, x_shape, kernel, stride, padding):
@@ -182,11 +191,7 @@ def test_maxpool_forward(worker, layers_scan, layers_builtins_scan, x_shape, ker
 def test_maxpool_backward_with_ties(worker, layers_scan, layers_builtins_scan, x_shape, kernel, stride, padding):
     """MaxPool2d backward against autograd, with tied maxima: the first one in the window gets the gradient"""
     from_scratch(layers_scan, layers_builtins_scan, "MaxPool2d")
-    x = with_ties(x_shape)
-    reference = lambda x: F.max_pool2d(x, kernel, stride, padding)  # noqa: E731
-    dout = torch.randn(reference(x).shape)
-    result = worker.call("layer_pass", spec=pool_spec("MaxPool2d", kernel, stride, padding), x=x, douts=[dout])
-    out, (dx,) = autograd(reference, [x], dout)
+    result, out, dx = pool_pass(worker, "MaxPool2d", F.max_pool2d, with_ties(x_shape), kernel, stride, padding)
     what = f"MaxPool2d(kernel={kernel}, stride={stride}, padding={padding}) with tied maxima"
     check_close(f"{what}: forward", result["outs"][0], out, **TOL)
     check_close(f"{what}: dx (each output's gradient goes to the first max of its window only)", result["dxs"][0], dx, **TOL)
@@ -205,11 +210,7 @@ def test_maxpool_seed_values(worker, layers_scan, layers_builtins_scan):
 def test_avgpool(worker, layers_scan, layers_builtins_scan, x_shape, kernel, stride, padding):
     """AvgPool2d forward and backward against F.avg_pool2d and autograd"""
     from_scratch(layers_scan, layers_builtins_scan, "AvgPool2d", "MaxPool2d")
-    x = torch.randn(x_shape)
-    reference = lambda x: F.avg_pool2d(x, kernel, stride, padding)  # noqa: E731
-    dout = torch.randn(reference(x).shape)
-    result = worker.call("layer_pass", spec=pool_spec("AvgPool2d", kernel, stride, padding), x=x, douts=[dout])
-    out, (dx,) = autograd(reference, [x], dout)
+    result, out, dx = pool_pass(worker, "AvgPool2d", F.avg_pool2d, torch.randn(x_shape), kernel, stride, padding)
     what = f"AvgPool2d(kernel={kernel}, stride={stride}, padding={padding})"
     check_close(f"{what}: forward", result["outs"][0], out, **TOL)
     check_close(f"{what}: dx", result["dxs"][0], dx, **TOL)

@@ -263,10 +263,9 @@ def part3_q1():
     parameters.
     (C) Which padding keeps H' = H for a stride of 1 and an odd kernel K?
     Is there one for an even K?
-    (D) The two networks of the pooling experiment must feed tensors of the
-    same shape to their second convolution and to their final linear layer.
-    Which stride and padding of a 3x3 convolution replace "3x3 convolution
-    with padding 1, then 2x2 max pooling", on a 32x32 input?
+    (D) Which stride and padding of a 5x5 convolution replace "5x5
+    convolution with padding 2, then 2x2 max pooling" on a 32x32 input, so
+    that the next layer receives the same shape?
     """
     # TODO: Replace the exception with `return r"""your answer"""`.
     ### BEGIN SOLUTION
@@ -281,8 +280,9 @@ $16 \cdot 3 \cdot 4 \cdot 4 = 768$ weights and $16$ biases, $784$ in all.
 **C.** $P = (K - 1)/2$ ("same" padding): $H + K - 1 - K + 1 = H$. For even $K$, $H + 2P - K + 1 = H$ needs
 $P = (K - 1)/2$, not an integer: symmetric padding cannot keep the size (one pads one side more).
 
-**D.** Stride 2 and padding 1: $\lfloor (32 + 2 - 3)/2 \rfloor + 1 = 16$, the size after conv (32) and
-max pooling (16).
+**D.** Stride 2 and padding 2: $\lfloor (32 + 4 - 5)/2 \rfloor + 1 = 16$, the size after the padded
+convolution (32) and the pooling (16). (Padding 1 also gives 16, but then the windows are not centred on the
+pixels the pooled network sees.)
 """
     ### END SOLUTION
 
@@ -298,8 +298,8 @@ def part3_q2():
     # TODO: Replace the exception with `return r"""your answer"""`.
     ### BEGIN SOLUTION
     return r"""
-In our runs the max-pooling network reached a slightly higher test accuracy, and the strided network
-was about two to three times faster per pass.
+In our run (Shapes, 4 epochs) the max-pooling network reached 65% test accuracy and the strided one
+39%, while the strided one took about half the time per pass (0.8 s against 1.7 s, training and test).
 
 **Time.** The cost of a convolution is proportional to the number of output pixels it computes,
 times $C_{in} K^2 C_{out}$. With pooling, each convolution runs at full resolution (32x32, then 16x16)

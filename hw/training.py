@@ -337,7 +337,7 @@ class ClassifierTrainer(Trainer):
         self.optimizer.step()
         num_correct = int((scores.argmax(dim=1) == y).sum())
         ### END SOLUTION
-        return BatchResult(float(loss), num_correct)
+        return BatchResult(loss.item(), num_correct)
 
     def test_batch(self, batch) -> BatchResult:
         X, y = batch[0], batch[1]

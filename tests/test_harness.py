@@ -173,3 +173,14 @@ def test_tampering_with_grader_files_is_refused(worker_for):
     with pytest.raises(ProbeError, match=r"PermissionError"):
         relu_pass(worker_for(layers=code))
     assert target.read_bytes() == before
+
+
+def test_torch_convolution_refused_at_run_time(worker_for):
+    """Reaching F.conv2d in a way the static scan cannot see (getattr) still fails, with the reason."""
+    hidden_call = 'getattr(torch.nn.functional, "con" + "v2d")(x, self.w, self.b, self.stride, self.padding)'
+    layers = solution_with(
+        "out = out.view(-1, n, hq, wq)[:, :, :h_out, :w_out].permute(1, 0, 2, 3).contiguous()", f"out = {hidden_call}"
+    )
+    spec = {"cls": "Conv2d", "args": [2, 3, 3], "kwargs": {"padding": 1}}
+    with pytest.raises(ProbeError, match=r"the layer called PyTorch's own conv2d\(\): it must be computed from scratch"):
+        worker_for(layers).call("layer_pass", spec=spec, x=torch.randn(2, 2, 5, 5), douts=[])

@@ -1,4 +1,4 @@
-"""The static scan that refuses automatic differentiation in Part 1's from-scratch layers."""
+"""The static scans that refuse autograd, torch.optim and PyTorch's own layers where the homework builds them from scratch."""
 import importlib.util
 import textwrap
 
@@ -101,3 +101,73 @@ def test_torch_optimizers_refused_in_the_optimizers(tmp_path):
 def test_solution_optimizers_pass_the_scan():
     scan = scan_module.scan_source(REPO_ROOT / "hw" / "optimizers.py", scan_module.TORCH_OPTIMIZERS)
     assert scan.findings == {}, scan.findings
+
+
+def test_torch_layers_refused_in_the_from_scratch_layers(tmp_path):
+    source = """
+    import torch
+    import torch.nn.functional as F
+
+    class Layer:
+        pass
+
+    class Conv2d(Layer):
+        def forward(self, x):
+            return F.conv2d(x, self.w, self.b, self.stride, self.padding)
+
+    class MaxPool2d(Layer):
+        def forward(self, x):
+            return torch.ops.aten.max_pool2d_with_indices(x, 2)[0]
+
+    class AvgPool2d(MaxPool2d):
+        pass
+
+    class BatchNorm2d(Layer):
+        def forward(self, x):
+            return x
+
+    def small_cnn():
+        return [Conv2d(3, 8, 3), MaxPool2d(2), AvgPool2d(2)]
+    """
+    scan = scan_source(tmp_path, source, scan_module.TORCH_LAYERS)
+    with pytest.raises(AssertionError, match=r"hw/layers.py:\d+ uses PyTorch's conv2d in Conv2d: this part's layers"):
+        check_by_hand(scan, "Conv2d")
+    with pytest.raises(AssertionError, match="max_pool2d_with_indices in MaxPool2d"):
+        check_by_hand(scan, "AvgPool2d", "MaxPool2d")  # a subclass answers for its base class
+    # The submission's own classes share torch's names: using them is not a finding.
+    check_by_hand(scan, "BatchNorm2d")
+
+
+def test_torch_layer_imports_concern_every_class(tmp_path):
+    scan = scan_source(tmp_path, "from torch.nn import BatchNorm2d as BN\n\nclass Flatten:\n    pass\n", scan_module.TORCH_LAYERS)
+    with pytest.raises(AssertionError, match="import of torch.nn.BatchNorm2d outside any class"):
+        check_by_hand(scan, "Flatten")
+
+
+def test_own_modules_refuse_torch_linear_and_conv(tmp_path):
+    source = """
+    from torch import nn
+
+    class MyLinear(nn.Module):
+        def forward(self, x):
+            return nn.functional.linear(x, self.weight, self.bias)
+
+    class MyConv2d(nn.Module):
+        def forward(self, x):
+            return x
+
+    class LeNet(nn.Module):
+        def __init__(self):
+            self.conv = nn.Conv2d(3, 8, 5)
+    """
+    scan = scan_source(tmp_path, source, scan_module.OWN_MODULES)
+    with pytest.raises(AssertionError, match="uses PyTorch's linear in MyLinear"):
+        check_by_hand(scan, "MyLinear")
+    check_by_hand(scan, "MyConv2d")  # LeNet may use PyTorch's layers
+
+
+def test_solution_passes_the_layer_scans():
+    for root in (REPO_ROOT / "hw", REPO_ROOT / "release" / "hw2" / "hw"):
+        assert scan_module.scan_source(root / "layers.py", scan_module.TORCH_LAYERS).findings == {}
+        cnn = scan_module.scan_source(root / "cnn.py", scan_module.OWN_MODULES)
+        assert set(cnn.findings) <= {"LeNet"}, cnn.findings

@@ -150,10 +150,9 @@ def part3_q1():
     parameters.
     (C) Which padding keeps H' = H for a stride of 1 and an odd kernel K?
     Is there one for an even K?
-    (D) The two networks of the pooling experiment must feed tensors of the
-    same shape to their second convolution and to their final linear layer.
-    Which stride and padding of a 3x3 convolution replace "3x3 convolution
-    with padding 1, then 2x2 max pooling", on a 32x32 input?
+    (D) Which stride and padding of a 5x5 convolution replace "5x5
+    convolution with padding 2, then 2x2 max pooling" on a 32x32 input, so
+    that the next layer receives the same shape?
     """
     # TODO: Replace the exception with `return r"""your answer"""`.
     raise NotImplementedError()

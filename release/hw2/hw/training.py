@@ -289,7 +289,7 @@ class ClassifierTrainer(Trainer):
         #    optimizer step.
         #  - Count the samples whose highest score is their label.
         raise NotImplementedError()
-        return BatchResult(float(loss), num_correct)
+        return BatchResult(loss.item(), num_correct)
 
     def test_batch(self, batch) -> BatchResult:
         X, y = batch[0], batch[1]
