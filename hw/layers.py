@@ -808,11 +808,11 @@ class MaxPool2d(Layer):
         windows = _windows(xpad, self.kernel_size, self.stride)
         n, c, h_out, w_out = windows.shape[:4]
         width = xpad.shape[3]
-        # Kernel offsets first: one copy, then a max over the first dimension
-        # that runs on contiguous memory (reducing the small last dimensions of
-        # the strided view directly measured 3x slower). torch.max returns the
-        # first index of the largest value: ties go to the first input in
-        # row-major order, as in PyTorch's max pooling.
+        # Kernel offsets first: one copy, then a max over the first dimension,
+        # on contiguous memory (a max over the last dimension of the windows
+        # measured 2.5x torch's time for a 2x2 pool, this 1.3-1.8x).
+        # torch.max returns the first index of the largest value: ties go to
+        # the first input in row-major order, as in PyTorch's max pooling.
         taps = windows.permute(4, 5, 0, 1, 2, 3).reshape(kh * kw, n, c, h_out, w_out)
         out, tap = taps.max(dim=0)
         # Flat index of each max within its padded image: window corner + tap offset.
