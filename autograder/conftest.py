@@ -13,15 +13,21 @@ import numpy as np
 import pytest
 import torch
 
-from course.sandbox import ProbeError, Worker
+from course import ASSIGNMENT, REPO_ROOT
+from course.isolation import choose_level
+from course.review import withheld_message
+from course.sandbox import Budget, ProbeError, Worker
 from scan import AUTOGRAD, OWN_MODULES, TORCH_LAYERS, TORCH_OPTIMIZERS, scan_source
+from tamper_scan import scan_submission
 
 HERE = Path(__file__).resolve().parent
+PROVIDED = REPO_ROOT / "release" / ASSIGNMENT / "hw"  # the homework's own code, as students received it
 
 # `course grade --jobs N` runs N suites side by side; a suite that also used
 # every core for its reference training would oversubscribe them (measured:
 # two suites on 2 cores took 40 s each with 2 threads, 12 s with 1).
 torch.set_num_threads(1)
+MAX_ANSWER_CHARS = 20_000  # per written answer, as shown in formgrader
 STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.training", "hw.answers", "hw.cnn")
 
 
@@ -29,7 +35,14 @@ def pytest_addoption(parser):
     group = parser.getgroup("grading")
     group.addoption("--submission", help="folder that holds the submission's hw/ package")
     group.addoption("--results", help="where to write the results as JSON")
-    group.addoption("--probe-timeout", type=float, default=10.0, help="seconds each probe may take")
+    group.addoption("--probe-timeout", type=float, default=Budget.probe_seconds, help="seconds each probe may take")
+    group.addoption("--time-budget", type=float, default=Budget.seconds, help="seconds the worker may run in all")
+    group.addoption("--memory-mib", type=int, default=Budget.memory_bytes >> 20, help="memory of all its processes")
+    group.addoption("--disk-mib", type=int, default=Budget.disk_bytes >> 20, help="disk it may write")
+    group.addoption("--processes", type=int, default=Budget.processes, help="processes and threads at once")
+    group.addoption("--isolation", default="auto", help="auto, bubblewrap, uid or process (course.isolation)")
+    group.addoption("--slot", type=int, default=0, help="grading slot: with root, the worker's uid")
+    group.addoption("--scratch", help="folder for the worker's scratch files (removed by course grade)")
     group.addoption("--worker-log", help="file that collects what the submission prints")
     group.addoption("--answers", default="", help="comma-separated answer functions of hw/answers.py to read")
 
@@ -37,6 +50,19 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config._grading_results = {}  # test name -> result, in collection order
     config._written_answers = {}
+    config._flags = []  # findings for staff review: dicts with kind and message
+    config._worker = None
+    config._isolation = None
+
+
+def budget_from(config):
+    return Budget(
+        seconds=config.getoption("--time-budget"),
+        probe_seconds=config.getoption("--probe-timeout"),
+        memory_bytes=config.getoption("--memory-mib") << 20,
+        disk_bytes=config.getoption("--disk-mib") << 20,
+        processes=config.getoption("--processes"),
+    )
 
 
 def describe(item):
@@ -61,15 +87,45 @@ def pytest_collection_finish(session):
         if item.get_closest_marker("points") is None:
             raise pytest.UsageError(f"{item.nodeid} has no points marker")
         session.config._grading_results[item.name] = describe(item)
+    submission = session.config.getoption("--submission")
+    if submission:
+        session.config._flags = [
+            {"kind": "code", "message": flag.describe()} for flag in scan_submission(Path(submission), PROVIDED)
+        ]
     save_results(session.config)
+
+
+def flags_of(config):
+    worker_flags = config._worker.flags if config._worker else []
+    return config._flags + [{"kind": kind, "message": message} for kind, message in worker_flags]
+
+
+def withheld(test, flags):
+    """
+    A passed test's result while the submission is flagged: no points until
+    the staff clear the flag (course review). Every module of a submission is
+    imported into the one worker, so code in any file can reach every probe:
+    a flag holds back all the points, not only those of the flagged file.
+    """
+    if not flags or not test["passed"]:
+        return test
+    return dict(test, passed=False, points=0, withheld=True, message=withheld_message(flags))
 
 
 def save_results(config):
     """Rewritten after every test, so a run killed half-way still leaves what it graded."""
     path = config.getoption("--results")
     if path:
-        tests = list(config._grading_results.values())
-        Path(path).write_text(json.dumps({"tests": tests, "answers": config._written_answers}, indent=2))
+        flags = flags_of(config)
+        worker = config._worker
+        results = {
+            "tests": [withheld(t, flags) for t in config._grading_results.values()],
+            "answers": config._written_answers,
+            "flags": flags,
+            "isolation": config._isolation,
+            "worker_seconds": round(worker.seconds_used, 3) if worker else 0.0,
+        }
+        Path(path).write_text(json.dumps(results, indent=2))
 
 
 @pytest.fixture(scope="session")
@@ -77,15 +133,22 @@ def worker(request):
     submission = request.config.getoption("--submission")
     if not submission:
         raise pytest.UsageError("the hidden suite needs --submission DIR")
+    config = request.config
+    config._isolation = choose_level(config.getoption("--isolation"))[0]
     with Worker(
         submission,
         HERE / "probes.py",
         modules=STUDENT_MODULES,
-        timeout=request.config.getoption("--probe-timeout"),
-        log_path=request.config.getoption("--worker-log"),
+        budget=budget_from(config),
+        slot=config.getoption("--slot"),
+        level=config._isolation,
+        scratch_parent=config.getoption("--scratch"),
+        log_path=config.getoption("--worker-log"),
     ) as w:
+        config._worker = w
+        # First, so that a submission that later runs out of its time budget keeps its written answers.
+        read_written_answers(config, w)
         yield w
-        read_written_answers(request.config, w)
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +181,10 @@ def read_written_answers(config, worker):
     if not names:
         return
     try:
-        config._written_answers = worker.call("written_answers", names=names)
+        answers = worker.call("written_answers", names=names)
+        if not isinstance(answers, dict):
+            raise ProbeError(f"the answers came back as {type(answers).__name__}")
+        config._written_answers = {name: str(answers.get(name, ""))[:MAX_ANSWER_CHARS] for name in names}
     except ProbeError as exc:
         config._written_answers = {name: f"*The answers could not be read: {exc}*" for name in names}
     save_results(config)

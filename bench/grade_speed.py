@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from course.examples import build_example, load_examples
-from course.grade import grade, run_suite, scratch_course, suite_catalog
+from course.grade import grade, grading_settings, run_suite, scratch_course, suite_catalog
 from course.submissions import discover, stage
 
 
@@ -32,10 +32,11 @@ def main():
         for i in range(args.copies):
             build_example(solution, tmp / "submitted" / f"student{i:02d}" / "hw2")
 
+        settings = grading_settings(progress=False)
         start = time.perf_counter()
         course = scratch_course(tmp / "course")
         outcomes, _, problems = grade(
-            [tmp / "submitted"], tmp / "grades", jobs=args.jobs, progress=False, course_root=course
+            [tmp / "submitted"], tmp / "grades", jobs=args.jobs, settings=settings, progress=False, course_root=course
         )
         total = time.perf_counter() - start
         assert not problems and all(o.points() == o.max_points() for o in outcomes)
@@ -45,9 +46,10 @@ def main():
         stage(sub, tmp / "staging")
         (tmp / "logs").mkdir()
         start = time.perf_counter()
-        run_suite(sub, catalog, tmp / "logs", probe_timeout=30)
+        run_suite(sub, catalog, tmp / "logs", settings)
         suite = time.perf_counter() - start
 
+    print(f"isolation: {settings.isolation}")
     print(f"course grade, {args.copies} submissions, --jobs {args.jobs}: {total:.1f} s "
           f"= {total / args.copies:.1f} s per submission")
     print(f"hidden suite alone, one submission, sequential: {suite:.1f} s "

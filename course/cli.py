@@ -4,6 +4,7 @@ The ``course`` command: build, grade and validate the homework.
     course release            build release/hw2 from hw/ and source/hw2
     course assets             regenerate tests/assets from the solution
     course grade PATH...      grade submissions into grades/
+    course review [STUDENT]   list flagged submissions, or clear / uphold one
     course demo               release + grade the bundled examples + print the gradebook
     course validate           the CI gate
 """
@@ -65,6 +66,27 @@ def print_failures(outcomes):
             print(f"  - {label}: {message}")
 
 
+def settings_from(args):
+    """The grading settings the options ask for; prints the isolation level and the budget in force."""
+    from course.grade import grading_settings
+    from course.isolation import choose_level
+
+    level, sentence = choose_level(args.isolation)
+    settings = grading_settings(
+        time_budget=args.time_budget,
+        probe_timeout=args.probe_timeout,
+        isolation_level=level,
+        memory_bytes=args.memory_mib << 20,
+        disk_bytes=args.disk_mib << 20,
+        processes=args.processes,
+    )
+    b = settings.budget
+    print(f"Isolation: {sentence}")
+    print(f"Budget per submission: {b.seconds:.0f} s in all, {b.probe_seconds:.0f} s per check, "
+          f"{b.memory_bytes >> 20} MiB of memory, {b.processes} processes, {b.disk_bytes >> 20} MiB of disk")  # fmt: skip
+    return settings
+
+
 def cmd_grade(args):
     from course.grade import grade
 
@@ -74,18 +96,25 @@ def cmd_grade(args):
               f"(expected nbgrader_config.py and source/{ASSIGNMENT}/ in it)", file=sys.stderr)  # fmt: skip
         return 2
     try:
+        settings = settings_from(args)
         outcomes, parts, problems = grade(
             args.paths,
             args.out,
             jobs=args.jobs,
-            probe_timeout=args.probe_timeout,
+            settings=settings,
             execute=args.execute,
             course_root=course_root,
         )
     except SubmissionError as exc:
         print(f"course grade: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # an isolation level that cannot run here, a solution that cannot calibrate
+        print(f"course grade: {exc}", file=sys.stderr)
+        return 2
     print_table(outcomes, parts)
+    flagged = [o.student for o in outcomes if o.flags]
+    if flagged:
+        print(f"\nFlagged for staff review (points withheld): {', '.join(flagged)}; see `course review --out {args.out}`")
     print(f"\nGradebook: {args.out / 'gradebook.csv'}; feedback: {args.out}/<student>/feedback.html")
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
@@ -116,7 +145,7 @@ def cmd_demo(args):
     examples = build_all(submitted)
     print(f"2/3 Built {len(examples)} example submissions in {submitted.relative_to(REPO_ROOT)}")
     print("3/3 Grading them (hidden suite in a sandboxed worker, then nbgrader autograde)")
-    outcomes, parts, problems = grade([submitted], args.out, jobs=args.jobs)
+    outcomes, parts, problems = grade([submitted], args.out, jobs=args.jobs, settings=settings_from(args))
     expectations = {e.name: example_matches(e) for e in examples}
     print()
     print_table(outcomes, parts, expectations)
@@ -132,10 +161,53 @@ def cmd_demo(args):
     return 1 if unexpected or problems else 0
 
 
+def cmd_review(args):
+    from course.review import CLEARED, UPHELD, decide, read_summaries
+
+    if args.student is None:
+        flagged = [s for s in read_summaries(args.out) if s.get("flags")]
+        if not flagged:
+            print(f"No flagged submissions in {args.out}")
+        for s in flagged:
+            print(f"{s['student']}: {s['review']['decision']}")
+            for flag in s["flags"]:
+                print(f"  - {flag['message']}")
+        return 0
+    if args.clear == args.uphold:
+        print("course review: give --clear or --uphold with a student", file=sys.stderr)
+        return 2
+    try:
+        summary = decide(args.out, args.student, CLEARED if args.clear else UPHELD, args.note)
+    except LookupError as exc:
+        print(f"course review: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.student}: {summary['review']['decision']}; score {summary['score']} / {summary['max_score']}")
+    return 0
+
+
 def cmd_validate(args):
     from course.validate import validate
 
     return 0 if validate(execute_notebooks=not args.skip_notebooks) else 1
+
+
+def add_budget_options(p):
+    from course.sandbox import Budget
+
+    b = Budget()
+    p.add_argument("--isolation", default="auto", choices=["auto", "bubblewrap", "uid", "process"],
+                   help="how submissions are kept apart (default: the strongest available; see the README)")
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="seconds a submission's code may run in all (default: a multiple of the solution's time "
+                        "on this machine, measured once)")
+    p.add_argument("--probe-timeout", type=float, default=b.probe_seconds,
+                   help=f"seconds one check may run (default: {b.probe_seconds:.0f})")
+    p.add_argument("--memory-mib", type=int, default=b.memory_bytes >> 20,
+                   help=f"memory of all of a submission's processes together (default: {b.memory_bytes >> 20})")
+    p.add_argument("--disk-mib", type=int, default=b.disk_bytes >> 20,
+                   help=f"disk a submission may write (default: {b.disk_bytes >> 20})")
+    p.add_argument("--processes", type=int, default=b.processes,
+                   help=f"processes and threads a submission may run at once (default: {b.processes})")  # fmt: skip
 
 
 def build_parser():
@@ -150,17 +222,26 @@ def build_parser():
                    help="a submission folder, an nbgrader submitted/ tree, a folder of .zip files, or a .zip")
     p.add_argument("--out", type=Path, default=Path("grades"), help="output folder (default: grades)")
     p.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel (default: 2)")
-    p.add_argument("--probe-timeout", type=float, default=10.0, help="seconds each probe may run (default: 10)")
     p.add_argument("--execute", action="store_true", help="re-execute the notebooks in nbgrader autograde (HW_FAST=1)")
     p.add_argument("--course-root", type=Path, default=REPO_ROOT,
                    help="nbgrader course folder whose gradebook.db receives the notebooks for formgrader "
                         "(default: this repository)")  # fmt: skip
+    add_budget_options(p)
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("demo", help="build the release and grade the bundled examples")
     p.add_argument("--out", type=Path, default=Path("grades"), help="output folder (default: grades)")
     p.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel (default: 2)")
+    add_budget_options(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("review", help="list flagged submissions, or clear or uphold one")
+    p.add_argument("student", nargs="?", help="the student whose flags are decided")
+    p.add_argument("--out", type=Path, default=Path("grades"), help="grading output folder (default: grades)")
+    p.add_argument("--clear", action="store_true", help="the code is fine: give back the withheld points")
+    p.add_argument("--uphold", action="store_true", help="the code cheats: the withheld points stay at zero")
+    p.add_argument("--note", default="", help="why, for the record in reviews.json")
+    p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("validate", help="check that the assignment is sound (CI gate)")
     p.add_argument("--skip-notebooks", action="store_true", help="do not execute the source notebooks")

@@ -31,6 +31,13 @@ code, .why { font-family: ui-monospace, monospace; font-size: .9em; }
 {%- for name, part in r.parts.items() %} &middot; {{ name }}: {{ part.score }} / {{ part.max_score }}{% endfor %}</p>
 <p>Written answers are graded separately by the course staff.</p>
 {% if r.problem %}<p class="problem">Your submission could not be graded: {{ r.problem }}</p>{% endif %}
+{% if r.review %}<div class="problem"><p><strong>{% if r.review.decision == "cleared" %}Reviewed by the course staff: the points are yours.
+{%- elif r.review.decision == "upheld" %}Reviewed by the course staff: the points stay withheld.
+{%- else %}Your code is waiting for a review by the course staff.{% endif %}</strong>
+The grader found code that could reach around it:</p>
+<ul>{% for f in r.flags %}<li><code>{{ f.message }}</code></li>{% endfor %}</ul>
+{% if r.review.decision == "pending" %}<p>The points of the checks it passed are withheld until then. Code that solves the
+homework never needs this; if yours does it for a good reason, tell the staff.</p>{% endif %}</div>{% endif %}
 {% for name, part in r.parts.items() %}
 <h2>{{ name }}</h2>
 <table>

@@ -8,16 +8,21 @@ which is for staff only.
 """
 import copy
 import csv
+import hashlib
+import html
 import json
 import os
+import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -27,13 +32,32 @@ from sqlalchemy.exc import SAWarning
 from tqdm import tqdm
 from traitlets.config.loader import PyFileConfigLoader
 
-from course import ASSIGNMENT, REPO_ROOT
-from course.feedback import write_feedback
+from course import ASSIGNMENT, REPO_ROOT, isolation
 from course.release import source_notebooks
+from course.review import apply_review, load_reviews, summary_of, write_gradebook, write_student
+from course.sandbox import Budget
 from course.submissions import Submission, discover, stage
 
 AUTOGRADER = REPO_ROOT / "autograder"
-SUITE_TIMEOUT = 30 * 60  # seconds for one student's whole hidden suite
+# The default time budget of a submission: this many times what the
+# instructor's solution takes in its worker on this machine (measured: 2.5 s,
+# the same for a correct loop-based convolution), and never less than
+# MIN_TIME_BUDGET, which leaves room for a few checks that time out.
+TIME_BUDGET_FACTOR = 5
+MIN_TIME_BUDGET = 60.0
+CALIBRATION_CACHE = REPO_ROOT / ".cache" / "time-budget.json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How every submission of one grading run is graded."""
+
+    budget: Budget = Budget()
+    isolation: str = isolation.PROCESS
+
+    def suite_limit(self):
+        """A backstop for the whole pytest run: the worker's budget plus the harness's own work."""
+        return 2 * self.budget.seconds + 600
 
 
 @dataclass
@@ -42,6 +66,10 @@ class Outcome:
     tests: list = field(default_factory=list)
     answers: dict = field(default_factory=dict)  # answer function -> Markdown, for formgrader
     problem: str | None = None  # why the submission could not be graded at all
+    flags: list = field(default_factory=list)  # findings for staff review: {"kind", "message"}
+    isolation: str | None = None
+    seconds: float = 0.0  # wall time its grading held a slot
+    worker_seconds: float = 0.0  # what it used of its time budget
 
     def points(self, part=None):
         return sum(t["points"] for t in self.tests if part in (None, t["part"]))
@@ -54,49 +82,90 @@ class Outcome:
         return [t for t in self.tests if t.get("harness_error")]
 
 
+def _pytest_command(args):
+    return [sys.executable, "-m", "pytest", "-c", str(AUTOGRADER / "pytest.ini"), str(AUTOGRADER), "-q", *args]
+
+
 def suite_catalog():
     """Every hidden test with its part and points, as the solution would report them."""
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "catalog.json"
-        proc = _pytest(["--collect-only", "--results", str(results)])
+        command = _pytest_command(["--collect-only", "--results", str(results)])
+        proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
         if proc.returncode != 0 or not results.exists():
             raise RuntimeError(f"the hidden suite does not collect:\n{proc.stdout}{proc.stderr}")
         return json.loads(results.read_text())["tests"]
 
 
-def _pytest(args, timeout=None):
-    command = [sys.executable, "-m", "pytest", "-c", str(AUTOGRADER / "pytest.ini"), str(AUTOGRADER), "-q", *args]
-    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+def _suite_args(submission: Submission, settings: Settings, results: Path, logs: Path, scratch: Path, slot: int, answers):
+    budget = settings.budget
+    return [
+        "--submission", str(submission.folder),
+        "--results", str(results),
+        "--worker-log", str(logs / f"{submission.student}.worker.log"),
+        "--probe-timeout", str(budget.probe_seconds),
+        "--time-budget", str(budget.seconds),
+        "--memory-mib", str(budget.memory_bytes >> 20),
+        "--disk-mib", str(budget.disk_bytes >> 20),
+        "--processes", str(budget.processes),
+        "--isolation", settings.isolation,
+        "--slot", str(slot),
+        "--scratch", str(scratch),
+        "--answers", ",".join(answers),
+    ]  # fmt: skip
 
 
-def run_suite(submission: Submission, catalog, logs: Path, probe_timeout: float, answers=()) -> Outcome:
-    """Runs the hidden suite on one staged submission; never raises."""
-    outcome = Outcome(submission.student)
+def _end_suite(proc: subprocess.Popen):
+    """The suite's process group, and with it every sandbox (they die with their parent)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = Settings(), answers=(), slot=0) -> Outcome:
+    """
+    Runs the hidden suite on one staged submission; never raises. Whatever
+    happens, the suite's log is written and its scratch folder removed.
+    """
+    outcome = Outcome(submission.student, isolation=settings.isolation)
     if submission.problem:
         outcome.problem = submission.problem
         outcome.tests = [dict(t, passed=False, points=0, message=submission.problem) for t in catalog]
         return outcome
     results = logs / f"{submission.student}.results.json"
     results.unlink(missing_ok=True)
-    args = [
-        "--submission", str(submission.folder),
-        "--results", str(results),
-        "--worker-log", str(logs / f"{submission.student}.worker.log"),
-        "--probe-timeout", str(probe_timeout),
-        "--answers", ",".join(answers),
-    ]  # fmt: skip
+    scratch = Path(tempfile.mkdtemp(prefix="hw-suite-"))
+    scratch.chmod(0o711)  # the sandbox's uid must reach its own folder inside
+    command = _pytest_command(_suite_args(submission, settings, results, logs, scratch, slot, answers))
+    started = time.monotonic()
+    stopped = None
+    with open(logs / f"{submission.student}.pytest.log", "wb") as log:
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        try:
+            proc.wait(timeout=settings.suite_limit())
+        except subprocess.TimeoutExpired:
+            stopped = f"grading stopped: the hidden suite ran for more than {settings.suite_limit():.0f} s"
+            log.write(f"\n{stopped}\n".encode())
+        finally:
+            _end_suite(proc)
+            shutil.rmtree(scratch, ignore_errors=True)
+    outcome.seconds = time.monotonic() - started
     try:
-        proc = _pytest(args, timeout=SUITE_TIMEOUT)
-        (logs / f"{submission.student}.pytest.log").write_text(proc.stdout + proc.stderr)
-    except subprocess.TimeoutExpired:
-        pass
-    reported = json.loads(results.read_text()) if results.exists() else {"tests": [], "answers": {}}
-    outcome.answers = reported["answers"]
-    by_name = {t["name"]: t for t in reported["tests"]}
+        reported = json.loads(results.read_text())
+    except (OSError, ValueError):
+        reported = {}
+    outcome.answers = reported.get("answers", {})
+    outcome.flags = reported.get("flags", [])
+    outcome.isolation = reported.get("isolation") or settings.isolation
+    outcome.worker_seconds = reported.get("worker_seconds", 0.0)
+    by_name = {t["name"]: t for t in reported.get("tests", [])}
     for test in catalog:
         ran = by_name.get(test["name"])
         if ran is None or ran.get("not_run"):
-            ran = dict(test, passed=False, points=0, message="grading stopped before this test ran")
+            ran = dict(test, passed=False, points=0, message=stopped or "grading stopped before this test ran")
         outcome.tests.append(ran)
     return outcome
 
@@ -110,14 +179,6 @@ def unique_students(submissions):
             sub.student = f"{base}_{n}"
         seen[sub.student] = sub
     return submissions
-
-
-def write_gradebook(outcomes, parts, path: Path):
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", *parts, "total", "max"])
-        for o in outcomes:
-            writer.writerow([o.student, *(o.points(p) for p in parts), o.points(), o.max_points()])
 
 
 ANSWER_CELL = re.compile(r"display_answer\(\s*answers\.(\w+)\s*\)")
@@ -145,7 +206,10 @@ def show_written_answers(notebook_folder: Path, answers: dict):
             match = ANSWER_CELL.search(cell.source) if cell.cell_type == "code" else None
             if match:
                 text = answers.get(match.group(1), "*This answer was not read: see the grading log.*")
-                cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": text, "text/plain": text})]
+                # The student's text is Markdown for a person to read, never markup to run in the
+                # grader's browser: HTML is escaped (a <script> shows as text) and Markdown kept.
+                shown = html.escape(text, quote=False)
+                cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": shown, "text/plain": text})]
         path.chmod(0o644)  # nbgrader leaves autograded notebooks read-only
         nbformat.write(nb, path)
         path.chmod(0o444)
@@ -230,11 +294,78 @@ def nbgrader_autograde(submissions, outcomes, execute: bool, course_root: Path =
     return "\n".join(problems) or None
 
 
+def _digest(paths):
+    sha = hashlib.sha256()
+    for path in paths:
+        sha.update(path.name.encode() + path.read_bytes())
+    return sha.hexdigest()
+
+
+def calibrated_time_budget(level: str, budget: Budget, progress=True) -> float:
+    """
+    TIME_BUDGET_FACTOR times the worker time of the instructor's solution on
+    this machine (at least MIN_TIME_BUDGET). Measured once by grading the
+    solution, then cached until the solution, the suite or the isolation
+    level change.
+    """
+    key = _digest(sorted((REPO_ROOT / "hw").glob("*.py")) + sorted(AUTOGRADER.glob("*.py"))
+                  + [REPO_ROOT / "course" / "worker.py", REPO_ROOT / "course" / "sandbox.py"])  # fmt: skip
+    key = f"{key}-{level}-{os.cpu_count()}-{os.uname().nodename}"
+    try:
+        cached = json.loads(CALIBRATION_CACHE.read_text())
+        if cached.get("key") == key:
+            return cached["seconds"]
+    except (OSError, ValueError):
+        pass
+    if progress:
+        print("Measuring the solution's grading time once, to set the time budget of a submission", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        shutil.copytree(REPO_ROOT / "hw", tmp / "solution" / "hw", ignore=shutil.ignore_patterns("__pycache__"))
+        (sub,) = discover(tmp / "solution")
+        stage(sub, tmp / "staging")
+        (tmp / "logs").mkdir()
+        settings = Settings(replace(budget, seconds=30 * 60), level)
+        outcome = run_suite(sub, suite_catalog(), tmp / "logs", settings)
+    if outcome.points() != outcome.max_points():
+        raise RuntimeError(
+            f"the instructor's solution scores {outcome.points()}/{outcome.max_points()}, so it cannot set the time "
+            "budget; fix it (course validate) or give --time-budget"
+        )
+    seconds = round(max(MIN_TIME_BUDGET, TIME_BUDGET_FACTOR * outcome.worker_seconds), 1)
+    CALIBRATION_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    CALIBRATION_CACHE.write_text(json.dumps({"key": key, "solution_seconds": outcome.worker_seconds, "seconds": seconds}))
+    return seconds
+
+
+def grading_settings(time_budget=None, probe_timeout=None, isolation_level="auto", progress=True, **budget):
+    """The Settings of a run: the isolation level in force and the budget (the time budget calibrated when not given)."""
+    level, _ = isolation.choose_level(isolation_level)
+    base = Budget(**budget)
+    if probe_timeout is not None:
+        base = replace(base, probe_seconds=probe_timeout)
+    seconds = time_budget if time_budget is not None else calibrated_time_budget(level, base, progress)
+    return Settings(replace(base, seconds=seconds), level)
+
+
+def _summary(outcome: Outcome, parts, reviews, settings: Settings):
+    tests = apply_review(outcome.tests, outcome.flags, reviews.get(outcome.student))
+    outcome.tests = tests
+    extra = {
+        "problem": outcome.problem,
+        "isolation": outcome.isolation,
+        "seconds": round(outcome.seconds, 1),
+        "worker_seconds": outcome.worker_seconds,
+        "time_budget": settings.budget.seconds,
+    }
+    return summary_of(outcome.student, tests, parts, outcome.flags, reviews.get(outcome.student), **extra)
+
+
 def grade(
     paths,
     out: Path,
     jobs: int = 2,
-    probe_timeout: float = 10.0,
+    settings: Settings | None = None,
     execute: bool = False,
     progress=True,
     course_root: Path = REPO_ROOT,
@@ -242,50 +373,55 @@ def grade(
     """
     Grades every submission under ``paths`` into ``out``; the notebooks go to
     the nbgrader course at ``course_root`` (its nbgrader_config.py, source/,
-    submitted/, autograded/ and gradebook.db). Returns the outcomes, the
-    parts and a list of problems (unreadable zips, nbgrader failures).
-    Raises SubmissionError for a path that holds no submission.
+    submitted/, autograded/ and gradebook.db). ``settings`` default to
+    ``grading_settings()``: the strongest isolation available and a
+    calibrated time budget. Returns the outcomes, the parts and a list of
+    problems (unreadable zips, nbgrader failures). Raises SubmissionError for
+    a path that holds no submission.
     """
     out = Path(out)
     submissions = unique_students([s for p in paths for s in discover(p)])
+    settings = settings or grading_settings(progress=progress)
     logs = out / ".logs"
     staging = out / ".staging"
     for folder in (logs, staging):
         folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(staging, 0o755)
+    os.chmod(staging, 0o700)
 
     catalog = suite_catalog()
     for sub in submissions:
         stage(sub, staging)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        answers = answer_names()
-        futures = [pool.submit(run_suite, sub, catalog, logs, probe_timeout, answers) for sub in submissions]
-        bar = tqdm(futures, desc="grading", unit="submission", disable=not progress)
-        outcomes = [f.result() for f in bar]
+    # Each running suite holds a slot: with root, its worker runs as the slot's own uid.
+    slots = queue.SimpleQueue()
+    for slot in range(max(1, jobs)):
+        slots.put(slot)
+    answers = answer_names()
 
-    parts = sorted({t["part"] for t in catalog})
-    for outcome in outcomes:
-        folder = out / outcome.student
-        folder.mkdir(parents=True, exist_ok=True)
-        summary = {
-            "student": outcome.student,
-            "score": outcome.points(),
-            "max_score": outcome.max_points(),
-            "parts": {p: {"score": outcome.points(p), "max_score": outcome.max_points(p)} for p in parts},
-            "problem": outcome.problem,
-            "tests": [
-                {k: t[k] for k in ("name", "part", "description", "points", "max_points", "passed", "message")}
-                for t in outcome.tests
-            ],
-        }
-        (folder / "results.json").write_text(json.dumps(summary, indent=2))
-        write_feedback(summary, folder / "feedback.html")
-    write_gradebook(outcomes, parts, out / "gradebook.csv")
+    def run_in_slot(sub):
+        slot = slots.get()
+        try:
+            return run_suite(sub, catalog, logs, settings, answers, slot=slot)
+        finally:
+            slots.put(slot)
 
-    problems = [f"{o.student}: {o.problem}" for o in outcomes if o.problem]
-    autograde_problem = nbgrader_autograde(submissions, {o.student: o for o in outcomes}, execute, Path(course_root))
-    if autograde_problem:
-        problems.append(autograde_problem)
-    shutil.rmtree(staging)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = [pool.submit(run_in_slot, sub) for sub in submissions]
+            bar = tqdm(futures, desc="grading", unit="submission", disable=not progress)
+            outcomes = [f.result() for f in bar]
+
+        parts = sorted({t["part"] for t in catalog})
+        reviews = load_reviews(out)
+        for outcome in outcomes:
+            write_student(out, _summary(outcome, parts, reviews, settings))
+        write_gradebook(out)
+
+        problems = [f"{o.student}: {o.problem}" for o in outcomes if o.problem]
+        outcome_by_student = {o.student: o for o in outcomes}
+        autograde_problem = nbgrader_autograde(submissions, outcome_by_student, execute, Path(course_root))
+        if autograde_problem:
+            problems.append(autograde_problem)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return outcomes, parts, problems

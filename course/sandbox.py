@@ -1,22 +1,25 @@
 """
-The trusted side of grading: runs probes in a worker process and gets plain data back.
+The trusted side of grading: runs probes in a sandboxed worker and gets plain data back.
 
-A ``Worker`` starts ``course/worker.py`` in a separate process that can see
-the submission and nothing of the instructor's, with a time limit per probe,
-memory, file-size and process limits, no network (a fresh network namespace
-where the kernel allows one) and, when grading as root, the unprivileged user
-``nobody`` for everything the submission runs (the worker drops privileges
-itself after loading torch, because the interpreter may live where ``nobody``
-cannot reach, such as a pyenv under /root). A probe that raises, hangs, exhausts memory or kills its process
-fails with a one-line reason (``ProbeError``); the worker is restarted for the
-next probe. Results are loaded with ``torch.load(weights_only=True)``, which
-accepts tensors and plain containers only.
+A ``Worker`` starts ``course/worker.py`` for one submission at the isolation
+level chosen by ``course.isolation`` and talks to it over two pipes. Budgets
+hold for the whole submission, not only for one probe: time in the worker,
+memory of all its processes together, the number of its processes and the
+disk it writes. A probe that raises, hangs, exhausts a budget or kills its
+process fails with a one-line reason (``ProbeError``); the worker is
+restarted for the next probe unless the submission is out of budget.
+
+Protocol: every frame is a 4-byte big-endian length and a ``torch.save``
+payload, loaded with ``torch.load(weights_only=True)`` (tensors and plain
+containers only). Each request carries a random id that the reply must echo.
+A frame that is too large, unreadable or carries another id is a protocol
+violation: the submission wrote to the grader's channel itself. Its worker is
+killed, the rest of its tests fail, and it is flagged for staff review.
 """
-import ctypes
 import io
 import os
-import pwd
 import resource
+import secrets
 import select
 import shutil
 import signal
@@ -24,45 +27,88 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from course import isolation
+
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
 IGNORED = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", ".git")
 CLONE_NEWNET = 0x40000000
-UNPRIVILEGED_USER = "nobody"
+MAX_FRAME_BYTES = 256 << 20
+WATCH_INTERVAL = 0.2  # seconds between two looks at the worker's memory and disk
 
 
 class ProbeError(Exception):
     """A probe could not produce a result; the message is meant for the student."""
 
 
-def _limit_child(memory_bytes: int, file_bytes: int):
-    """Runs in the child between fork and exec: resource limits and no network."""
+class ProtocolViolation(ProbeError):
+    """The submission forged or corrupted a message on the grader's channel."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """
+    What one submission may use in all.
+
+    - seconds: time its worker may run, start-ups and every probe together.
+    - probe_seconds: time one probe may take.
+    - startup_seconds: time to start the worker and import the submission.
+    - memory_bytes: resident memory of all its processes together (and the
+      address space of each one).
+    - processes: processes and threads at once (only enforced per slot when
+      grading as root: elsewhere they count against the grader's own user).
+    - disk_bytes: everything it writes (its home, copy of the submission and /tmp).
+    """
+
+    seconds: float = 600.0
+    probe_seconds: float = 10.0
+    startup_seconds: float = 60.0
+    memory_bytes: int = 6 << 30
+    processes: int = 64
+    disk_bytes: int = 256 << 20
+
+
+def _mib(n):
+    return f"{n / (1 << 30):.0f} GiB" if n >= 1 << 30 else f"{n >> 20} MiB"
+
+
+def _limit_child(budget: Budget, set_process_limit: bool, new_network: bool):
+    """Runs in the child between fork and exec: resource limits and, without bwrap, no network."""
 
     def preexec():
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+        resource.setrlimit(resource.RLIMIT_AS, (budget.memory_bytes, budget.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (budget.disk_bytes, budget.disk_bytes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        # An empty network namespace has only a loopback device, and it is down.
-        ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
+        if set_process_limit:
+            resource.setrlimit(resource.RLIMIT_NPROC, (budget.processes, budget.processes))
+        if new_network:
+            # An empty network namespace has only a loopback device, and it is down.
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
 
     return preexec
 
 
 class Worker:
     """
-    One worker process for one submission, restarted on demand.
+    One sandboxed worker process for one submission, restarted on demand.
 
     Inputs:
     - submission: folder that contains the submission's ``hw`` package.
-    - probes: path of the trusted probes file loaded by the worker.
+    - probes: path of the trusted probes file; its text is sent to the worker
+      over the pipe, so the worker never sees a path into the repository.
     - modules: student modules imported at start-up, e.g. ("hw.layers",).
-    - timeout: seconds each probe may take.
-    - startup_timeout: seconds the start-up (torch and student imports) may take.
-    - memory_bytes: address-space limit of the worker.
+    - budget: a Budget for the whole submission.
+    - slot: the grading slot (0 .. jobs-1); with root, the worker's uid.
+    - level: an isolation level (course.isolation); default: the strongest available.
+    - scratch_parent: where the private scratch folder goes (default: the system's temp folder).
     - log_path: file that collects whatever the worker prints.
     """
 
@@ -71,69 +117,103 @@ class Worker:
         submission,
         probes,
         modules=(),
-        timeout: float = 30.0,
-        startup_timeout: float = 60.0,
-        memory_bytes: int = 6 << 30,
-        file_bytes: int = 64 << 20,
+        budget: Budget = Budget(),
+        slot: int = 0,
+        level: str | None = None,
+        scratch_parent=None,
         threads: int = 1,
         log_path=None,
     ):
-        self.probes = Path(probes).resolve()
+        self.probes_source = Path(probes).read_text()
         self.modules = tuple(modules)
-        self.timeout = timeout
-        self.startup_timeout = startup_timeout
-        self.memory_bytes = memory_bytes
-        self.file_bytes = file_bytes
+        self.budget = budget
         self.threads = threads
-        self.scratch = Path(tempfile.mkdtemp(prefix="hw-worker-"))
-        # The worker reads its own copy: the original may sit where an
-        # unprivileged user cannot read it, and stays safe from tampering.
-        self.submission = self.scratch / "submission"
-        shutil.copytree(Path(submission), self.submission, symlinks=False, ignore=IGNORED)
-        for path in [self.submission, *self.submission.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
+        self.level = level or isolation.choose_level()[0]
+        root = isolation.running_as_root()
+        self.uid = isolation.slot_uid(slot) if root and self.level in (isolation.BUBBLEWRAP, isolation.UID) else None
+        self.scratch = Path(tempfile.mkdtemp(prefix="hw-worker-", dir=scratch_parent))
         self.log_path = Path(log_path) if log_path else self.scratch / "worker.log"
+        self._prepare_scratch(Path(submission))
         self.import_errors = {}
-        self.fatal = None  # set when start-up itself fails: every probe fails with it
+        self.fatal = None  # set when the worker must not run again: every later probe fails with it
+        self.flags = []  # (kind, message) for staff review
         self.starts = 0
+        self.seconds_used = 0.0
         self._proc = None
         self._log = None
         self._to_worker = self._from_worker = None
+        self._stop_reason = None  # why the watchdog killed the worker
+        self._limited_by_budget = False  # the current deadline is the end of the time budget
+        self._watchdog = None
+
+    # -- scratch folder ---------------------------------------------------------
+
+    def _prepare_scratch(self, submission: Path):
+        """
+        scratch/grader: the worker script; scratch/submission/hw: a copy of the
+        submission's package. With bwrap both are mounted read-only and the
+        worker copies the package into its tmpfs home; otherwise the copy sits
+        in scratch/home, which only the slot's uid may enter.
+        """
+        grader = self.scratch / "grader"
+        grader.mkdir()
+        shutil.copyfile(WORKER_SCRIPT, grader / "worker.py")
+        if self.level == isolation.BUBBLEWRAP:
+            package_root = self.scratch / "submission"
+        else:
+            package_root = self.scratch / "home" / "submission"
+        package_root.mkdir(parents=True)
+        if (submission / "hw").is_dir():
+            shutil.copytree(submission / "hw", package_root / "hw", symlinks=False, ignore=IGNORED)
+        for path in [grader, *grader.rglob("*"), package_root, *package_root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        if self.level == isolation.BUBBLEWRAP:
+            self.scratch.chmod(0o700)
+        else:
+            home = self.scratch / "home"
+            (home / "tmp").mkdir()
+            if self.uid is not None:
+                for path in [self.scratch, home, *home.rglob("*")]:
+                    os.chown(path, self.uid, self.uid, follow_symlinks=False)
+            self.scratch.chmod(0o700)
+            home.chmod(0o700)
 
     # -- process management -------------------------------------------------
 
-    def _unprivileged_ids(self):
-        if os.geteuid() != 0:
-            return None, None
-        user = pwd.getpwnam(UNPRIVILEGED_USER)
-        os.chmod(self.scratch, 0o777)
-        return user.pw_uid, user.pw_gid
+    def _command(self, fd_in, fd_out):
+        if self.level == isolation.BUBBLEWRAP:
+            worker = [sys.executable, "-I", "-B", f"{isolation.SANDBOX_GRADER}/worker.py",
+                      "--fd-in", str(fd_in), "--fd-out", str(fd_out),
+                      "--home", isolation.SANDBOX_HOME, "--copy-from", isolation.SANDBOX_SUBMISSION]  # fmt: skip
+            return isolation.bubblewrap_command(
+                self.scratch / "grader", self.scratch / "submission", self.budget.disk_bytes, self.uid, worker
+            ), isolation.SANDBOX_HOME
+        home = self.scratch / "home"
+        command = [sys.executable, "-I", "-B", str(self.scratch / "grader" / "worker.py"),
+                   "--fd-in", str(fd_in), "--fd-out", str(fd_out), "--home", str(home)]  # fmt: skip
+        if self.uid is not None:
+            command += ["--uid", str(self.uid), "--gid", str(self.uid)]
+        return command, str(home)
 
     def start(self):
-        uid, gid = self._unprivileged_ids()
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
         self._log = open(self.log_path, "ab")
+        command, home = self._command(request_read, response_write)
         env = {
             "PATH": "/usr/bin:/bin",
-            "HOME": str(self.scratch),
-            "TMPDIR": str(self.scratch),
+            "HOME": home,
+            "TMPDIR": f"{home}/tmp",
             "OMP_NUM_THREADS": str(self.threads),
             "MKL_NUM_THREADS": str(self.threads),
             "MPLBACKEND": "Agg",
             "HW_FAST": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
         }
-        command = [
-            sys.executable, "-I", str(WORKER_SCRIPT),
-            "--submission", str(self.submission),
-            "--probes", str(self.probes),
-            "--fd-in", str(request_read),
-            "--fd-out", str(response_write),
-            "--modules", ",".join(self.modules),
-            "--threads", str(self.threads),
-        ]  # fmt: skip
-        if uid is not None:
-            command += ["--uid", str(uid), "--gid", str(gid)]
+        bubblewrap = self.level == isolation.BUBBLEWRAP
+        self._stop_reason = None
+        started = time.monotonic()
+        self._limited_by_budget = self.budget.seconds - self.seconds_used < self.budget.startup_seconds
         self._proc = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -142,22 +222,62 @@ class Worker:
             cwd=self.scratch,
             env=env,
             pass_fds=(request_read, response_write),
-            preexec_fn=_limit_child(self.memory_bytes, self.file_bytes),
+            preexec_fn=_limit_child(self.budget, set_process_limit=self.uid is not None or not bubblewrap,
+                                    new_network=not bubblewrap),  # fmt: skip
             start_new_session=True,
         )
         os.close(request_read)
         os.close(response_write)
+        os.set_blocking(request_write, False)
         self._to_worker, self._from_worker = request_write, response_read
-        hello = self._receive(self.startup_timeout, "starting up and importing your code")
+        self._watchdog = threading.Thread(target=self._watch, args=(self._proc,), daemon=True)
+        self._watchdog.start()
+        try:
+            hello = self._exchange(
+                {"probes": self.probes_source, "modules": list(self.modules), "threads": self.threads,
+                 "disk_bytes": self.budget.disk_bytes},
+                min(self.budget.startup_seconds, self.budget.seconds - self.seconds_used),
+                "starting up and importing your code",
+            )  # fmt: skip
+        finally:
+            self.seconds_used += time.monotonic() - started
         self.import_errors = hello["import_errors"]
+        self.starts += 1
+
+    def _sandbox_pids(self, proc):
+        if self.uid is not None:
+            return isolation.pids_of_uid(self.uid)
+        return [proc.pid, *isolation.descendants(proc.pid)]
+
+    def _watch(self, proc):
+        """Kills the worker when all its processes together exceed the memory or disk budget."""
+        checks = 0
+        while proc.poll() is None:
+            checks += 1
+            reason = None
+            if isolation.resident_bytes(self._sandbox_pids(proc)) > self.budget.memory_bytes:
+                reason = f"used more than its memory budget of {_mib(self.budget.memory_bytes)} (all its processes together)"
+            elif self.level != isolation.BUBBLEWRAP and checks % 5 == 0:
+                if isolation.folder_bytes(self.scratch / "home") > self.budget.disk_bytes:
+                    reason = f"wrote more than its disk budget of {_mib(self.budget.disk_bytes)}"
+            if reason:
+                self._stop_reason = reason
+                self._end_processes(proc)
+                return
+            time.sleep(WATCH_INTERVAL)
+
+    def _end_processes(self, proc):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.uid is not None:
+            isolation.kill_uid(self.uid)
 
     def _kill(self):
         if self._proc is None:
             return
-        try:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        self._end_processes(self._proc)
         self._proc.wait()
         for fd in (self._to_worker, self._from_worker):
             os.close(fd)
@@ -166,6 +286,9 @@ class Worker:
 
     def close(self):
         self._kill()
+        if self.uid is not None:
+            isolation.kill_uid(self.uid)
+            isolation.remove_files_of_uid(self.uid)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __enter__(self):
@@ -176,13 +299,65 @@ class Worker:
 
     # -- messages -----------------------------------------------------------
 
-    def _read_exactly(self, size, deadline, doing):
+    def _exchange(self, message: dict, limit: float, doing: str):
+        """Sends one request and returns the reply that echoes its id; kills the worker on any failure."""
+        request_id = secrets.randbits(62)
+        buffer = io.BytesIO()
+        torch.save({**message, "id": request_id}, buffer)
+        payload = buffer.getvalue()
+        deadline = time.monotonic() + limit
+        try:
+            self._write(struct.pack(">I", len(payload)) + payload, deadline, limit, doing)
+            reply = self._read_frame(deadline, limit, doing)
+            if not isinstance(reply, dict) or reply.get("id") != request_id:
+                raise self._violation("a message that is not the answer to the grader's request")
+            return reply
+        except ProbeError:
+            self._kill()
+            raise
+
+    def _violation(self, what):
+        message = (
+            f"protocol violation: the grader received {what}; your code wrote to the grader's own channel. "
+            "Grading stopped and the course staff will review your submission"
+        )
+        self.flags.append(("protocol", message))
+        self.fatal = message
+        return ProtocolViolation(message)
+
+    def _timed_out(self, limit, doing):
+        if self._limited_by_budget:
+            return self._out_of_time()
+        return ProbeError(f"timed out after {limit:.0f} s while {doing}")
+
+    def _out_of_time(self):
+        self.fatal = (
+            f"time budget exceeded: your code ran for more than {self.budget.seconds:.0f} s in all "
+            "(the budget for a whole submission), so the remaining tests were not run"
+        )
+        return ProbeError(self.fatal)
+
+    def _write(self, data: bytes, deadline, limit, doing):
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            _, ready, _ = select.select([], [self._to_worker], [], max(remaining, 0))
+            if not ready:
+                raise self._timed_out(limit, doing)
+            try:
+                view = view[os.write(self._to_worker, view[: 1 << 16]) :]
+            except BlockingIOError:
+                continue
+            except BrokenPipeError:
+                raise ProbeError(self._death_reason(doing)) from None
+
+    def _read_exactly(self, size, deadline, limit, doing):
         chunks = []
         while size:
             remaining = deadline - time.monotonic()
             ready, _, _ = select.select([self._from_worker], [], [], max(remaining, 0))
             if not ready:
-                raise ProbeError(f"timed out after {self._limit_for_message:.0f} s while {doing}")
+                raise self._timed_out(limit, doing)
             chunk = os.read(self._from_worker, min(size, 1 << 20))
             if not chunk:
                 raise ProbeError(self._death_reason(doing))
@@ -190,31 +365,29 @@ class Worker:
             size -= len(chunk)
         return b"".join(chunks)
 
+    def _read_frame(self, deadline, limit, doing):
+        (size,) = struct.unpack(">I", self._read_exactly(4, deadline, limit, doing))
+        if size > MAX_FRAME_BYTES:
+            raise self._violation(f"a message of {size} bytes (more than any answer can be)")
+        payload = self._read_exactly(size, deadline, limit, doing)
+        try:
+            return torch.load(io.BytesIO(payload), weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable frame is a forgery: the worker only sends plain data
+            raise self._violation(f"data it does not accept ({type(exc).__name__})") from None
+
     def _death_reason(self, doing):
         code = self._proc.wait()
+        if self._stop_reason:
+            return f"the process running your code was stopped: it {self._stop_reason} while {doing}"
         if code < 0 and -code == signal.SIGKILL:
             cause = "killed (most likely it ran out of memory)"
         elif code < 0 and -code == signal.SIGXFSZ:
-            cause = f"killed for writing more than {self.file_bytes >> 20} MiB to a file or the console"
+            cause = f"killed for writing more than {_mib(self.budget.disk_bytes)} to a file or the console"
         elif code < 0:
             cause = f"killed by signal {signal.Signals(-code).name}"
         else:
             cause = f"ended with exit code {code}"
         return f"the process running your code was {cause} while {doing}"
-
-    def _receive(self, limit, doing):
-        self._limit_for_message = limit
-        deadline = time.monotonic() + limit
-        try:
-            (size,) = struct.unpack(">I", self._read_exactly(4, deadline, doing))
-            payload = self._read_exactly(size, deadline, doing)
-            return torch.load(io.BytesIO(payload), weights_only=True)
-        except ProbeError:
-            self._kill()
-            raise
-        except Exception as exc:  # an unreadable answer: never trust the process again
-            self._kill()
-            raise ProbeError(f"the process running your code sent back data that is not allowed ({type(exc).__name__})")
 
     # -- probes -------------------------------------------------------------
 
@@ -223,28 +396,28 @@ class Worker:
         Runs ``probe(**kwargs)`` in the worker and returns its plain-data result.
 
         Raises ProbeError with a reason for the student when the submission
-        fails to import, raises, hangs, crashes or returns something invalid.
+        fails to import, raises, hangs, crashes, exhausts a budget or returns
+        something invalid.
         """
         if self.fatal:
             raise ProbeError(self.fatal)
+        if self.seconds_used >= self.budget.seconds:
+            raise self._out_of_time()
         if self._proc is None:
             try:
                 self.start()
             except ProbeError as exc:
-                self.fatal = str(exc)
+                self.fatal = self.fatal or str(exc)
                 raise
-            self.starts += 1
-        buffer = io.BytesIO()
-        torch.save({"probe": probe, "kwargs": kwargs}, buffer)
-        payload = buffer.getvalue()
+        probe_limit = timeout or self.budget.probe_seconds
+        limit = min(probe_limit, self.budget.seconds - self.seconds_used)
+        self._limited_by_budget = limit < probe_limit
+        started = time.monotonic()
         try:
-            data = memoryview(struct.pack(">I", len(payload)) + payload)
-            while data:
-                data = data[os.write(self._to_worker, data):]
-        except BrokenPipeError:
-            self._kill()
-            raise ProbeError("the process running your code ended unexpectedly")
-        response = self._receive(timeout or self.timeout, f"running {probe}")
-        if not response["ok"]:
-            raise ProbeError(response["error"])
-        return response["value"]
+            response = self._exchange({"probe": probe, "kwargs": kwargs}, limit, f"running {probe}")
+        finally:
+            self.seconds_used += time.monotonic() - started
+        if not response.get("ok"):
+            raise ProbeError(str(response.get("error")))
+        return response.get("value")
+

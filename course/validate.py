@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 from course import ASSIGNMENT, REPO_ROOT
 from course.assets import stale_assets
 from course.examples import build_example, load_examples
-from course.grade import run_suite, suite_catalog
+from course.grade import grading_settings, run_suite, suite_catalog
 from course.release import build_release, release_dir, source_notebooks
 from course.submissions import discover, stage
 
@@ -62,6 +62,7 @@ def check_assets():
 def check_scores():
     examples = {e.name: e for e in load_examples()}
     catalog = suite_catalog()
+    settings = grading_settings(time_budget=30 * 60, probe_timeout=30)
     maximum = sum(t["max_points"] for t in catalog)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,7 +74,7 @@ def check_scores():
             stage(sub, tmp / "staging")
             logs = tmp / "logs"
             logs.mkdir(exist_ok=True)
-            outcome = run_suite(sub, catalog, logs, probe_timeout=30)
+            outcome = run_suite(sub, catalog, logs, settings)
             errors = [f"{t['name']}: {t['message']}" for t in outcome.harness_errors]
             wrong = [t for t in outcome.tests if t["passed"] != (expected == maximum)]
             ok = outcome.points() == expected and not errors

@@ -1,25 +1,29 @@
 """
 The grading worker: the only process that runs a submission's code.
 
-Started by ``course.sandbox.Worker`` as ``python -I worker.py ...``. It is a
-standalone script: it imports nothing from the instructor's repository, only
-the submission's ``hw`` package, torch, and the trusted probes file it is
-given by path. It answers probe requests with plain data (tensors, numbers,
-strings, lists, dicts) serialised by ``torch.save``, which the harness loads
-with ``weights_only=True``; every comparison with a reference happens there.
+Started by ``course.sandbox.Worker`` inside its sandbox as
+``python -I -B worker.py --fd-in N --fd-out M --home DIR ...``. It is a
+standalone script: it imports nothing from the instructor's repository. The
+trusted probes arrive as text in the first request and run from memory, so
+no file of the grader is readable next to the submission. It answers each
+request with plain data (tensors, numbers, strings, lists, dicts) serialised
+by ``torch.save`` and the request's id; the harness loads replies with
+``weights_only=True`` and makes every comparison with a reference itself.
 
 Messages on both pipes are a 4-byte big-endian length followed by a torch.save
 payload.
 """
 import argparse
+import errno
 import importlib
-import importlib.util
 import io
 import os
 import random
+import shutil
 import struct
 import sys
 import traceback
+import types
 
 
 def read_message(fd):
@@ -47,6 +51,10 @@ def write_message(fd, payload: bytes):
         data = data[os.write(fd, data):]
 
 
+DISK_BYTES = 0  # the submission's disk budget, from the first request
+MAX_FRAME_BYTES = 256 << 20  # the harness refuses larger messages
+
+
 def describe_exception(exc: BaseException, submission: str) -> str:
     """One line naming the exception and the innermost place in the submission it came from."""
     where = ""
@@ -62,6 +70,8 @@ def describe_exception(exc: BaseException, submission: str) -> str:
         return f"not implemented yet: NotImplementedError raised{where}"
     if isinstance(exc, SystemExit):
         return f"your code called exit({exc.code!r}){where}"
+    if isinstance(exc, OSError) and exc.errno in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
+        return f"your code wrote more than its disk budget of {DISK_BYTES >> 20} MiB{where}"
     text = str(exc).strip().splitlines()
     message = text[0][:300] if text else ""
     return f"{type(exc).__name__}: {message}{where}" if message else f"{type(exc).__name__}{where}"
@@ -96,33 +106,65 @@ def drop_privileges(uid, gid, preload):
     os.setuid(uid)
 
 
+def load_probes(source: str):
+    """
+    The probes module, compiled from the text the harness sent. Docstrings are
+    dropped (optimize=2) and nothing is cached, so the worker holds no readable
+    copy of the grader's source.
+    """
+    module = types.ModuleType("_grading_probes")
+    exec(compile(source, "<grading probes>", "exec", optimize=2), module.__dict__)
+    return module
+
+
+def copy_submission(source: str, home: str) -> str:
+    """The worker's own writable copy of the submission's hw/, in its home folder."""
+    dest = os.path.join(home, "submission")
+    if os.path.isdir(os.path.join(source, "hw")):
+        shutil.copytree(os.path.join(source, "hw"), os.path.join(dest, "hw"))
+    else:
+        os.makedirs(dest, exist_ok=True)
+    return dest
+
+
 def main():
+    global DISK_BYTES
     parser = argparse.ArgumentParser()
-    parser.add_argument("--submission", required=True)
-    parser.add_argument("--probes", required=True)
     parser.add_argument("--fd-in", type=int, required=True)
     parser.add_argument("--fd-out", type=int, required=True)
-    parser.add_argument("--modules", default="")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--copy-from", help="read-only folder holding hw/, copied into the home folder first")
     parser.add_argument("--uid", type=int)
     parser.add_argument("--gid", type=int)
     args = parser.parse_args()
-    submission = os.path.realpath(args.submission)
 
     # Anything the submission prints goes to the log, never into the protocol.
     os.dup2(2, 1)
 
     import torch
 
-    torch.set_num_threads(args.threads)
+    def send(obj):
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        if buffer.tell() > MAX_FRAME_BYTES:
+            raise ValueError(f"it is larger than {MAX_FRAME_BYTES >> 20} MiB")
+        write_message(args.fd_out, buffer.getvalue())
+
+    hello = torch.load(io.BytesIO(read_message(args.fd_in)), weights_only=True)
+    DISK_BYTES = hello["disk_bytes"]
+    torch.set_num_threads(hello["threads"])
+    probes = load_probes(hello.pop("probes"))
+    if args.copy_from:
+        submission = copy_submission(args.copy_from, args.home)
+    else:
+        submission = os.path.join(args.home, "submission")
+    submission = os.path.realpath(submission)
+    os.chdir(args.home)
+
     # An editable install of the instructor's repository adds a finder that
     # would serve the instructor's `hw` to a submission that lacks one.
     sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
     sys.path.insert(0, submission)
-
-    spec = importlib.util.spec_from_file_location("_grading_probes", args.probes)
-    probes = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probes)
     if args.uid is not None:
         warm_up_serialisation(torch)
         if hasattr(probes, "warm_up"):
@@ -130,7 +172,7 @@ def main():
         drop_privileges(args.uid, args.gid, PRELOADED_STDLIB + tuple(getattr(probes, "PRELOAD", ())))
 
     import_errors = {}
-    for name in [m for m in args.modules.split(",") if m]:
+    for name in hello["modules"]:
         try:
             module = importlib.import_module(name)
             origin = os.path.realpath(getattr(module, "__file__", "") or "")
@@ -143,12 +185,7 @@ def main():
                 import_errors[name] = f"{name} does not import: {describe_exception(exc, submission)}"
     probes.IMPORT_ERRORS.update(import_errors)
 
-    def send(obj):
-        buffer = io.BytesIO()
-        torch.save(obj, buffer)
-        write_message(args.fd_out, buffer.getvalue())
-
-    send({"ok": True, "import_errors": import_errors})
+    send({"id": hello["id"], "ok": True, "import_errors": import_errors})
     while True:
         payload = read_message(args.fd_in)
         if payload is None:
@@ -165,9 +202,10 @@ def main():
         except BaseException as exc:  # noqa: BLE001 - whatever the submission raises is reported, not fatal
             response = {"ok": False, "error": describe_exception(exc, submission)}
         try:
-            send(response)
+            send({**response, "id": request["id"]})
         except Exception as exc:  # noqa: BLE001 - e.g. an object torch.save cannot serialise
-            send({"ok": False, "error": f"the result could not be sent back: {type(exc).__name__}: {exc}"})
+            error = f"the result could not be sent back: {type(exc).__name__}: {str(exc)[:200]}"
+            send({"ok": False, "error": error, "id": request["id"]})
 
 
 if __name__ == "__main__":
