@@ -14,6 +14,7 @@ import tempfile
 
 import torch
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 
 # Imported by the worker before it drops privileges (see course/worker.py):
@@ -122,6 +123,21 @@ LAYER_BUILTINS = frozenset({
     "batch_norm", "native_batch_norm", "_native_batch_norm_legit", "instance_norm",
 })  # fmt: skip
 MODULE_BUILTINS = frozenset({"linear", "conv1d", "conv2d", "conv3d", "convolution", "_convolution"})
+# The same below autograd, by ATen operator name: what any route to torch's
+# kernels ends in, DisableTorchFunction included. (F.linear has no operator of
+# its own there: it becomes a matrix product, which students may use.)
+LAYER_OPERATORS = frozenset({
+    "convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution", "_slow_conv2d_forward",
+    "slow_conv_dilated2d", "thnn_conv2d", "cudnn_convolution", "_mps_convolution", "conv_depthwise2d",
+    "max_pool2d", "max_pool2d_with_indices", "mkldnn_max_pool2d", "avg_pool2d", "_adaptive_avg_pool2d",
+    "adaptive_max_pool2d", "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
+    "_batch_norm_impl_index", "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_with_update",
+    "_batch_norm_no_update",
+})  # fmt: skip
+MODULE_OPERATORS = frozenset({
+    "convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution", "_slow_conv2d_forward",
+    "slow_conv_dilated2d", "thnn_conv2d", "cudnn_convolution", "_mps_convolution", "conv_depthwise2d",
+})  # fmt: skip
 
 
 class Refuse(TorchFunctionMode):
@@ -138,16 +154,37 @@ class Refuse(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+class RefuseOperators(TorchDispatchMode):
+    """
+    The same refusal at the dispatcher, where every tensor operation ends up
+    whatever Python-level switch was used on the way. With ``no_autograd``, any
+    operation that runs while gradient recording is on fails too: the probe
+    turned it off, so only the submission can have turned it back on.
+    """
+
+    def __init__(self, names, what, no_autograd=False):
+        super().__init__()
+        self.names, self.what, self.no_autograd = names, what, no_autograd
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if name in self.names:
+            raise StudentError(f"{self.what} called PyTorch's own {name}(): it must be computed from scratch")
+        if self.no_autograd and torch.is_grad_enabled():
+            raise StudentError(f"{self.what} switched automatic differentiation back on: gradients must be computed by hand")
+        return func(*args, **(kwargs or {}))
+
+
 def by_hand(probe):
     """
     Runs the probe with autograd off (a backward pass must compute its
     gradients itself) and PyTorch's convolution, pooling and normalization
-    refused.
+    refused, both where Python calls torch and at the dispatcher.
     """
 
     @functools.wraps(probe)
     def wrapped(*args, **kwargs):
-        with torch.no_grad(), Refuse(LAYER_BUILTINS, "the layer"):
+        with torch.no_grad(), Refuse(LAYER_BUILTINS, "the layer"), RefuseOperators(LAYER_OPERATORS, "the layer", True):
             return probe(*args, **kwargs)
 
     return wrapped
@@ -220,7 +257,7 @@ def module_pass(cls, args, kwargs, state, x, dout):
     module = student_class(cls, module="hw.cnn")(*args, **kwargs)
     if not isinstance(module, torch.nn.Module):
         raise StudentError(f"{cls} is not a torch.nn.Module")
-    with Refuse(MODULE_BUILTINS, cls):
+    with Refuse(MODULE_BUILTINS, cls), RefuseOperators(MODULE_OPERATORS, cls):
         module.load_state_dict(state)
         x = x.clone().requires_grad_(True)
         out = module(x)
@@ -239,22 +276,25 @@ def module_pass(cls, args, kwargs, state, x, dout):
 
 
 def linear_attributes(in_features, out_features, wstd):
-    """Shapes, initial values and params() of a fresh Linear."""
+    """
+    Shapes and initial values of a fresh Linear, then whether params() holds
+    the layer's own tensors: w, dw, b, db are filled with 1, 2, 3, 4, each
+    (tensor, gradient) of params() is then raised by 10 and 100 in place, and
+    the attributes are read again.
+    """
     layer = build({"cls": "Linear", "args": [in_features, out_features], "kwargs": {"wstd": wstd}})
-    result = {}
-    for name in ("w", "b", "dw", "db"):
-        value = getattr(layer, name, None)
-        if not isinstance(value, torch.Tensor):
-            raise StudentError(f"Linear has no tensor attribute {name!r}")
-        result[name] = plain_tensor(value, f"Linear.{name}")
+    names = ("w", "dw", "b", "db")
+    result = read_attributes(layer, names, "Linear")
     params = params_of(layer, "Linear")
-    result["params_are_attributes"] = (
-        len(params) == 2
-        and params[0][0] is layer.w
-        and params[0][1] is layer.dw
-        and params[1][0] is layer.b
-        and params[1][1] is layer.db
-    )
+    with torch.no_grad():
+        for fill, name in enumerate(names, start=1):
+            getattr(layer, name).fill_(fill)
+        for param, grad in params:
+            for tensor, step in ((param, 10), (grad, 100)):
+                if isinstance(tensor, torch.Tensor):
+                    tensor.add_(step)
+    result["after_params_update"] = read_attributes(layer, names, "Linear")
+    result["num_params"] = len(params)
     return result
 
 
@@ -324,44 +364,59 @@ def optimizer_steps(cls, kwargs, initial, grads, form="tuples"):
     Runs ``len(grads)`` steps of a student optimizer on one parameter, the
     gradient set to ``grads[i]`` before step i. ``form`` is "tuples" (a
     Layer-style (tensor, gradient) pair) or "tensors" (an nn.Parameter whose
-    gradient is in .grad). Returns the parameter after every step and whether
-    the gradient was left as it was given.
+    gradient is in .grad). Returns the parameter and the model's gradient
+    tensor after every step.
     """
     optimizer, param, grad = _optimizer_on_one_parameter(cls, kwargs, initial, form)
-    after, gradient_kept = [], True
+    after, grads_after = [], []
     for g in grads:
         grad.copy_(g)
         optimizer.step()
         after.append(plain_tensor(param.detach(), f"{cls}: the parameter"))
-        gradient_kept = gradient_kept and bool(torch.equal(grad, g))
-    return {"after": after, "gradient_kept": gradient_kept}
+        grads_after.append(plain_tensor(grad, f"{cls}: the gradient"))
+    return {"after": after, "grads_after": grads_after}
 
 
 def optimizer_zero_grad(cls, kwargs, initial, grad_value, form="tuples"):
-    """The gradient after zero_grad(), and whether it is still the tensor the model holds."""
+    """
+    The gradient tensor the model held before zero_grad(), read after it
+    (zeroed in place, or left as it was when zero_grad() put a new tensor in
+    its place), and what the parameter holds now.
+    """
     optimizer, param, grad = _optimizer_on_one_parameter(cls, kwargs, initial, form)
     grad.copy_(grad_value)
     optimizer.zero_grad()
     held = grad if form == "tuples" else param.grad
     if held is None:
         raise StudentError(f"{cls}.zero_grad() set the parameter's .grad to None; zero it in place instead")
-    return {"grad": plain_tensor(held, f"{cls}.zero_grad()"), "same_tensor": held is grad}
+    return {"original": plain_tensor(grad, f"{cls}: the gradient"), "held": plain_tensor(held, f"{cls}.zero_grad()")}
 
 
 # -- trainer probes: trusted models and optimizers, the student's Trainer -----
 
 
+def training_mask(num_features):
+    """
+    What the trusted models multiply their input by in training mode (a fixed
+    dropout: features 0, 2, 4, ... doubled, the others dropped). So the
+    losses a trainer reports, and the weights it ends with, show which mode
+    the model was in; the harness computes the same.
+    """
+    mask = torch.zeros(num_features)
+    mask[::2] = 2.0
+    return mask
+
+
 class ProbeLinear:
     """
-    A trusted linear classifier with the Layer API (scores = x @ w.T + b),
-    for LayerTrainer. Records the mode of every forward pass.
+    A trusted linear classifier with the Layer API (scores = x @ w.T + b,
+    with training_mask applied to x in training mode), for LayerTrainer.
     """
 
     def __init__(self, w, b):
         self.w, self.b = w.clone(), b.clone()
         self.dw, self.db = torch.zeros_like(self.w), torch.zeros_like(self.b)
         self.training_mode = True
-        self.modes = []
         self.x = None
 
     def __call__(self, x, **kw):
@@ -371,7 +426,8 @@ class ProbeLinear:
         if not isinstance(x, torch.Tensor) or x.dim() != 2:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise StudentError(f"LayerTrainer gave the model a batch of shape {shape}; flatten it to (N, D) first")
-        self.modes.append(bool(self.training_mode))
+        if self.training_mode:
+            x = x * training_mask(x.shape[1])
         self.x = x
         return x @ self.w.T + self.b
 
@@ -413,7 +469,7 @@ class ProbeCrossEntropy:
 
 
 class ProbeTorchLinear(torch.nn.Module):
-    """A trusted linear classifier as an nn.Module, for ClassifierTrainer. Records its mode on every call."""
+    """A trusted linear classifier as an nn.Module, for ClassifierTrainer; the same model as ProbeLinear."""
 
     def __init__(self, w, b):
         super().__init__()
@@ -421,11 +477,12 @@ class ProbeTorchLinear(torch.nn.Module):
         with torch.no_grad():
             self.linear.weight.copy_(w)
             self.linear.bias.copy_(b)
-        self.modes = []
 
     def forward(self, x):
-        self.modes.append(bool(self.training))
-        return self.linear(x.flatten(1))
+        x = x.flatten(1)
+        if self.training:
+            x = x * training_mask(x.shape[1])
+        return self.linear(x)
 
 
 class ProbeSGD:
@@ -511,9 +568,8 @@ def _epoch_result(result, what):
 def trainer_epoch(kind, w, b, x, y, batch_size, learn_rate, train=True, max_batches=None):
     """
     One train_epoch (or test_epoch) of the student's trainer on a trusted linear
-    model trained by plain SGD. Returns the EpochResult's losses and accuracy,
-    the weights after the epoch, the number of optimizer steps and the mode of
-    the model in each forward pass.
+    model trained by plain SGD. Returns the EpochResult's losses and accuracy
+    and the weights after the epoch.
     """
     trainer, model, optimizer = _trainer(kind, w, b, lambda params: ProbeSGD(params, learn_rate))
     kwargs = {"verbose": False}
@@ -521,12 +577,7 @@ def trainer_epoch(kind, w, b, x, y, batch_size, learn_rate, train=True, max_batc
         kwargs["max_batches"] = max_batches
     method = "train_epoch" if train else "test_epoch"
     result = getattr(trainer, method)(_loader(x, y, batch_size), **kwargs)
-    return {
-        **_epoch_result(result, f"{kind}.{method}"),
-        "weights": _weights(model),
-        "steps": optimizer.steps,
-        "modes": model.modes,
-    }
+    return {**_epoch_result(result, f"{kind}.{method}"), "weights": _weights(model)}
 
 
 def trainer_fit(kind, w, b, train, test, batch_size, script, num_epochs, early_stopping=None, checkpoint=False):

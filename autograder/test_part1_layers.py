@@ -78,7 +78,17 @@ def test_linear_parameters(worker):
     std = result["w"].std().item()
     if not 0.45 < std < 0.55:
         raise AssertionError(f"Linear(300, 200, wstd=0.5).w: expected standard deviation 0.5, got {std:.3f}")
-    check_equal("Linear.params() is [(w, dw), (b, db)]", result["params_are_attributes"], True)
+    check_equal("the number of (tensor, gradient) pairs in Linear.params()", result["num_params"], 2)
+    # The probe filled w, dw, b, db with 1, 2, 3, 4, then added 10 to every tensor
+    # and 100 to every gradient of params(): only the layer's own tensors show both.
+    expected = {"w": 11.0, "dw": 102.0, "b": 13.0, "db": 104.0}
+    for name, value in expected.items():
+        got = result["after_params_update"][name]
+        if not bool(got.eq(value).all()):
+            raise AssertionError(
+                f"Linear.params() must be [(w, dw), (b, db)], the layer's own tensors: after adding to the tensors "
+                f"params() returned, Linear.{name} should hold {value:g} everywhere, got {got.reshape(-1)[0].item():g}"
+            )
 
 
 @pytest.mark.points(2)

@@ -148,6 +148,10 @@ def main():
         torch.save(obj, buffer)
         if buffer.tell() > MAX_FRAME_BYTES:
             raise ValueError(f"it is larger than {MAX_FRAME_BYTES >> 20} MiB")
+        # The harness accepts plain data only; an object of the submission's
+        # (a str subclass with its own __reduce__, say) is refused here as the
+        # submission's error rather than there as a forged message.
+        torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
         write_message(args.fd_out, buffer.getvalue())
 
     hello = torch.load(io.BytesIO(read_message(args.fd_in)), weights_only=True)
