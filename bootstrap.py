@@ -6,11 +6,15 @@ Set-up and entry point that needs nothing but python3 (3.11).
     python3 bootstrap.py test    set up .venv, then run the whole test suite
 
 Set-up creates .venv in this folder if it is missing and installs the project
-into it (again whenever pyproject.toml changes). Extra arguments are passed on:
+into it (again whenever pyproject.toml changes). As root on Debian or Ubuntu
+it also installs bubblewrap, the sandbox the grader runs submissions in (see
+the README: without it the grader falls back to weaker isolation and says
+so). Extra arguments are passed on:
 `python3 bootstrap.py test -k harness`, `python3 bootstrap.py demo --jobs 1`.
 """
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -27,7 +31,22 @@ def run(*command):
     subprocess.run([str(c) for c in command], cwd=ROOT, check=True)
 
 
+def install_bubblewrap():
+    """bwrap from the system's packages, where this user may install them; otherwise a note."""
+    if shutil.which("bwrap"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        update = subprocess.run(["apt-get", "update", "-qq"], env=env)
+        install = subprocess.run(["apt-get", "install", "-y", "-qq", "bubblewrap"], env=env) if update.returncode == 0 else update
+        if install.returncode == 0 and shutil.which("bwrap"):
+            return
+    print("Note: bubblewrap (bwrap) is not installed, so the grader will isolate submissions less well; "
+          "install the package 'bubblewrap' (see the README).", flush=True)
+
+
 def set_up():
+    install_bubblewrap()
     if sys.version_info[:2] != (3, 11):
         sys.exit(f"Python 3.11 is required (torch 2.14.1 wheels); this is {sys.version.split()[0]}")
     if not PYTHON.exists():

@@ -40,6 +40,7 @@ WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
 IGNORED = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", ".git")
 CLONE_NEWNET = 0x40000000
 MAX_FRAME_BYTES = 256 << 20
+LOG_LIMIT_BYTES = 4 << 20  # of what a worker prints, per start; the rest is read and dropped
 WATCH_INTERVAL = 0.2  # seconds between two looks at the worker's memory and disk
 
 
@@ -68,7 +69,7 @@ class Budget:
 
     seconds: float = 600.0
     probe_seconds: float = 10.0
-    startup_seconds: float = 60.0
+    startup_seconds: float = 30.0
     memory_bytes: int = 6 << 30
     processes: int = 64
     disk_bytes: int = 256 << 20
@@ -145,6 +146,7 @@ class Worker:
         self._stop_reason = None  # why the watchdog killed the worker
         self._limited_by_budget = False  # the current deadline is the end of the time budget
         self._watchdog = None
+        self._printer = None
 
     # -- scratch folder ---------------------------------------------------------
 
@@ -217,8 +219,8 @@ class Worker:
         self._proc = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=self._log,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             cwd=self.scratch,
             env=env,
             pass_fds=(request_read, response_write),
@@ -232,6 +234,8 @@ class Worker:
         self._to_worker, self._from_worker = request_write, response_read
         self._watchdog = threading.Thread(target=self._watch, args=(self._proc,), daemon=True)
         self._watchdog.start()
+        self._printer = threading.Thread(target=self._keep_output, args=(self._proc.stdout, self._log), daemon=True)
+        self._printer.start()
         try:
             hello = self._exchange(
                 {"probes": self.probes_source, "modules": list(self.modules), "threads": self.threads,
@@ -243,6 +247,23 @@ class Worker:
             self.seconds_used += time.monotonic() - started
         self.import_errors = hello["import_errors"]
         self.starts += 1
+
+    @staticmethod
+    def _keep_output(stream, log):
+        """Copies what the worker prints into the log, up to LOG_LIMIT_BYTES; a flood costs no disk."""
+        kept = 0
+        try:
+            while chunk := stream.read1(1 << 20):
+                if kept < LOG_LIMIT_BYTES:
+                    log.write(chunk[: LOG_LIMIT_BYTES - kept])
+                    kept += len(chunk)
+                    if kept >= LOG_LIMIT_BYTES:
+                        log.write(f"\n[the rest of the output is not kept: more than {LOG_LIMIT_BYTES >> 20} MiB]\n".encode())
+                    log.flush()
+        except (OSError, ValueError):  # the log was closed under a process that escaped the kill (process level only)
+            pass
+        finally:
+            stream.close()
 
     def _sandbox_pids(self, proc):
         if self.uid is not None:
@@ -281,6 +302,8 @@ class Worker:
         self._proc.wait()
         for fd in (self._to_worker, self._from_worker):
             os.close(fd)
+        # The pipe closes when the last process holding it is gone (all are killed by now).
+        self._printer.join(timeout=5)
         self._log.close()
         self._proc = None
 

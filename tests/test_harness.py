@@ -4,13 +4,15 @@ readable reason, and nothing it does reaches the grader or other students.
 """
 import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from course import REPO_ROOT
-from course.sandbox import Budget, ProbeError, Worker
+from course import isolation
+from course.sandbox import Budget, ProbeError, ProtocolViolation, Worker
 
 PROBES = REPO_ROOT / "autograder" / "probes.py"
 SOLUTION = (REPO_ROOT / "hw" / "layers.py").read_text()
@@ -18,8 +20,7 @@ RELU = {"cls": "ReLU"}
 
 
 def make_submission(root: Path, layers: str | None = SOLUTION, answers: str = "") -> Path:
-    os.chmod(root, 0o755)
-    (root / "hw").mkdir()
+    (root / "hw").mkdir(parents=True)
     (root / "hw" / "__init__.py").write_text("")
     if layers is not None:
         (root / "hw" / "layers.py").write_text(layers)
@@ -41,9 +42,10 @@ def relu_pass(worker, **kw):
 def worker_for(tmp_path):
     workers = []
 
-    def start(layers=SOLUTION, answers="", timeout=5.0, **budget):
+    def start(layers=SOLUTION, answers="", timeout=5.0, level=None, **budget):
         budget = Budget(probe_seconds=timeout, **budget)
-        w = Worker(make_submission(tmp_path, layers, answers), PROBES, modules=("hw.layers", "hw.answers"), budget=budget)
+        submission = make_submission(tmp_path / f"submission{len(workers)}", layers, answers)
+        w = Worker(submission, PROBES, modules=("hw.layers", "hw.answers"), budget=budget, level=level)
         workers.append(w)
         return w
 
@@ -52,8 +54,19 @@ def worker_for(tmp_path):
         w.close()
 
 
-def test_solution_works(worker_for):
-    result, x = relu_pass(worker_for())
+def levels():
+    """Every isolation level this machine can run."""
+    found = [isolation.PROCESS]
+    if isolation.running_as_root():
+        found.append(isolation.UID)
+    if not isolation.bubblewrap_problem():
+        found.append(isolation.BUBBLEWRAP)
+    return found
+
+
+@pytest.mark.parametrize("level", levels())
+def test_solution_works(worker_for, level):
+    result, x = relu_pass(worker_for(level=level))
     assert torch.equal(result["outs"][0], torch.relu(x))
 
 
@@ -63,7 +76,6 @@ def test_missing_module(worker_for):
 
 
 def test_missing_hw_package_is_not_served_by_the_instructors_copy(tmp_path):
-    os.chmod(tmp_path, 0o755)
     with Worker(tmp_path, PROBES, modules=("hw.layers",)) as worker:
         with pytest.raises(ProbeError, match=r"hw/layers.py is missing|not found in the submission"):
             relu_pass(worker)
@@ -159,8 +171,8 @@ def test_no_network(worker_for):
         relu_pass(worker_for(layers=code))
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="privileges are dropped only when grading as root")
-def test_grader_files_are_out_of_reach(worker_for):
+@pytest.mark.parametrize("level", [lv for lv in levels() if lv != isolation.PROCESS])
+def test_grader_files_are_out_of_reach(worker_for, level):
     target = PROBES
     before = target.read_bytes()
     code = SOLUTION + textwrap.dedent(
@@ -173,7 +185,7 @@ def test_grader_files_are_out_of_reach(worker_for):
     )
     # In the bubblewrap sandbox the repository does not exist; in the uid fallback it may not be written.
     with pytest.raises(ProbeError, match=r"FileNotFoundError|PermissionError"):
-        relu_pass(worker_for(layers=code))
+        relu_pass(worker_for(layers=code, level=level))
     assert target.read_bytes() == before
 
 
@@ -186,3 +198,112 @@ def test_torch_convolution_refused_at_run_time(worker_for):
     spec = {"cls": "Conv2d", "args": [2, 3, 3], "kwargs": {"padding": 1}}
     with pytest.raises(ProbeError, match=r"the layer called PyTorch's own conv2d\(\): it must be computed from scratch"):
         worker_for(layers).call("layer_pass", spec=spec, x=torch.randn(2, 2, 5, 5), douts=[])
+
+
+@pytest.mark.skipif(bool(isolation.bubblewrap_problem()), reason="needs bubblewrap")
+def test_the_sandbox_holds_the_submission_and_nothing_of_the_grader(worker_for):
+    """No repository, no probes file, no /proc: only the interpreter, the worker script and the submission's copy."""
+    code = SOLUTION + textwrap.dedent(
+        f"""
+        import os, sys
+        def _look(self, x, **kw):
+            seen = [os.path.exists({str(REPO_ROOT / "autograder")!r}), os.path.exists("/pr" + "oc/self"),
+                    sorted(os.listdir("/srv/grader")), os.path.dirname(os.path.dirname(__file__)), os.getuid() == 0]
+            raise RuntimeError(repr(seen))
+        ReLU.forward = _look
+        """
+    )
+    with pytest.raises(ProbeError) as caught:
+        relu_pass(worker_for(layers=code, level=isolation.BUBBLEWRAP))
+    assert "[False, False, ['worker.py'], '/home/student/submission', False]" in str(caught.value)
+
+
+FORGE = """
+import io, struct
+
+def _forge(self, x, **kw):
+    buffer = io.BytesIO()
+    torch.save({"id": 0, "ok": True, "value": {"outs": [x], "dxs": [], "grads": []}}, buffer)
+    for fd in range(3, 64):
+        try:
+            with open(fd, "wb", closefd=False) as channel:
+                channel.write(struct.pack(">I", len(buffer.getvalue())) + buffer.getvalue())
+        except OSError:
+            pass
+    return x
+
+ReLU.forward = _forge
+"""
+
+
+@pytest.mark.parametrize("level", levels())
+def test_a_forged_reply_ends_grading_and_is_flagged(worker_for, level):
+    worker = worker_for(layers=SOLUTION + FORGE, level=level)
+    with pytest.raises(ProtocolViolation, match=r"protocol violation: the grader received a message that is not the answer"):
+        relu_pass(worker)
+    assert [kind for kind, _ in worker.flags] == ["protocol"]
+    x = torch.randn(3, 2)
+    with pytest.raises(ProbeError, match=r"protocol violation"):
+        worker.call("layer_pass", spec={"cls": "Sigmoid"}, x=x, douts=[x])
+    assert worker.starts == 1, "a worker that forged a message is not started again"
+
+
+def test_an_impossible_frame_size_is_a_protocol_violation(worker_for):
+    code = SOLUTION + "\nfor _fd in range(3, 64):\n    try:\n        open(_fd, 'wb', closefd=False).write(b'\\xff' * 4)\n    except OSError:\n        pass\n"
+    with pytest.raises(ProtocolViolation, match=r"a message of 4294967295 bytes"):
+        relu_pass(worker_for(layers=code))
+
+
+SLOW_RELU = """
+import time
+_relu_forward = ReLU.forward
+ReLU.forward = lambda self, x, **kw: (time.sleep(1.5), _relu_forward(self, x, **kw))[1]
+"""
+
+
+def test_time_budget_covers_the_whole_submission(worker_for):
+    worker = worker_for(layers=SOLUTION + SLOW_RELU, seconds=6.0)
+    with pytest.raises(ProbeError, match=r"time budget exceeded: your code ran for more than 6 s in all"):
+        for _ in range(10):
+            relu_pass(worker)
+    assert worker.seconds_used <= 6.5
+    started = time.monotonic()
+    x = torch.randn(3, 2)
+    with pytest.raises(ProbeError, match=r"time budget exceeded"):
+        worker.call("layer_pass", spec={"cls": "Sigmoid"}, x=x, douts=[x])
+    assert time.monotonic() - started < 0.5, "a submission out of time costs no more time"
+
+
+DISK_HOG = """
+import tempfile
+def _write(self, x, **kw):
+    with open(tempfile.gettempdir() + "/big.bin", "wb") as f:
+        for _ in range(64):
+            f.write(b"\\0" * (1 << 20))
+    return x
+ReLU.forward = _write
+"""
+
+
+@pytest.mark.parametrize("level", levels())
+def test_disk_budget(worker_for, level):
+    with pytest.raises(ProbeError, match=r"your code wrote more than its disk budget of 32 MiB \(hw/layers.py:\d+"):
+        relu_pass(worker_for(layers=SOLUTION + DISK_HOG, level=level, disk_bytes=32 << 20))
+
+
+MEMORY_IN_CHILDREN = """
+import subprocess, sys, time
+def _spawn(self, x, **kw):
+    children = [subprocess.Popen([sys.executable, "-c", "import time\\nhog = b'x' * (1 << 30)\\ntime.sleep(60)"])
+                for _ in range(4)]
+    time.sleep(30)
+    return x
+ReLU.forward = _spawn
+"""
+
+
+def test_memory_budget_counts_every_process(worker_for):
+    """Four children of 1 GiB each, every one within the per-process limit: together over the budget."""
+    worker = worker_for(layers=SOLUTION + MEMORY_IN_CHILDREN, memory_bytes=3 << 30, timeout=40)
+    with pytest.raises(ProbeError, match=r"stopped: it used more than its memory budget of 3 GiB \(all its processes together\)"):
+        relu_pass(worker)
