@@ -38,6 +38,11 @@ def warm_up():
     model = torch.nn.Linear(4, 2)
     for inputs, labels in DataLoader(TensorDataset(torch.randn(4, 4), torch.tensor([0, 1, 0, 1])), batch_size=2):
         torch.nn.functional.cross_entropy(model(inputs), labels).backward()
+    # What the refusing modes run on first use.
+    with torch.no_grad(), Refuse(LAYER_BUILTINS, "warm-up"), RefuseOperators(LAYER_OPERATORS, "warm-up", True):
+        (torch.randn(2, 3) @ torch.randn(3, 2)).relu().sum()
+    with Refuse(MODULE_BUILTINS, "warm-up"), RefuseOperators(MODULE_OPERATORS, "warm-up"):
+        torch.randn(2, 3, requires_grad=True).tanh().sum().backward()
 
 IMPORT_ERRORS = {}  # filled by the worker: module name -> why it did not import
 

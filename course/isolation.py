@@ -20,7 +20,6 @@ here and records it in every ``results.json``:
 - ``process`` (neither): resource limits and a process group only.
 """
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -51,6 +50,13 @@ REPOSITORY_PACKAGES = ("hw", "course", "autograder")
 
 def running_as_root() -> bool:
     return os.geteuid() == 0
+
+
+def readable_by_everyone(path: Path) -> bool:
+    """Whether a user with no relation to the owner can reach and read ``path``."""
+    path = path.resolve()
+    folders = [path, *path.parents]
+    return bool(path.stat().st_mode & 0o004) and all(folder.stat().st_mode & 0o001 for folder in folders)
 
 
 def slot_uid(slot: int) -> int:
@@ -86,7 +92,10 @@ def choose_level(requested: str = "auto") -> tuple[str, str]:
         raise RuntimeError("isolation 'uid' needs root (it runs each grading slot under a uid of its own)")
     if requested in ("auto", UID) and running_as_root():
         why = f" ({problem})" if problem else ""
-        return UID, f"fallback: a uid per grading slot, no namespaces{why}; see the README for what it does not protect"
+        sentence = f"fallback: a uid per grading slot, no namespaces{why}; see the README for what it does not protect"
+        if readable_by_everyone(REPO_ROOT):
+            sentence += f". WARNING: every user can read {REPO_ROOT}, so submissions can read the solutions: chmod 700 it"
+        return UID, sentence
     why = f" ({problem})" if problem else ""
     return PROCESS, f"weakest fallback: resource limits only, not root and no bwrap{why}; see the README"
 
@@ -297,10 +306,3 @@ def folder_bytes(folder: Path, max_entries: int = 20_000):
                 stack.append(entry.path)
     return total
 
-
-def user_exists(uid: int) -> bool:
-    try:
-        pwd.getpwuid(uid)
-        return True
-    except KeyError:
-        return False

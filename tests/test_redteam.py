@@ -49,6 +49,7 @@ class Attack:
     edits: list = field(default_factory=list)
     appends: list = field(default_factory=list)
     symlinks: list = field(default_factory=list)
+    levels: tuple = isolation.LEVELS  # the isolation levels that must stop it
 
 
 def load_attacks():
@@ -67,6 +68,7 @@ def load_attacks():
                 edits=data.get("edit", []),
                 appends=data.get("append", []),
                 symlinks=data.get("symlink", []),
+                levels=tuple(data.get("levels", isolation.LEVELS)),
             )
         )
     return attacks
@@ -86,10 +88,10 @@ def build_attack(attack: Attack, dest: Path):
         path.symlink_to(link["target"].format(repository=REPO_ROOT))
 
 
-def student_names():
+def student_names(level):
     """Attackers and innocents interleaved, in the order the grader takes them (sorted names)."""
     names, innocents = [], iter(INNOCENTS)
-    for i, attack in enumerate(ATTACKS):
+    for i, attack in enumerate(a for a in ATTACKS if level in a.levels):
         if i % INNOCENT_EVERY == 0:
             innocent = next(innocents, None)
             if innocent:
@@ -169,7 +171,7 @@ def available_levels():
 def redteam(request, tmp_path_factory):
     level = request.param
     root = tmp_path_factory.mktemp(f"redteam-{level}")
-    names = student_names()
+    names = student_names(level)
     examples = {e.name: e for e in load_examples()}
     attacks = {a.name: a for a in ATTACKS}
     for student, kind, name in names:
@@ -219,14 +221,16 @@ def redteam(request, tmp_path_factory):
     )
 
 
-def attacker(name):
-    (student,) = [s for s, kind, n in student_names() if kind == "attack" and n == name]
+def attacker(level, name):
+    (student,) = [s for s, kind, n in student_names(level) if kind == "attack" and n == name]
     return student
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 def test_attack_gains_nothing(redteam, attack):
-    outcome = redteam.attacked[attacker(attack.name)]
+    if redteam.level not in attack.levels:
+        pytest.skip(f"the {redteam.level} level does not claim to stop {attack.name} (see the README)")
+    outcome = redteam.attacked[attacker(redteam.level, attack.name)]
     assert outcome.points() <= attack.honest_max, (
         f"{attack.name} scored {outcome.points()}, more than the {attack.honest_max} its code honestly earns"
     )
@@ -239,7 +243,7 @@ def test_attack_gains_nothing(redteam, attack):
 
 
 def test_innocent_grades_are_untouched(redteam):
-    innocents = [s for s, kind, _ in student_names() if kind == "innocent"]
+    innocents = [s for s, kind, _ in student_names(redteam.level) if kind == "innocent"]
     assert len(innocents) == len(INNOCENTS)
     for student in innocents:
         clean = {t["name"]: t["points"] for t in redteam.clean[student].tests}
@@ -299,7 +303,7 @@ def test_wall_time_is_bounded(redteam):
 
 def test_markup_in_answers_is_shown_as_text(redteam):
     """formgrader shows the answers from the autograded notebooks: there, markup must be text."""
-    student = attacker("html_in_answers")
+    student = attacker(redteam.level, "html_in_answers")
     shown = []
     for path in (redteam.course / "autograded" / student / ASSIGNMENT).glob("*.ipynb"):
         for cell in nbformat.read(path, as_version=4).cells:

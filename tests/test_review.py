@@ -1,0 +1,90 @@
+"""Staff review of flagged submissions: points withheld, then cleared or upheld with `course review`."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from course import REPO_ROOT
+from course.examples import build_example, load_examples
+from course.grade import grade, grading_settings
+
+FLAGGED_LINE = "import gc  # a student's leftover debugging\n"
+
+
+def course(*args):
+    return subprocess.run([sys.executable, "-m", "course", *map(str, args)], cwd=REPO_ROOT, capture_output=True, text=True)
+
+
+def gradebook_rows(out):
+    with open(out / "gradebook.csv") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def results(out, student="carol"):
+    return json.loads((out / student / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def flagged(tmp_path_factory, course_root):
+    """A correct solution with one line the tamper scan flags, graded once."""
+    root = tmp_path_factory.mktemp("review")
+    example = next(e for e in load_examples() if e.name == "solution")
+    folder = build_example(example, root / "submitted" / "carol" / "hw2")
+    optimizers = folder / "hw" / "optimizers.py"
+    optimizers.write_text(FLAGGED_LINE + optimizers.read_text())
+    settings = grading_settings(progress=False)
+    out = root / "grades"
+    grade([root / "submitted"], out, settings=settings, progress=False, course_root=course_root)
+    return root, out, settings, course_root
+
+
+def test_flagged_code_has_its_points_withheld(flagged):
+    _, out, _, _ = flagged
+    r = results(out)
+    assert r["flags"] == [{"kind": "code", "message": "hw/optimizers.py:1 uses import of the garbage collector (gc)"}]
+    assert r["review"] == {"decision": "pending"}
+    assert r["score"] == 0 < r["max_score"]
+    assert all(t["withheld"] and not t["passed"] for t in r["tests"])
+    assert "withheld until the course staff review your code: hw/optimizers.py:1" in r["tests"][0]["message"]
+    feedback = (out / "carol" / "feedback.html").read_text()
+    assert "waiting for a review by the course staff" in feedback and "hw/optimizers.py:1" in feedback
+    assert gradebook_rows(out)["carol"]["review"].startswith("pending: hw/optimizers.py:1")
+    listing = course("review", "--out", out)
+    assert listing.returncode == 0 and "carol: pending" in listing.stdout and "garbage collector" in listing.stdout
+
+
+def test_clear_then_uphold_then_regrade(flagged):
+    root, out, settings, course_root = flagged
+    cleared = course("review", "carol", "--clear", "--note", "debugging left-over", "--out", out)
+    assert cleared.returncode == 0, cleared.stderr
+    r = results(out)
+    assert r["score"] == r["max_score"] and r["review"]["decision"] == "cleared"
+    assert all(t["passed"] for t in r["tests"])
+    assert gradebook_rows(out)["carol"]["total"] == str(r["max_score"])
+    assert json.loads((out / "reviews.json").read_text())["carol"]["note"] == "debugging left-over"
+
+    # Grading the same code again keeps the decision.
+    grade([root / "submitted"], out, settings=settings, progress=False, course_root=course_root)
+    assert results(out)["score"] == r["max_score"]
+
+    upheld = course("review", "carol", "--uphold", "--out", out)
+    assert upheld.returncode == 0, upheld.stderr
+    assert results(out)["score"] == 0 and results(out)["review"]["decision"] == "upheld"
+    assert "stay withheld" in (out / "carol" / "feedback.html").read_text()
+
+    # A new flag needs a new decision.
+    layers = root / "submitted" / "carol" / "hw2" / "hw" / "layers.py"
+    layers.write_text(layers.read_text() + "\nimport ctypes\n")
+    grade([root / "submitted"], out, settings=settings, progress=False, course_root=course_root)
+    assert results(out)["review"] == {"decision": "pending"} and len(results(out)["flags"]) == 2
+
+
+def test_review_without_flags_or_decision_says_so(flagged, tmp_path):
+    _, out, _, _ = flagged
+    proc = course("review", "nobody", "--clear", "--out", out)
+    assert proc.returncode == 2 and "no results for 'nobody'" in proc.stderr
+    proc = course("review", "carol", "--out", out)
+    assert proc.returncode == 2 and "give --clear or --uphold" in proc.stderr
+    assert "No flagged submissions" in course("review", "--out", tmp_path).stdout
