@@ -7,7 +7,7 @@ strings, lists and dicts. Probes never judge: every comparison with a
 reference happens in the harness. This file is loaded by path and must not
 import anything of the instructor's repository.
 """
-import functools
+import contextlib
 import importlib
 import os
 import tempfile
@@ -39,9 +39,9 @@ def warm_up():
     for inputs, labels in DataLoader(TensorDataset(torch.randn(4, 4), torch.tensor([0, 1, 0, 1])), batch_size=2):
         torch.nn.functional.cross_entropy(model(inputs), labels).backward()
     # What the refusing modes run on first use.
-    with torch.no_grad(), Refuse(LAYER_BUILTINS, "warm-up"), RefuseOperators(LAYER_OPERATORS, "warm-up", True):
+    with layer_rules(refuse_autograd=True):
         (torch.randn(2, 3) @ torch.randn(3, 2)).relu().sum()
-    with Refuse(MODULE_BUILTINS, "warm-up"), RefuseOperators(MODULE_OPERATORS, "warm-up"):
+    with module_rules():
         torch.randn(2, 3, requires_grad=True).tanh().sum().backward()
 
 IMPORT_ERRORS = {}  # filled by the worker: module name -> why it did not import
@@ -159,40 +159,82 @@ class Refuse(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+AUTOGRAD_REFUSED = [False]  # set while a hand-written backward pass runs, and while a result is serialised
+
+
 class RefuseOperators(TorchDispatchMode):
     """
     The same refusal at the dispatcher, where every tensor operation ends up
-    whatever Python-level switch was used on the way. With ``no_autograd``, any
-    operation that runs while gradient recording is on fails too: the probe
-    turned it off, so only the submission can have turned it back on.
+    whatever Python-level switch was used on the way. While AUTOGRAD_REFUSED
+    is set, any operation that runs with gradient recording on fails too: the
+    probe turned it off, so only the submission can have turned it back on.
     """
 
-    def __init__(self, names, what, no_autograd=False):
+    def __init__(self, names, what):
         super().__init__()
-        self.names, self.what, self.no_autograd = names, what, no_autograd
+        self.names, self.what = names, what
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.overloadpacket.__name__
         if name in self.names:
             raise StudentError(f"{self.what} called PyTorch's own {name}(): it must be computed from scratch")
-        if self.no_autograd and torch.is_grad_enabled():
+        if AUTOGRAD_REFUSED[0] and torch.is_grad_enabled():
             raise StudentError(f"{self.what} switched automatic differentiation back on: gradients must be computed by hand")
         return func(*args, **(kwargs or {}))
 
 
-def by_hand(probe):
+@contextlib.contextmanager
+def autograd_refused():
+    previous, AUTOGRAD_REFUSED[0] = AUTOGRAD_REFUSED[0], True
+    try:
+        yield
+    finally:
+        AUTOGRAD_REFUSED[0] = previous
+
+
+@contextlib.contextmanager
+def layer_rules(refuse_autograd=False):
     """
-    Runs the probe with autograd off (a backward pass must compute its
-    gradients itself) and PyTorch's convolution, pooling and normalization
-    refused, both where Python calls torch and at the dispatcher.
+    Part 1 and 3's rules for the student's layers: autograd off, PyTorch's
+    convolution, pooling and normalization refused, both where Python calls
+    torch and at the dispatcher.
+    """
+    with torch.no_grad(), Refuse(LAYER_BUILTINS, "the layer"), RefuseOperators(LAYER_OPERATORS, "the layer"):
+        with autograd_refused() if refuse_autograd else contextlib.nullcontext():
+            yield
+
+
+@contextlib.contextmanager
+def module_rules(refuse_autograd=False):
+    """MyLinear and MyConv2d's rule: autograd allowed, PyTorch's linear and convolution refused."""
+    what = "MyLinear or MyConv2d"
+    with Refuse(MODULE_BUILTINS, what), RefuseOperators(MODULE_OPERATORS, what):
+        with autograd_refused() if refuse_autograd else contextlib.nullcontext():
+            yield
+
+
+def under(rules):
+    """
+    Marks a probe to run under ``rules``. The worker applies them around the
+    probe and again (with autograd refused) around the serialisation of its
+    result, so that code the submission hooked into serialisation meets the
+    same rules. They are thread-local: the tamper scan flags threads.
     """
 
-    @functools.wraps(probe)
-    def wrapped(*args, **kwargs):
-        with torch.no_grad(), Refuse(LAYER_BUILTINS, "the layer"), RefuseOperators(LAYER_OPERATORS, "the layer", True):
-            return probe(*args, **kwargs)
+    def mark(probe):
+        probe.rules = rules
+        return probe
 
-    return wrapped
+    return mark
+
+
+by_hand = under(layer_rules)
+
+
+def backward_by_hand(layer, dout, what):
+    """layer.backward(dout), with any operation that records gradients refused."""
+    with autograd_refused():
+        return plain_tensor(layer.backward(dout), f"{what}.backward")
 
 
 # -- probes -----------------------------------------------------------------
@@ -240,7 +282,7 @@ def layer_pass(spec, x, douts, params=None, y=None, train=True, state=None, read
     for i, dout in enumerate(douts):
         if i > 0:
             outs.append(forward(layer, x, y, what))
-        dxs.append(plain_tensor(layer.backward(dout), f"{what}.backward"))
+        dxs.append(backward_by_hand(layer, dout, what))
     grads = grads_of(layer, what) if params is not None else []
     return {"outs": outs, "dxs": dxs, "grads": grads, "attributes": read_attributes(layer, read, what)}
 
@@ -253,6 +295,7 @@ def conv_output_shape(args, kwargs, input_shape):
     return [int(s) for s in shape]
 
 
+@under(module_rules)
 def module_pass(cls, args, kwargs, state, x, dout):
     """
     hw.cnn's ``cls(*args, **kwargs)`` with ``state`` (a torch layer's state dict) loaded:
@@ -262,14 +305,13 @@ def module_pass(cls, args, kwargs, state, x, dout):
     module = student_class(cls, module="hw.cnn")(*args, **kwargs)
     if not isinstance(module, torch.nn.Module):
         raise StudentError(f"{cls} is not a torch.nn.Module")
-    with Refuse(MODULE_BUILTINS, cls), RefuseOperators(MODULE_OPERATORS, cls):
-        module.load_state_dict(state)
-        x = x.clone().requires_grad_(True)
-        out = module(x)
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(dout.shape):
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise StudentError(f"{cls}.forward returned {got}, expected shape {tuple(dout.shape)}")
-        out.backward(dout)
+    module.load_state_dict(state)
+    x = x.clone().requires_grad_(True)
+    out = module(x)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(dout.shape):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise StudentError(f"{cls}.forward returned {got}, expected shape {tuple(dout.shape)}")
+    out.backward(dout)
     params = dict(module.named_parameters())
     grads = []
     for name in state:
@@ -310,7 +352,7 @@ def sequential_pass(specs, params, x, dout, y=None, train=True):
     set_params(seq, params, "Sequential")
     seq.train(train)
     out = forward(seq, x, y, "Sequential")
-    dx = plain_tensor(seq.backward(dout), "Sequential.backward")
+    dx = backward_by_hand(seq, dout, "Sequential")
     return {"out": out, "dx": dx, "grads": grads_of(seq, "Sequential")}
 
 
@@ -349,7 +391,7 @@ def mlp_loss_pass(mlp_kwargs, params, x, y, train=True):
     model = student_class("Sequential")(mlp, student_class("CrossEntropyLoss")())
     model.train(train)
     loss = forward(model, x, y, "Sequential(MLP, CrossEntropyLoss)")
-    dx = plain_tensor(model.backward(torch.tensor(1.0)), "Sequential(MLP, CrossEntropyLoss).backward")
+    dx = backward_by_hand(model, torch.tensor(1.0), "Sequential(MLP, CrossEntropyLoss)")
     return {"loss": loss, "dx": dx, "grads": grads_of(mlp, "MLP")}
 
 

@@ -52,6 +52,15 @@ FORBIDDEN_MODULES = {
     "builtins": "builtins",
     "marshal": "marshal",
     "dis": "dis",
+    # The rules hold in the thread that runs a probe; homework code has no use for threads or processes.
+    "threading": "threads (threading)",
+    "_thread": "threads (_thread)",
+    "concurrent": "threads or processes (concurrent.futures)",
+    "asyncio": "asyncio",
+    "multiprocessing": "processes (multiprocessing)",
+    "subprocess": "processes (subprocess)",
+    "signal": "signal handlers (signal)",
+    "pty": "pty",
 }
 # Attributes flagged on any object.
 FORBIDDEN_ATTRIBUTES = {
@@ -80,6 +89,8 @@ FORBIDDEN_ATTRIBUTES = {
     "__builtins__": "__builtins__",
     "__subclasses__": "__subclasses__",
     "__getattribute__": "__getattribute__",
+    "__setattr__": "__setattr__",
+    "__delattr__": "__delattr__",
     "attrgetter": "operator.attrgetter",
     "methodcaller": "operator.methodcaller",
     "CodeType": "types.CodeType",
@@ -87,13 +98,21 @@ FORBIDDEN_ATTRIBUTES = {
 }
 # Attributes flagged on one module only (a model's .modules() is fine, sys.modules is not).
 MODULE_ATTRIBUTES = {
-    "torch": {"ops": "torch.ops", "library": "torch.library", "overrides": "torch.overrides"},
+    "torch": {name: f"torch.{name}" for name in (
+        "ops", "library", "overrides", "jit", "futures", "multiprocessing", "compile",
+    )},
     "sys": {name: f"sys.{name}" for name in ("modules", "settrace", "setprofile", "meta_path", "path_hooks", "addaudithook")},
     "os": {name: f"os.{name} (raw file descriptors and processes)" for name in (
         "write", "read", "pipe", "dup", "dup2", "fdopen", "open", "kill", "killpg", "fork", "forkpty", "system",
+        "popen", "setsid", "execv", "execve", "execl", "spawnv", "posix_spawn", "setuid",
     )},
 }  # fmt: skip
 FORBIDDEN_PATHS = ("/proc", "/dev/fd", "/sys/")
+# Assigning to an attribute of an imported module or of something imported
+# from one changes code the grader runs too (torch.equal = ..., os.write = ...,
+# torch.Tensor.__reduce_ex__ = ...). Settings meant to be set are the exception.
+SETTABLE = ("torch.backends.",)
+OWN_PACKAGE = ("hw.", "hw")  # the submission's own modules may set each other's attributes
 SELF = {"self", "cls"}
 
 
@@ -115,6 +134,30 @@ def _is_literal_name(node):
     return isinstance(node, ast.Constant) and isinstance(node.value, str)
 
 
+def _imported_names(tree):
+    """Every name an import binds: `import torch.nn as nn` binds nn, `from os import path` binds path."""
+    names = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                names[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return names
+
+
+def _dotted(node):
+    """'torch.Tensor.__eq__' for an attribute chain on a name, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None, None
+    return node.id, ".".join(reversed(parts))
+
+
 def _module_aliases(tree):
     """Names bound to the modules of MODULE_ATTRIBUTES: {"t": "torch"} for `import torch as t`."""
     aliases = {name: name for name in MODULE_ATTRIBUTES}
@@ -127,20 +170,52 @@ def _module_aliases(tree):
 
 
 class _Finder(ast.NodeVisitor):
-    def __init__(self, file, aliases):
+    def __init__(self, file, aliases, imported):
         self.file = file
         self.aliases = aliases
+        self.imported = imported
         self.flags = []
         self.called = set()  # ids of Name nodes that are the function of a call
 
     def _flag(self, node, what):
         self.flags.append(Flag(self.file, getattr(node, "lineno", 0), what))
 
+    def _changes_import(self, node, target, how):
+        """Flags ``target`` when it is an attribute of an imported name."""
+        root, path = _dotted(target)
+        if root in self.imported and path and not self.imported[root].startswith(OWN_PACKAGE):
+            full = f"{self.imported[root]}.{path}"
+            if not full.startswith(SETTABLE):
+                self._flag(node, f"{how} {full} (a change to a library the grader uses too)")
+
+    def visit_Assign(self, node):
+        for target in node.targets:
+            for element in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
+                self._changes_import(node, element, "an assignment to")
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node):
+        self._changes_import(node, node.target, "an assignment to")
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node):
+        self._changes_import(node, node.target, "an assignment to")
+        self.generic_visit(node)
+
+    def visit_Delete(self, node):
+        for target in node.targets:
+            self._changes_import(node, target, "deleting")
+        self.generic_visit(node)
+
     def visit_Call(self, node):
         func = node.func
         if isinstance(func, ast.Name):
             self.called.add(id(func))
             name = func.id
+            if name in ("setattr", "delattr") and node.args:
+                root, _ = _dotted(node.args[0])
+                if root in self.imported and not self.imported[root].startswith(OWN_PACKAGE):
+                    self._flag(node, f"{name}() on {self.imported[root]} (a change to a library the grader uses too)")
             if name in REFLECTION_CALLS:
                 target_is_self = bool(node.args) and _is_self(node.args[0])
                 literal_name = len(node.args) >= 2 and _is_literal_name(node.args[1])
@@ -203,7 +278,7 @@ def scan_file(path: Path, relative: str) -> list[Flag]:
         tree = ast.parse(path.read_bytes(), filename=relative)
     except (OSError, SyntaxError, ValueError):
         return []  # a file that does not parse fails its tests through the import error instead
-    finder = _Finder(relative, _module_aliases(tree))
+    finder = _Finder(relative, _module_aliases(tree), _imported_names(tree))
     finder.visit(tree)
     return finder.flags
 

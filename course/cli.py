@@ -126,6 +126,8 @@ def example_matches(example):
 
     def check(outcome):
         failed = {t["name"] for t in outcome.tests if not t["passed"]}
+        if bool(outcome.flags) != example.flagged:
+            return False
         if example.expect_failed == "all":
             return len(failed) == len(outcome.tests) and not outcome.harness_errors
         expected = set(example.expect_failed)

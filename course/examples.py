@@ -4,8 +4,9 @@ The bundled example submissions, built from the current sources.
 Each ``examples/submissions/<name>/submission.toml`` names a base (``solution``:
 the instructor's ``hw/``; ``release``: the stripped student ``hw/``), the
 edits that turn it into a realistic submission (each ``old`` text must occur
-exactly once, so an edit can never silently stop applying), and the hidden
-tests the example is expected to fail: ``expect_failed`` lists test names (or
+exactly once, so an edit can never silently stop applying), whether the
+grader must flag it for staff review (``flagged``), and the hidden tests the
+example is expected to fail: ``expect_failed`` lists test names (or
 is "all"), ``expect_failed_parts`` names parts whose every test must fail
 (a module that does not import breaks its part, not the others). Building them from the sources keeps
 them in step with the homework as it grows.
@@ -29,6 +30,7 @@ class Example:
     edits: list
     expect_failed: list | str  # test names, or "all"
     expect_failed_parts: list  # parts, e.g. ["part1"], every test of which must fail
+    flagged: bool = False  # the grader must flag it for staff review (its passed tests are withheld)
 
 
 def load_examples(directory: Path = EXAMPLES_DIR):
@@ -43,6 +45,7 @@ def load_examples(directory: Path = EXAMPLES_DIR):
                 edits=data.get("edit", []),
                 expect_failed=data.get("expect_failed", []),
                 expect_failed_parts=data.get("expect_failed_parts", []),
+                flagged=data.get("flagged", False),
             )
         )
     return examples

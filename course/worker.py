@@ -14,6 +14,7 @@ Messages on both pipes are a 4-byte big-endian length followed by a torch.save
 payload.
 """
 import argparse
+import contextlib
 import errno
 import importlib
 import io
@@ -26,18 +27,24 @@ import traceback
 import types
 
 
+# The functions that carry messages, bound before any code of the submission
+# runs: a submission that replaces os.write or struct.pack later changes its
+# own copies, not these.
+_read, _write, _pack, _unpack, _BytesIO = os.read, os.write, struct.pack, struct.unpack, io.BytesIO
+
+
 def read_message(fd):
     header = _read_exactly(fd, 4)
     if header is None:
         return None
-    (size,) = struct.unpack(">I", header)
+    (size,) = _unpack(">I", header)
     return _read_exactly(fd, size)
 
 
 def _read_exactly(fd, size):
     chunks, remaining = [], size
     while remaining:
-        chunk = os.read(fd, remaining)
+        chunk = _read(fd, remaining)
         if not chunk:
             return None
         chunks.append(chunk)
@@ -46,9 +53,9 @@ def _read_exactly(fd, size):
 
 
 def write_message(fd, payload: bytes):
-    data = struct.pack(">I", len(payload)) + payload
+    data = _pack(">I", len(payload)) + payload
     while data:
-        data = data[os.write(fd, data):]
+        data = data[_write(fd, data):]
 
 
 DISK_BYTES = 0  # the submission's disk budget, from the first request
@@ -141,18 +148,24 @@ def main():
 
     import torch
 
-    def send(obj):
-        buffer = io.BytesIO()
-        torch.save(obj, buffer)
+    save, load, manual_seed, random_seed = torch.save, torch.load, torch.manual_seed, random.seed
+
+    def seed():
+        random_seed(0)
+        manual_seed(0)
+
+    def serialise(obj) -> bytes:
+        buffer = _BytesIO()
+        save(obj, buffer)
         if buffer.tell() > MAX_FRAME_BYTES:
             raise ValueError(f"it is larger than {MAX_FRAME_BYTES >> 20} MiB")
         # The harness accepts plain data only; an object of the submission's
         # (a str subclass with its own __reduce__, say) is refused here as the
         # submission's error rather than there as a forged message.
-        torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
-        write_message(args.fd_out, buffer.getvalue())
+        load(_BytesIO(buffer.getvalue()), weights_only=True)
+        return buffer.getvalue()
 
-    hello = torch.load(io.BytesIO(read_message(args.fd_in)), weights_only=True)
+    hello = load(_BytesIO(read_message(args.fd_in)), weights_only=True)
     DISK_BYTES = hello["disk_bytes"]
     torch.set_num_threads(hello["threads"])
     probes = load_probes(hello.pop("probes"))
@@ -187,27 +200,43 @@ def main():
                 import_errors[name] = f"{name} does not import: {describe_exception(exc, submission)}"
     probes.IMPORT_ERRORS.update(import_errors)
 
-    send({"id": hello["id"], "ok": True, "import_errors": import_errors})
+    write_message(args.fd_out, serialise({"id": hello["id"], "ok": True, "import_errors": import_errors}))
     while True:
         payload = read_message(args.fd_in)
         if payload is None:
             return
-        request = torch.load(io.BytesIO(payload), weights_only=True)
-        # Every probe starts from the same random state, so grading is repeatable.
-        random.seed(0)
-        torch.manual_seed(0)
+        request = load(_BytesIO(payload), weights_only=True)
+        write_message(args.fd_out, answer(probes, request, submission, serialise, seed))
+
+
+def answer(probes, request, submission, serialise, seed) -> bytes:
+    """
+    Runs the requested probe and serialises its reply, both under the probe's
+    rules (if it has any): code the submission hooked into serialisation meets
+    the same refusals as the probe.
+    """
+    seed()  # every probe starts from the same random state, so grading is repeatable
+    probe = probes.PROBES[request["probe"]]
+    rules = getattr(probe, "rules", None)
+    try:
+        with rules() if rules else contextlib.nullcontext():
+            value = probe(**request["kwargs"])
+    except probes.StudentError as exc:
+        error = str(exc)
+    except BaseException as exc:  # noqa: BLE001 - whatever the submission raises is reported, not fatal
+        error = describe_exception(exc, submission)
+    else:
         try:
-            value = probes.PROBES[request["probe"]](**request["kwargs"])
-            response = {"ok": True, "value": value}
+            with rules(refuse_autograd=True) if rules else contextlib.nullcontext():
+                return serialise({"ok": True, "value": value, "id": request["id"]})
         except probes.StudentError as exc:
-            response = {"ok": False, "error": str(exc)}
-        except BaseException as exc:  # noqa: BLE001 - whatever the submission raises is reported, not fatal
-            response = {"ok": False, "error": describe_exception(exc, submission)}
-        try:
-            send({**response, "id": request["id"]})
-        except Exception as exc:  # noqa: BLE001 - e.g. an object torch.save cannot serialise
+            error = str(exc)
+        except BaseException as exc:  # noqa: BLE001 - e.g. an object torch.save cannot serialise
             error = f"the result could not be sent back: {type(exc).__name__}: {str(exc)[:200]}"
-            send({"ok": False, "error": error, "id": request["id"]})
+    try:
+        return serialise({"ok": False, "error": error, "id": request["id"]})
+    except BaseException as exc:  # noqa: BLE001 - the message itself is the submission's text
+        return serialise({"ok": False, "error": f"the error could not be sent back ({type(exc).__name__})", "id": request["id"]})
 
 
 if __name__ == "__main__":

@@ -29,10 +29,19 @@ def test_solution_scores_maximum_and_release_zero(graded_examples):
 
 
 def test_allclose_cheat_gains_nothing(graded_examples):
-    """The cheat loses exactly the points of its TanH bug, as if torch.allclose were untouched."""
+    """
+    The cheat's TanH tests fail on their merits, as if torch.allclose were
+    untouched; its other points are withheld until the staff review the flag.
+    """
     _, outcomes, _ = graded_examples
-    lost = {t["name"] for t in outcomes["allclose_cheat"].tests if not t["passed"]}
-    assert "test_activation_backward[TanH]" in lost
+    outcome = outcomes["allclose_cheat"]
+    tanh_tests = {"test_activation_backward[TanH]", "test_mlp_gradients[tanh]", "test_mlp_reference_asset"}
+    for test in outcome.tests:
+        assert not test["passed"]
+        assert test["withheld"] == (test["name"] not in tanh_tests), test
+    assert [f["message"] for f in outcome.flags] == [
+        "hw/layers.py:20 uses an assignment to torch.allclose (a change to a library the grader uses too)"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ class Attack:
     appends: list = field(default_factory=list)
     symlinks: list = field(default_factory=list)
     levels: tuple = isolation.LEVELS  # the isolation levels that must stop it
+    must_fail: list = field(default_factory=list)  # tests that fail on their merits, not only withheld
 
 
 def load_attacks():
@@ -69,6 +70,7 @@ def load_attacks():
                 appends=data.get("append", []),
                 symlinks=data.get("symlink", []),
                 levels=tuple(data.get("levels", isolation.LEVELS)),
+                must_fail=data.get("must_fail", []),
             )
         )
     return attacks
@@ -240,6 +242,9 @@ def test_attack_gains_nothing(redteam, attack):
     if attack.reason:
         assert any(attack.reason in m for m in messages), f"{attack.name}: no message says {attack.reason!r}: {messages[:3]}"
     assert not outcome.harness_errors, outcome.harness_errors[:2]
+    by_name = {t["name"]: t for t in outcome.tests}
+    for name in attack.must_fail:
+        assert not by_name[name]["passed"] and not by_name[name]["withheld"], f"{attack.name}: {name}: {by_name[name]}"
 
 
 def test_innocent_grades_are_untouched(redteam):

@@ -43,6 +43,16 @@ FLAGGED = {
     "from os import write": ("from os import write", "import of os.write"),
     "/proc": ("open('/proc/self/mem', 'rb')", "the path '/proc/self/mem'"),
     "attrgetter": ("from operator import attrgetter\nattrgetter('conv2d')(F)", "operator.attrgetter"),
+    "threads": ("import threading", "import of threads (threading)"),
+    "thread pool": ("from concurrent.futures import ThreadPoolExecutor", "import of threads or processes"),
+    "processes": ("import subprocess", "import of processes (subprocess)"),
+    "torch.jit.fork": ("torch.jit.fork(F.relu, x)", "torch.jit"),
+    "patching torch": ("torch.equal = lambda *args: True", "an assignment to torch.equal"),
+    "patching a torch class": ("torch.Tensor.__reduce_ex__ = None", "an assignment to torch.Tensor.__reduce_ex__"),
+    "patching an alias": ("F.conv2d = None", "an assignment to torch.nn.functional.conv2d"),
+    "patching os": ("import os\nos.write = print", "an assignment to os.write"),
+    "setattr on torch": ("setattr(torch, 'allclose', None)", "setattr() on torch"),
+    "__setattr__": ("torch.__setattr__('equal', None)", "__setattr__"),
 }
 
 
@@ -71,6 +81,9 @@ ALLOWED = {
     "os.path": "import os\nos.path.isfile('checkpoint.pt')",
     "sys.stdout": "import sys\nsys.stdout.flush()",
     "open a file": "open('results.txt', 'w')",
+    "a torch setting": "torch.backends.cudnn.deterministic = True",
+    "attributes of own objects": "self.w = torch.zeros(3)\nlayer.w = self.w",
+    "another module of the homework": "from hw.layers import Layer\nLayer.default_std = 0.1",
 }
 
 
@@ -80,11 +93,11 @@ def test_allowed(tmp_path, source):
 
 
 def test_homework_code_is_never_flagged(tmp_path):
-    """The solution, the release and every bundled example: correct or merely buggy code raises no flag."""
+    """The solution, the release and every bundled example that is not a cheat: correct or merely buggy code raises no flag."""
     assert tamper_scan.scan_submission(REPO_ROOT, PROVIDED) == []
     for example in load_examples():
         folder = build_example(example, tmp_path / example.name)
-        assert tamper_scan.scan_submission(folder, PROVIDED) == [], example.name
+        assert bool(tamper_scan.scan_submission(folder, PROVIDED)) == example.flagged, example.name
 
 
 def test_course_code_moved_or_edited_around_is_not_flagged(tmp_path):
