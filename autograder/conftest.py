@@ -77,6 +77,7 @@ def describe(item):
         "passed": False,
         "message": "",
         "harness_error": False,
+        "withheld": False,
         "not_run": True,
     }
 

@@ -206,11 +206,17 @@ def layer_rules(refuse_autograd=False):
 
 @contextlib.contextmanager
 def module_rules(refuse_autograd=False):
-    """MyLinear and MyConv2d's rule: autograd allowed, PyTorch's linear and convolution refused."""
+    """
+    MyLinear and MyConv2d's rule: autograd allowed, PyTorch's linear and
+    convolution refused. With ``refuse_autograd`` (serialising a result),
+    gradients are off and may not be switched back on.
+    """
     what = "MyLinear or MyConv2d"
-    with Refuse(MODULE_BUILTINS, what), RefuseOperators(MODULE_OPERATORS, what):
-        with autograd_refused() if refuse_autograd else contextlib.nullcontext():
-            yield
+    with Refuse(MODULE_BUILTINS, what), RefuseOperators(MODULE_OPERATORS, what), contextlib.ExitStack() as stack:
+        if refuse_autograd:
+            stack.enter_context(torch.no_grad())
+            stack.enter_context(autograd_refused())
+        yield
 
 
 def under(rules):
