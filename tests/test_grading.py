@@ -1,14 +1,20 @@
 """`course grade` on the bundled examples: points, feedback, gradebook."""
 import csv
 import json
+import os
+import tempfile
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from course import ASSIGNMENT
+from course import ASSIGNMENT, isolation
 from course.cli import example_matches
-from course.examples import load_examples
+from course.examples import build_example, load_examples
+from course.grade import Settings, grading_settings, run_suite, suite_catalog
+from course.sandbox import Budget
+from course.submissions import discover, stage
 
 EXAMPLE_NAMES = [e.name for e in load_examples()]
 
@@ -123,3 +129,35 @@ def test_autograde_leaves_student_modules_alone(graded_examples, course_root):
         submitted = (course_root / "submitted" / student / ASSIGNMENT / "hw" / "layers.py").read_text()
         autograded = (course_root / "autograded" / student / ASSIGNMENT / "hw" / "layers.py").read_text()
         assert autograded == submitted, f"autograde replaced {student}'s hw/layers.py"
+
+
+class QuickStop(Settings):
+    def suite_limit(self):
+        return 20.0
+
+
+def test_a_suite_stopped_for_time_keeps_its_log_and_leaves_nothing(tmp_path):
+    """The backstop on a whole suite: it is killed, the log is written, the scratch folder and every process are gone."""
+    example = next(e for e in load_examples() if e.name == "solution")
+    folder = build_example(example, tmp_path / "sleepy" / ASSIGNMENT)
+    layers = folder / "hw" / "layers.py"
+    layers.write_text(layers.read_text() + "\nimport time\n_f = Sigmoid.forward\nSigmoid.forward = lambda self, x, **kw: (time.sleep(9), _f(self, x))[1]\n")
+    (sub,) = discover(folder)
+    stage(sub, tmp_path / "staging")
+    (tmp_path / "logs").mkdir()
+    before = set(Path(tempfile.gettempdir()).glob("hw-suite-*"))
+    settings = QuickStop(Budget(seconds=600), grading_settings(time_budget=600).isolation)
+    outcome = run_suite(sub, suite_catalog(), tmp_path / "logs", settings)
+    assert 20 <= outcome.seconds < 60
+    stopped = [t for t in outcome.tests if t["message"] == "grading stopped: the hidden suite ran for more than 20 s"]
+    assert stopped and all(not t["passed"] for t in stopped)
+    assert "grading stopped: the hidden suite ran for more than 20 s" in (tmp_path / "logs" / "sleepy.pytest.log").read_text()
+    assert set(Path(tempfile.gettempdir()).glob("hw-suite-*")) <= before
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_slot_process(p)]
+
+
+def _is_slot_process(pid):
+    try:
+        return isolation.SLOT_UID_BASE <= os.stat(f"/proc/{pid}").st_uid < isolation.SLOT_UID_BASE + (1 << 24)
+    except OSError:
+        return False
