@@ -39,7 +39,8 @@ LEVELS = (BUBBLEWRAP, UID, PROCESS)
 SLOT_UID_BASE = 1_500_000_000
 SLOTS_PER_PROCESS = 64
 
-SANDBOX_HOME = "/home/student"
+SANDBOX_TMP = "/tmp"
+SANDBOX_HOME = "/tmp/student"
 SANDBOX_SUBMISSION = "/srv/submission"
 SANDBOX_GRADER = "/srv/grader"
 SHARED_TEMP_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
@@ -170,20 +171,22 @@ def bubblewrap_command(worker_script_dir: Path, submission_dir: Path, disk_bytes
     The bwrap command line that runs ``command`` (the worker) in the sandbox.
 
     ``worker_script_dir`` appears read-only at /srv/grader and
-    ``submission_dir`` (holding the submission's hw/) at /srv/submission; the
-    home folder is a tmpfs of ``disk_bytes``, and /tmp points into it, so one
-    bound covers everything the submission writes. With ``uid`` (grading as
-    root) setpriv runs the worker as that uid without any capability.
+    ``submission_dir`` (holding the submission's hw/) at /srv/submission.
+    /tmp is a tmpfs of ``disk_bytes`` and the home folder lives in it, so one
+    bound covers everything the submission writes. It is mounted first: an
+    interpreter that lives under /tmp is bound inside it, read-only. With
+    ``uid`` (grading as root) setpriv runs the worker as that uid without any
+    capability.
     """
     args = ["bwrap", *_namespace_options()]
     if running_as_root():
         # setpriv needs these two to change uid; it clears them (and all the others) before the worker starts.
         args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    args += ["--perms", "1777", "--size", str(disk_bytes), "--tmpfs", SANDBOX_TMP]
     args += system_binds()
     args += _masks()
     args += ["--dev", "/dev"]
-    args += ["--perms", "1777", "--size", str(disk_bytes), "--tmpfs", SANDBOX_HOME]
-    args += ["--perms", "1777", "--dir", f"{SANDBOX_HOME}/tmp", "--symlink", f"{SANDBOX_HOME}/tmp", "/tmp"]
+    args += ["--perms", "1777", "--dir", SANDBOX_HOME]
     made = set()
     _bind(args, made, str(submission_dir), SANDBOX_SUBMISSION)
     _bind(args, made, str(worker_script_dir), SANDBOX_GRADER)

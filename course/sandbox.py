@@ -183,29 +183,31 @@ class Worker:
     # -- process management -------------------------------------------------
 
     def _command(self, fd_in, fd_out):
+        """The worker's command line, its home folder and its temporary folder."""
         if self.level == isolation.BUBBLEWRAP:
             worker = [sys.executable, "-I", "-B", f"{isolation.SANDBOX_GRADER}/worker.py",
                       "--fd-in", str(fd_in), "--fd-out", str(fd_out),
                       "--home", isolation.SANDBOX_HOME, "--copy-from", isolation.SANDBOX_SUBMISSION]  # fmt: skip
-            return isolation.bubblewrap_command(
+            command = isolation.bubblewrap_command(
                 self.scratch / "grader", self.scratch / "submission", self.budget.disk_bytes, self.uid, worker
-            ), isolation.SANDBOX_HOME
+            )
+            return command, isolation.SANDBOX_HOME, isolation.SANDBOX_TMP
         home = self.scratch / "home"
         command = [sys.executable, "-I", "-B", str(self.scratch / "grader" / "worker.py"),
                    "--fd-in", str(fd_in), "--fd-out", str(fd_out), "--home", str(home)]  # fmt: skip
         if self.uid is not None:
             command += ["--uid", str(self.uid), "--gid", str(self.uid)]
-        return command, str(home)
+        return command, str(home), str(home / "tmp")
 
     def start(self):
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
         self._log = open(self.log_path, "ab")
-        command, home = self._command(request_read, response_write)
+        command, home, tmp = self._command(request_read, response_write)
         env = {
             "PATH": "/usr/bin:/bin",
             "HOME": home,
-            "TMPDIR": f"{home}/tmp",
+            "TMPDIR": tmp,
             "OMP_NUM_THREADS": str(self.threads),
             "MKL_NUM_THREADS": str(self.threads),
             "MPLBACKEND": "Agg",

@@ -215,7 +215,7 @@ def test_the_sandbox_holds_the_submission_and_nothing_of_the_grader(worker_for):
     )
     with pytest.raises(ProbeError) as caught:
         relu_pass(worker_for(layers=code, level=isolation.BUBBLEWRAP))
-    assert "[False, False, ['worker.py'], '/home/student/submission', False]" in str(caught.value)
+    assert "[False, False, ['worker.py'], '/tmp/student/submission', False]" in str(caught.value)
 
 
 FORGE = """
