@@ -41,7 +41,7 @@ def pytest_addoption(parser):
     group.addoption("--disk-mib", type=int, default=Budget.disk_bytes >> 20, help="disk it may write")
     group.addoption("--processes", type=int, default=Budget.processes, help="processes and threads at once")
     group.addoption("--isolation", default="auto", help="auto, bubblewrap, uid or process (course.isolation)")
-    group.addoption("--slot", type=int, default=0, help="grading slot: with root, the worker's uid")
+    group.addoption("--slot-uid", type=int, help="with root, the uid the worker runs as (chosen by course grade)")
     group.addoption("--scratch", help="folder for the worker's scratch files (removed by course grade)")
     group.addoption("--worker-log", help="file that collects what the submission prints")
     group.addoption("--answers", default="", help="comma-separated answer functions of hw/answers.py to read")
@@ -141,7 +141,7 @@ def worker(request):
         HERE / "probes.py",
         modules=STUDENT_MODULES,
         budget=budget_from(config),
-        slot=config.getoption("--slot"),
+        uid=config.getoption("--slot-uid"),
         level=config._isolation,
         scratch_parent=config.getoption("--scratch"),
         log_path=config.getoption("--worker-log"),

@@ -97,7 +97,7 @@ def suite_catalog():
         return json.loads(results.read_text())["tests"]
 
 
-def _suite_args(submission: Submission, settings: Settings, results: Path, logs: Path, scratch: Path, slot: int, answers):
+def _suite_args(submission: Submission, settings: Settings, results: Path, logs: Path, scratch: Path, uid: int, answers):
     budget = settings.budget
     return [
         "--submission", str(submission.folder),
@@ -109,7 +109,7 @@ def _suite_args(submission: Submission, settings: Settings, results: Path, logs:
         "--disk-mib", str(budget.disk_bytes >> 20),
         "--processes", str(budget.processes),
         "--isolation", settings.isolation,
-        "--slot", str(slot),
+        "--slot-uid", str(uid),
         "--scratch", str(scratch),
         "--answers", ",".join(answers),
     ]  # fmt: skip
@@ -138,7 +138,8 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
     results.unlink(missing_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="hw-suite-"))
     scratch.chmod(0o711)  # the sandbox's uid must reach its own folder inside
-    command = _pytest_command(_suite_args(submission, settings, results, logs, scratch, slot, answers))
+    uid = isolation.slot_uid(slot)
+    command = _pytest_command(_suite_args(submission, settings, results, logs, scratch, uid, answers))
     started = time.monotonic()
     stopped = None
     with open(logs / f"{submission.student}.pytest.log", "wb") as log:
@@ -151,6 +152,10 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
             log.write(f"\n{stopped}\n".encode())
         finally:
             _end_suite(proc)
+            if isolation.running_as_root() and settings.isolation in (isolation.BUBBLEWRAP, isolation.UID):
+                # A suite killed by the backstop never closed its worker: end what still runs as the slot's uid.
+                isolation.kill_uid(uid)
+                isolation.remove_files_of_uid(uid)
             shutil.rmtree(scratch, ignore_errors=True)
     outcome.seconds = time.monotonic() - started
     try:

@@ -107,7 +107,8 @@ class Worker:
       over the pipe, so the worker never sees a path into the repository.
     - modules: student modules imported at start-up, e.g. ("hw.layers",).
     - budget: a Budget for the whole submission.
-    - slot: the grading slot (0 .. jobs-1); with root, the worker's uid.
+    - slot: the grading slot (0 .. jobs-1); with root, it sets the worker's uid.
+    - uid: the worker's uid when grading as root, if the caller chose it (default: the slot's).
     - level: an isolation level (course.isolation); default: the strongest available.
     - scratch_parent: where the private scratch folder goes (default: the system's temp folder).
     - log_path: file that collects whatever the worker prints.
@@ -120,6 +121,7 @@ class Worker:
         modules=(),
         budget: Budget = Budget(),
         slot: int = 0,
+        uid: int | None = None,
         level: str | None = None,
         scratch_parent=None,
         threads: int = 1,
@@ -131,7 +133,8 @@ class Worker:
         self.threads = threads
         self.level = level or isolation.choose_level()[0]
         root = isolation.running_as_root()
-        self.uid = isolation.slot_uid(slot) if root and self.level in (isolation.BUBBLEWRAP, isolation.UID) else None
+        own_uid = root and self.level in (isolation.BUBBLEWRAP, isolation.UID)
+        self.uid = (uid if uid is not None else isolation.slot_uid(slot)) if own_uid else None
         self.scratch = Path(tempfile.mkdtemp(prefix="hw-worker-", dir=scratch_parent))
         self.log_path = Path(log_path) if log_path else self.scratch / "worker.log"
         self._prepare_scratch(Path(submission))
