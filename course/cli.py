@@ -66,6 +66,12 @@ def print_failures(outcomes):
             print(f"  - {label}: {message}")
 
 
+def print_flagged(outcomes, out):
+    flagged = [o.student for o in outcomes if o.flags]
+    if flagged:
+        print(f"\nFlagged for staff review (points withheld): {', '.join(flagged)}; see `course review --out {out}`")
+
+
 def settings_from(args):
     """The grading settings the options ask for; prints the isolation level and the budget in force."""
     from course.grade import grading_settings
@@ -112,9 +118,7 @@ def cmd_grade(args):
         print(f"course grade: {exc}", file=sys.stderr)
         return 2
     print_table(outcomes, parts)
-    flagged = [o.student for o in outcomes if o.flags]
-    if flagged:
-        print(f"\nFlagged for staff review (points withheld): {', '.join(flagged)}; see `course review --out {args.out}`")
+    print_flagged(outcomes, args.out)
     print(f"\nGradebook: {args.out / 'gradebook.csv'}; feedback: {args.out}/<student>/feedback.html")
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
@@ -152,6 +156,7 @@ def cmd_demo(args):
     print()
     print_table(outcomes, parts, expectations)
     print_failures(outcomes)
+    print_flagged(outcomes, args.out)
     print(f"\nGradebook:  {args.out / 'gradebook.csv'}")
     print(f"Feedback:   {args.out}/<student>/feedback.html and results.json")
     print("Written answers: run `jupyter server` here and open /formgrader (nbgrader's gradebook is gradebook.db)")
