@@ -106,7 +106,7 @@ class MyConv2d(nn.Module):
 
 class LeNet(nn.Module):
     """
-    Provided: a LeNet-style classifier (seed 004's network) built either from
+    Provided: a LeNet-style classifier built either from
     PyTorch's layers or from ours, with the same parameter names, so that one
     trained network's state dict loads into the other:
 
