@@ -20,5 +20,11 @@ c.Autograde.exclude_overwriting = {
     "hw2": sorted(path.relative_to(_course_root).as_posix() for path in _course_root.glob("hw/*.py")),
 }
 
+# nbgrader writes only the notebooks of the release: this hook adds the stripped
+# hw/, the reference assets, environment.yml and the student README, so that
+# formgrader's Generate and Preview buttons and `nbgrader generate_assignment`
+# build the same complete release as `course release`.
+c.GenerateAssignment.post_convert_hook = "course.release.complete_release"
+
 # The student release must never contain the hidden suite or solutions.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]

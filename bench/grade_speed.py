@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from course.examples import build_example, load_examples
-from course.grade import grade, grading_settings, run_suite, scratch_course, suite_catalog
+from course.grade import grade, grading_settings, run_suite, suite_catalog
+from course.gradebook import scratch_course
 from course.submissions import discover, stage
 
 
@@ -35,11 +36,11 @@ def main():
         settings = grading_settings(progress=False)
         start = time.perf_counter()
         course = scratch_course(tmp / "course")
-        outcomes, _, problems = grade(
+        run = grade(
             [tmp / "submitted"], tmp / "grades", jobs=args.jobs, settings=settings, progress=False, course_root=course
         )
         total = time.perf_counter() - start
-        assert not problems and all(o.points() == o.max_points() for o in outcomes)
+        assert not run.problems and all(o.points() == o.max_points() for o in run.outcomes)
 
         catalog = suite_catalog()
         (sub,) = discover(tmp / "submitted" / "student00" / "hw2")

@@ -5,10 +5,13 @@ The ``course`` command: build, grade and validate the homework.
     course assets             regenerate tests/assets from the solution
     course grade PATH...      grade submissions into grades/
     course review [STUDENT]   list flagged submissions, or clear / uphold one
+    course export             the one gradebook as CSV (and for Canvas)
+    course roster FILE.csv    students' names and e-mails into nbgrader's gradebook
     course demo               release + grade the bundled examples + print the gradebook
     course validate           the CI gate
 """
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -19,7 +22,10 @@ from course.submissions import SubmissionError
 def cmd_release(args):
     from course.release import build_release
 
-    out = build_release()
+    try:
+        out = build_release()
+    except RuntimeError as exc:
+        return fail("release", exc)
     print(f"Built {out.relative_to(REPO_ROOT)}")
     return 0
 
@@ -33,41 +39,42 @@ def cmd_assets(args):
     return 0
 
 
-def print_table(outcomes, parts, expectations=None):
+def print_table(summaries, parts, expectations=None):
     """The gradebook as a text table; with expectations, a column saying whether each example behaved."""
     header = ["student", *parts, "total", "max"] + (["as expected"] if expectations else [])
     rows = []
-    for o in outcomes:
-        row = [o.student, *(str(o.points(p)) for p in parts), str(o.points()), str(o.max_points())]
+    for s in summaries.values():
+        scores = [str(s["parts"].get(p, {}).get("score", "")) for p in parts] + [str(s["score"])]
+        if s.get("problem"):
+            scores = ["-"] * len(scores)
+        row = [s["student"], *scores, str(s["max_score"])]
         if expectations:
-            row.append("yes" if expectations[o.student](o) else "NO")
+            row.append("yes" if expectations[s["student"]](s) else "NO")
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("-" * w for w in widths)
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    print(line)
+    print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
 
 
-def print_failures(outcomes):
+def print_failures(summaries):
     """What each student lost and why; tests that failed for the same reason share one line."""
-    for o in outcomes:
-        failed = [t for t in o.tests if not t["passed"]]
-        if not failed:
+    from course.feedback import failure_groups
+
+    for s in summaries.values():
+        groups = failure_groups(s["tests"])
+        if not groups:
             continue
-        lost = "every test failed" if len(failed) == len(o.tests) else f"lost {o.max_points() - o.points()} points"
-        print(f"\n{o.student}: {lost}")
-        by_message = {}
-        for t in failed:
-            by_message.setdefault(t["message"], []).append(t["name"])
-        for message, names in by_message.items():
-            label = names[0] if len(names) == 1 else f"{len(names)} tests ({names[0]}, ...)"
-            print(f"  - {label}: {message}")
+        lost = "every test failed" if all(not t["passed"] for t in s["tests"]) else f"lost {s['max_score'] - s['score']} points"
+        print(f"\n{s['student']}: {lost}")
+        for g in groups:
+            label = g["descriptions"][0] if len(g["descriptions"]) == 1 else f"{len(g['descriptions'])} checks"
+            print(f"  - {label}: {g['message']}")
 
 
-def print_flagged(outcomes, out):
-    flagged = [o.student for o in outcomes if o.flags]
+def print_flagged(summaries, out):
+    flagged = [s["student"] for s in summaries.values() if s.get("flags")]
     if flagged:
         print(f"\nFlagged for staff review (points withheld): {', '.join(flagged)}; see `course review --out {out}`")
 
@@ -93,50 +100,69 @@ def settings_from(args):
     return settings
 
 
+def fail(command, message):
+    print(f"course {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def is_course(root: Path):
+    return (root / "nbgrader_config.py").is_file() and (root / "source" / ASSIGNMENT).is_dir()
+
+
+def not_a_course(root: Path):
+    return f"{root} is not an nbgrader course folder (expected nbgrader_config.py and source/{ASSIGNMENT}/ in it)"
+
+
+def print_run(run, out):
+    if run.unchanged:
+        print(f"Not graded again (same submission, suite and budget; --force regrades): {len(run.unchanged)} "
+              f"student{'s' if len(run.unchanged) != 1 else ''}")  # fmt: skip
+    print(f"Graded now: {len(run.outcomes)}\n")
+
+
 def cmd_grade(args):
-    from course.grade import grade
+    # The paths are checked before anything heavy is imported: a typo is answered at once.
+    from course.submissions import discover
 
     course_root = args.course_root.resolve()
-    if not (course_root / "nbgrader_config.py").is_file() or not (course_root / "source" / ASSIGNMENT).is_dir():
-        print(f"course grade: {args.course_root} is not an nbgrader course folder "
-              f"(expected nbgrader_config.py and source/{ASSIGNMENT}/ in it)", file=sys.stderr)  # fmt: skip
-        return 2
+    if not is_course(course_root):
+        return fail("grade", not_a_course(args.course_root))
+    try:
+        for path in args.paths:
+            discover(path)
+    except SubmissionError as exc:
+        return fail("grade", exc)
+    from course.grade import grade
+
     try:
         settings = settings_from(args)
-        outcomes, parts, problems = grade(
-            args.paths,
-            args.out,
-            jobs=args.jobs,
-            settings=settings,
-            execute=args.execute,
-            course_root=course_root,
-        )
-    except SubmissionError as exc:
-        print(f"course grade: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:  # an isolation level that cannot run here, a solution that cannot calibrate
-        print(f"course grade: {exc}", file=sys.stderr)
-        return 2
-    print_table(outcomes, parts)
-    print_flagged(outcomes, args.out)
-    print(f"\nGradebook: {args.out / 'gradebook.csv'}; feedback: {args.out}/<student>/feedback.html")
-    for problem in problems:
-        print(f"problem: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+        run = grade(args.paths, args.out, jobs=args.jobs, settings=settings, execute=args.execute,
+                    course_root=course_root, force=args.force)  # fmt: skip
+    except (SubmissionError, RuntimeError) as exc:  # a level that cannot run here, a solution that cannot calibrate
+        return fail("grade", exc)
+    print_run(run, args.out)
+    print_table(run.summaries, run.parts)
+    print_flagged(run.summaries, args.out)
+    print(f"\nGradebook: {args.out / 'gradebook.csv'} (every student in {args.out}); "
+          f"feedback: {args.out}/<student>/feedback.html")  # fmt: skip
+    if run.problems:
+        print(f"\n{len(run.problems)} submission(s) with a problem (see above and the 'problem' column)", file=sys.stderr)
+    return 1 if run.problems else 0
 
 
 def example_matches(example):
-    """A predicate: does a graded outcome fail exactly the tests the example expects?"""
+    """A predicate: does a graded student (results.json) fail exactly the tests the example expects?"""
 
-    def check(outcome):
-        failed = {t["name"] for t in outcome.tests if not t["passed"]}
-        if bool(outcome.flags) != example.flagged:
+    def check(summary):
+        tests = summary["tests"]
+        failed = {t["name"] for t in tests if not t["passed"]}
+        if bool(summary.get("flags")) != example.flagged or any(t.get("harness_error") for t in tests):
             return False
         if example.expect_failed == "all":
-            return len(failed) == len(outcome.tests) and not outcome.harness_errors
+            return len(failed) == len(tests)
         expected = set(example.expect_failed)
-        expected |= {t["name"] for t in outcome.tests if t["part"] in example.expect_failed_parts}
-        return failed == expected and not outcome.harness_errors
+        expected |= {t["name"] for t in tests if t["part"] in example.expect_failed_parts}
+        return failed == expected
 
     return check
 
@@ -151,21 +177,19 @@ def cmd_demo(args):
     examples = build_all(submitted)
     print(f"2/3 Built {len(examples)} example submissions in {submitted.relative_to(REPO_ROOT)}")
     print("3/3 Grading them (hidden suite in a sandboxed worker, then nbgrader autograde)")
-    outcomes, parts, problems = grade([submitted], args.out, jobs=args.jobs, settings=settings_from(args))
+    run = grade([submitted], args.out, jobs=args.jobs, settings=settings_from(args), force=args.force)
     expectations = {e.name: example_matches(e) for e in examples}
-    print()
-    print_table(outcomes, parts, expectations)
-    print_failures(outcomes)
-    print_flagged(outcomes, args.out)
+    print_run(run, args.out)
+    print_table(run.summaries, run.parts, expectations)
+    print_failures(run.summaries)
+    print_flagged(run.summaries, args.out)
     print(f"\nGradebook:  {args.out / 'gradebook.csv'}")
     print(f"Feedback:   {args.out}/<student>/feedback.html and results.json")
-    print("Written answers: run `jupyter server` here and open /formgrader (nbgrader's gradebook is gradebook.db)")
-    for problem in problems:
-        print(f"problem: {problem}", file=sys.stderr)
-    unexpected = [o.student for o in outcomes if not expectations[o.student](o)]
+    print("Written answers and the one gradebook (hidden + manual points): see the README's section for TAs")
+    unexpected = [s for s in run.summaries if not expectations[s](run.summaries[s])]
     if unexpected:
         print(f"These examples were not graded as expected: {', '.join(unexpected)}", file=sys.stderr)
-    return 1 if unexpected or problems else 0
+    return 1 if unexpected or run.problems else 0
 
 
 def cmd_review(args):
@@ -181,32 +205,75 @@ def cmd_review(args):
                 print(f"  - {flag['message']}")
         return 0
     if args.clear == args.uphold:
-        print("course review: give --clear or --uphold with a student", file=sys.stderr)
-        return 2
+        return fail("review", "give --clear or --uphold with a student")
+    if not is_course(args.course_root.resolve()):
+        return fail("review", not_a_course(args.course_root))
     try:
         summary = decide(args.out, args.student, CLEARED if args.clear else UPHELD, args.note)
     except LookupError as exc:
-        print(f"course review: {exc}", file=sys.stderr)
-        return 2
+        return fail("review", exc)
+    from course.gradebook import NbgraderCourse
+
+    NbgraderCourse(args.course_root.resolve()).set_hidden_scores(args.student, summary)
     print(f"{args.student}: {summary['review']['decision']}; score {summary['score']} / {summary['max_score']}")
+    return 0
+
+
+def cmd_export(args):
+    course_root = args.course_root.resolve()
+    if not is_course(course_root):
+        return fail("export", not_a_course(args.course_root))
+    if not (course_root / "gradebook.db").exists():
+        return fail("export", f"{course_root / 'gradebook.db'} does not exist yet: grade the submissions first")
+    from course.gradebook import write_canvas_export, write_export
+
+    from course.review import write_gradebook
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_gradebook(args.out)  # after students were removed by hand, the CSV follows too
+    csv_path, canvas_path = args.out / "export.csv", args.out / "canvas.csv"
+    count = write_export(csv_path, course_root, results=args.out)
+    write_canvas_export(canvas_path, course_root, column=args.canvas_column)
+    print(f"Wrote {count} students to {csv_path} (hidden points per part, manual points per question, total) "
+          f"and {canvas_path} (Canvas gradebook import)")  # fmt: skip
+    return 0
+
+
+def cmd_roster(args):
+    course_root = args.course_root.resolve()
+    if not is_course(course_root):
+        return fail("roster", not_a_course(args.course_root))
+    if not args.csv.is_file():
+        return fail("roster", f"{args.csv}: no such file")
+    from course.gradebook import import_roster
+
+    try:
+        count = import_roster(args.csv, course_root)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return fail("roster", exc)
+    print(f"Added or updated {count} students in {course_root / 'gradebook.db'}")
     return 0
 
 
 def cmd_validate(args):
     from course.validate import validate
 
-    return 0 if validate(execute_notebooks=not args.skip_notebooks) else 1
+    if args.real:
+        from hw.data import data_dir
+
+        print(f"Executing every notebook on the real datasets in {data_dir()} (HW_DATA_DIR); this takes a while")
+    return 0 if validate(execute_notebooks=not args.skip_notebooks, real=args.real) else 1
 
 
 def add_budget_options(p):
-    from course.sandbox import Budget
+    from course.budget import Budget
 
     b = Budget()
     p.add_argument("--isolation", default="auto", choices=["auto", "bubblewrap", "uid", "process"],
                    help="how submissions are kept apart (default: the strongest available; see the README)")
     p.add_argument("--time-budget", type=float, default=None,
                    help="seconds a submission's code may run in all (default: a multiple of the solution's time "
-                        "on this machine, measured once)")
+                        "on this machine, measured once and cached in .cache/)")
     p.add_argument("--probe-timeout", type=float, default=b.probe_seconds,
                    help=f"seconds one check may run (default: {b.probe_seconds:.0f})")
     p.add_argument("--memory-mib", type=int, default=b.memory_bytes >> 20,
@@ -214,54 +281,110 @@ def add_budget_options(p):
     p.add_argument("--disk-mib", type=int, default=b.disk_bytes >> 20,
                    help=f"disk a submission may write (default: {b.disk_bytes >> 20})")
     p.add_argument("--processes", type=int, default=b.processes,
-                   help=f"processes and threads a submission may run at once (default: {b.processes})")  # fmt: skip
+                   help=f"processes and threads a submission may run at once (default: {b.processes})")
+    p.add_argument("--force", action="store_true",
+                   help="grade every submission again, even those whose submission, hidden suite and budget are "
+                        "unchanged since their results were written")  # fmt: skip
+
+
+def add_out(p, what):
+    p.add_argument("--out", type=Path, default=Path("grades"), help=f"the grading folder {what} (default: grades)")
+
+
+def add_course_root(p):
+    p.add_argument("--course-root", type=Path, default=REPO_ROOT,
+                   help="the nbgrader course (nbgrader_config.py, source/, gradebook.db; default: this repository)")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="course", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("release", help="build release/hw2 from the sources").set_defaults(func=cmd_release)
-    sub.add_parser("assets", help="regenerate tests/assets from the solution").set_defaults(func=cmd_assets)
+    def command(name, summary, description):
+        return sub.add_parser(name, help=summary, description=f"{summary}.\n\n{description}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
 
-    p = sub.add_parser("grade", help="grade submissions")
+    command("release", "build the student release", f"Reads hw/*.py, source/{ASSIGNMENT}/*.ipynb, tests/assets and "
+            f"environment.yml; writes release/{ASSIGNMENT}/ (replaced whole; commit it). Runs nbgrader "
+            "generate_assignment, which also records the assignment in gradebook.db.").set_defaults(func=cmd_release)
+    command("assets", "regenerate the reference tensors", "Reads the solution in hw/; writes tests/assets/*.pt "
+            "(only those that changed).").set_defaults(func=cmd_assets)
+
+    p = command("grade", "grade submissions", "Reads the submissions (never changes them) and the hidden suite in "
+                "autograder/. Writes, in --out: <student>/results.json and feedback.html the moment each student is "
+                "graded, gradebook.csv (rebuilt from every student in --out), .logs/ (staff only). Writes, in the "
+                "course: submitted/<student>/, autograded/<student>/ and gradebook.db (hidden and manual points). "
+                "A student whose submission, suite and budget did not change is not graded again (see --force); an "
+                "interrupted run loses only the students in flight: run it again to continue.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                    help="a submission folder, an nbgrader submitted/ tree, a folder of .zip files, or a .zip")
-    p.add_argument("--out", type=Path, default=Path("grades"), help="output folder (default: grades)")
+    add_out(p, "that receives the results")
     p.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel (default: 2)")
     p.add_argument("--execute", action="store_true", help="re-execute the notebooks in nbgrader autograde (HW_FAST=1)")
-    p.add_argument("--course-root", type=Path, default=REPO_ROOT,
-                   help="nbgrader course folder whose gradebook.db receives the notebooks for formgrader "
-                        "(default: this repository)")  # fmt: skip
+    add_course_root(p)
     add_budget_options(p)
     p.set_defaults(func=cmd_grade)
 
-    p = sub.add_parser("demo", help="build the release and grade the bundled examples")
-    p.add_argument("--out", type=Path, default=Path("grades"), help="output folder (default: grades)")
+    p = command("demo", "build the release and grade the bundled examples", "Writes release/, build/demo/submitted/ "
+                "(the examples), the --out folder and the course's gradebook.db, as `course grade` does.")
+    add_out(p, "that receives the results")
     p.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel (default: 2)")
     add_budget_options(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("review", help="list flagged submissions, or clear or uphold one")
+    p = command("review", "list flagged submissions, or clear or uphold one", "Reads --out/*/results.json. A "
+                "decision writes --out/reviews.json, the student's results.json and feedback.html, gradebook.csv and "
+                "the hidden-test scores in the course's gradebook.db.")
     p.add_argument("student", nargs="?", help="the student whose flags are decided")
-    p.add_argument("--out", type=Path, default=Path("grades"), help="grading output folder (default: grades)")
+    add_out(p, "of the graded submissions")
+    add_course_root(p)
     p.add_argument("--clear", action="store_true", help="the code is fine: give back the withheld points")
     p.add_argument("--uphold", action="store_true", help="the code cheats: the withheld points stay at zero")
     p.add_argument("--note", default="", help="why, for the record in reviews.json")
     p.set_defaults(func=cmd_review)
 
-    p = sub.add_parser("validate", help="check that the assignment is sound (CI gate)")
+    p = command("export", "export the one gradebook", "Reads the course's gradebook.db (hidden-suite points, set by "
+                "`course grade`, and the manual points given in formgrader) and --out/*/results.json (problems, "
+                "reviews). Writes --out/export.csv (a row per student: hidden points per part, manual points per "
+                "question, total, what is still ungraded) and --out/canvas.csv (Canvas's gradebook import layout).")
+    add_out(p, "that receives export.csv and canvas.csv")
+    add_course_root(p)
+    p.add_argument("--canvas-column", default=f"Homework {ASSIGNMENT[2:]}",
+                   help="the assignment's column in Canvas, e.g. 'Homework 2 (123456)' to fill an existing one")
+    p.set_defaults(func=cmd_export)
+
+    p = command("roster", "put the students' names and e-mails in nbgrader's gradebook", "Reads a CSV file with "
+                "the columns id (the student's id: the name of their .zip or folder) and any of first_name, last_name, "
+                "email, lms_user_id; adds or updates those students in the course's gradebook.db, so formgrader "
+                "and the exports show names.")
+    p.add_argument("csv", type=Path, metavar="FILE.csv")
+    add_course_root(p)
+    p.set_defaults(func=cmd_roster)
+
+    p = command("validate", "check that the assignment is sound (the CI gate)", "Reads the sources; writes nothing "
+                "in the repository. Checks that release/ and tests/assets are in sync, that the solution scores "
+                "the maximum and the release zero, and that every notebook executes in fast mode (with nbval: a failure "
+                "names the notebook, the cell and the error).")
     p.add_argument("--skip-notebooks", action="store_true", help="do not execute the source notebooks")
+    p.add_argument("--real", action="store_true",
+                   help="only execute every source notebook on the real datasets (without HW_FAST, from HW_DATA_DIR) "
+                        "and report each cell that fails, with its time")  # fmt: skip
     p.set_defaults(func=cmd_validate)
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends a grading run as cleanly as Ctrl-C does
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: every student graded so far is saved; the same command continues where this one stopped",
+              file=sys.stderr)  # fmt: skip
         return 130
 
 

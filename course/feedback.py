@@ -1,55 +1,79 @@
 """
-The student's feedback page: points per test and, for each failed test, why.
+The student's feedback page: a summary first (points per part, what to fix,
+each reason once with the checks it cost), then every check.
 
 Built only from results.json (test descriptions and the harness's messages),
 so it can never show the hidden tests' source.
 """
-from pathlib import Path
-
 from jinja2 import Environment
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Feedback for {{ r.student }}</title>
 <style>
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+body { font-family: system-ui, sans-serif; max-width: 50rem; margin: 1.5rem auto; padding: 0 1rem; color: #222; line-height: 1.45; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #ddd; vertical-align: top; }
-td.pts { white-space: nowrap; text-align: right; }
-tr.fail td.pts { color: #b00020; font-weight: bold; }
-tr.pass td.pts { color: #1b7f3b; }
-code, .why { font-family: ui-monospace, monospace; font-size: .9em; }
-.why { color: #7a1f1f; white-space: pre-wrap; }
-.problem { background: #fdecea; padding: .75rem 1rem; border-radius: .3rem; }
+td.pts, th.pts { white-space: nowrap; text-align: right; }
+.full { color: #1b7f3b; } .lost { color: #b00020; font-weight: bold; }
+.why { font-family: ui-monospace, monospace; font-size: .9em; color: #7a1f1f; white-space: pre-wrap; overflow-wrap: anywhere; }
+.banner { background: #fdecea; padding: .75rem 1rem; border-radius: .3rem; }
+.reason { border-left: 4px solid #b00020; padding: .25rem .75rem; margin: .75rem 0; }
+.reason ul { margin: .25rem 0; padding-left: 1.2rem; }
+details { margin: .5rem 0; } summary { cursor: pointer; font-weight: bold; padding: .3rem 0; }
+small.id { color: #666; font-family: ui-monospace, monospace; overflow-wrap: anywhere; }
 </style>
 </head>
 <body>
 <h1>Feedback for {{ r.student }}</h1>
-<p><strong>Autograded score: {{ r.score }} / {{ r.max_score }}</strong>
-{%- for name, part in r.parts.items() %} &middot; {{ name }}: {{ part.score }} / {{ part.max_score }}{% endfor %}</p>
-<p>Written answers are graded separately by the course staff.</p>
-{% if r.problem %}<p class="problem">Your submission could not be graded: {{ r.problem }}</p>{% endif %}
-{% if r.review %}<div class="problem"><p><strong>{% if r.review.decision == "cleared" %}Reviewed by the course staff: the points are yours.
+{% for problem in problems %}<p class="banner"><strong>{{ problem }}</strong></p>{% endfor %}
+{% if r.review %}<div class="banner"><p><strong>{% if r.review.decision == "cleared" %}Reviewed by the course staff: the points are yours.
 {%- elif r.review.decision == "upheld" %}Reviewed by the course staff: the points stay withheld.
 {%- else %}Your code is waiting for a review by the course staff.{% endif %}</strong>
 The grader found code that could reach around it:</p>
 <ul>{% for f in r.flags %}<li><code>{{ f.message }}</code></li>{% endfor %}</ul>
 {% if r.review.decision == "pending" %}<p>The points of the checks it passed are withheld until then. Code that solves the
 homework never needs this; if yours does it for a good reason, tell the staff.</p>{% endif %}</div>{% endif %}
-{% for name, part in r.parts.items() %}
-<h2>{{ name }}</h2>
+
+<h2>Summary</h2>
 <table>
-<tr><th>Check</th><th>Result</th><th>Points</th></tr>
+<tr><th>Part</th><th class="pts">Points</th></tr>
+{% for name, part in r.parts.items() %}
+<tr><td>{{ titles.get(name, name) }}</td>
+<td class="pts {{ 'full' if part.score == part.max_score else 'lost' }}">{{ part.score }} / {{ part.max_score }}</td></tr>
+{% endfor %}
+<tr><th>Hidden tests in all</th><th class="pts">{{ r.score }} / {{ r.max_score }}</th></tr>
+</table>
+<p>Written answers are graded separately by the course staff.</p>
+
+{% if groups %}
+<h2>What to fix</h2>
+{% for g in groups %}
+<div class="reason">
+<p class="why">{{ g.message }}</p>
+<p>{{ g.lost }} point{{ 's' if g.lost != 1 }} lost in {{ g.descriptions|length }} check{{ 's' if g.descriptions|length != 1 }}{% if g.descriptions|length <= 6 %}:{% endif %}</p>
+{% if g.descriptions|length <= 6 %}<ul>{% for d in g.descriptions %}<li>{{ d }}</li>{% endfor %}</ul>
+{% else %}<details><summary>show the {{ g.descriptions|length }} checks</summary><ul>{% for d in g.descriptions %}<li>{{ d }}</li>{% endfor %}</ul></details>{% endif %}
+</div>
+{% endfor %}
+{% elif not problems %}<p class="full"><strong>Every check passed.</strong></p>{% endif %}
+
+<h2>Every check</h2>
+{% for name, part in r.parts.items() %}
+<details{% if part.score != part.max_score and not problems %} open{% endif %}>
+<summary>{{ titles.get(name, name) }}: {{ part.score }} / {{ part.max_score }}</summary>
+<table>
+<tr><th>Check</th><th class="pts">Points</th></tr>
 {% for t in r.tests if t.part == name %}
-<tr class="{{ 'pass' if t.passed else 'fail' }}">
-<td>{{ t.description }}<br><code>{{ t.name }}</code></td>
-<td>{% if t.passed %}passed{% else %}<span class="why">{{ t.message }}</span>{% endif %}</td>
-<td class="pts">{{ t.points }} / {{ t.max_points }}</td>
-</tr>
+<tr><td>{{ t.description }}{% if not t.passed and not r.problem %}<br><span class="why">{{ t.message }}</span>{% endif %}<br><small class="id">{{ t.name }}</small></td>
+<td class="pts {{ 'full' if t.passed else 'lost' }}">{{ t.points }} / {{ t.max_points }}</td></tr>
 {% endfor %}
 </table>
+</details>
 {% endfor %}
 </body>
 </html>
@@ -58,5 +82,34 @@ homework never needs this; if yours does it for a good reason, tell the staff.</
 _template = Environment(autoescape=True).from_string(TEMPLATE)
 
 
-def write_feedback(results: dict, path: Path):
-    path.write_text(_template.render(r=results))
+def failure_groups(tests):
+    """
+    Failed tests grouped by their message, most points lost first: each
+    reason once, with the descriptions of the checks it covers.
+    """
+    groups = {}
+    for t in tests:
+        if t["passed"]:
+            continue
+        group = groups.setdefault(t["message"], {"message": t["message"], "lost": 0, "descriptions": []})
+        group["lost"] += t["max_points"] - t["points"]
+        group["descriptions"].append(t.get("description") or t["name"])
+    return sorted(groups.values(), key=lambda g: -g["lost"])
+
+
+def problems_of(results: dict):
+    """The sentences at the top of the page: why the submission, or its notebooks, could not be graded."""
+    problems = []
+    if results.get("problem"):
+        problems.append(f"Your submission could not be graded: {results['problem']}")
+    if results.get("notebook_problem"):
+        problems.append(f"Your notebooks could not be read, so your written answers may not reach the staff: "
+                        f"{results['notebook_problem']}")  # fmt: skip
+    return problems
+
+
+def render_feedback(results: dict) -> str:
+    problems = problems_of(results)
+    # One reason for every test (the submission did not import, the budget ran out) is said once, in the banner.
+    groups = [] if results.get("problem") else failure_groups(results["tests"])
+    return _template.render(r=results, groups=groups, problems=problems, titles=results.get("part_titles", {}))

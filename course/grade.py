@@ -6,35 +6,28 @@ For each student it writes ``<out>/<student>/results.json`` and
 What the hidden suite and the submission printed goes to ``<out>/.logs/``,
 which is for staff only.
 """
-import copy
-import csv
+import contextlib
+import ctypes
 import hashlib
-import html
 import json
 import os
 import queue
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import nbformat
-from nbgrader.apps import NbGraderAPI
-from nbgrader.coursedir import CourseDirectory
-from sqlalchemy.exc import SAWarning
 from tqdm import tqdm
-from traitlets.config.loader import PyFileConfigLoader
 
 from course import ASSIGNMENT, REPO_ROOT, isolation
-from course.release import source_notebooks
-from course.review import apply_review, load_reviews, summary_of, write_gradebook, write_student
+from course.gradebook import NbgraderCourse, answer_names, hidden_cells_problem, part_titles, scratch_course  # noqa: F401 (re-exported)
+from course.review import apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_student
 from course.sandbox import Budget
 from course.submissions import Submission, discover, stage
 
@@ -143,8 +136,10 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
     started = time.monotonic()
     stopped = None
     with open(logs / f"{submission.student}.pytest.log", "wb") as log:
-        proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, preexec_fn=_die_with_grader)  # fmt: skip
+        with _running_lock:
+            _running.add(proc)
         try:
             proc.wait(timeout=settings.suite_limit())
         except subprocess.TimeoutExpired:
@@ -152,6 +147,8 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
             log.write(f"\n{stopped}\n".encode())
         finally:
             _end_suite(proc)
+            with _running_lock:
+                _running.discard(proc)
             if isolation.running_as_root() and settings.isolation in (isolation.BUBBLEWRAP, isolation.UID):
                 # A suite killed by the backstop never closed its worker: end what still runs as the slot's uid.
                 isolation.kill_uid(uid)
@@ -184,119 +181,6 @@ def unique_students(submissions):
             sub.student = f"{base}_{n}"
         seen[sub.student] = sub
     return submissions
-
-
-ANSWER_CELL = re.compile(r"display_answer\(\s*answers\.(\w+)\s*\)")
-
-
-def answer_names(root: Path = REPO_ROOT):
-    """The answer functions the source notebooks display, e.g. ["part1_q1", "part1_q2"]."""
-    names = []
-    for path in source_notebooks(root):
-        for cell in nbformat.read(path, as_version=4).cells:
-            names += ANSWER_CELL.findall(cell.source) if cell.cell_type == "code" else []
-    return names
-
-
-def show_written_answers(notebook_folder: Path, answers: dict):
-    """
-    Writes the text of each answer in the submission's hw/answers.py (read
-    by the sandboxed worker during the hidden suite) into the output of the
-    autograded notebook cell that displays it, so formgrader shows the
-    submitted answers whether or not the student ran that cell.
-    """
-    for path in sorted(notebook_folder.glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            match = ANSWER_CELL.search(cell.source) if cell.cell_type == "code" else None
-            if match:
-                text = answers.get(match.group(1), "*This answer was not read: see the grading log.*")
-                # The student's text is Markdown for a person to read, never markup to run in the
-                # grader's browser: HTML is escaped (a <script> shows as text) and Markdown kept.
-                shown = html.escape(text, quote=False)
-                cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": shown, "text/plain": text})]
-        path.chmod(0o644)  # nbgrader leaves autograded notebooks read-only
-        nbformat.write(nb, path)
-        path.chmod(0o444)
-
-
-def scratch_course(dest: Path, with_solution_in_source: bool = False) -> Path:
-    """
-    A throw-away nbgrader course at ``dest`` (this repository's config and
-    sources, an empty gradebook), for tests and benchmarks that must not add
-    students to the instructor's gradebook. ``with_solution_in_source`` also
-    puts the solution's hw/ into source/hw2, as an instructor might.
-    """
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(REPO_ROOT / "nbgrader_config.py", dest / "nbgrader_config.py")
-    ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
-    shutil.copytree(REPO_ROOT / "source", dest / "source", ignore=ignore)
-    shutil.copytree(REPO_ROOT / "hw", dest / "hw", ignore=ignore)
-    if with_solution_in_source:
-        shutil.copytree(dest / "hw", dest / "source" / ASSIGNMENT / "hw")
-    return dest
-
-
-def register_assignment(config):
-    """
-    Records the assignment and its graded cells in nbgrader's gradebook, as
-    generate_assignment does, without touching release/ (a fresh clone has
-    no gradebook.db, and autograde needs one). Returns a problem, or None.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        config = copy.deepcopy(config)
-        config.CourseDirectory.release_directory = tmp
-        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-        result = api.generate_assignment(ASSIGNMENT, force=True)
-    if result["success"]:
-        return None
-    return f"nbgrader could not register {ASSIGNMENT} in its gradebook: {(result.get('error') or result['log'])[-800:]}"
-
-
-def nbgrader_autograde(submissions, outcomes, execute: bool, course_root: Path = REPO_ROOT):
-    """
-    Puts the notebooks in nbgrader's submitted/ tree of ``course_root`` and
-    autogrades them, so the manually graded answers appear in formgrader.
-    Returns a problem description, or None.
-    """
-    submitted_root = course_root / "submitted"
-    graded = []
-    for sub in submissions:
-        if sub.folder is None or not any(sub.folder.glob("*.ipynb")):
-            continue
-        dest = submitted_root / sub.student / ASSIGNMENT
-        if dest.resolve() != sub.source.resolve():
-            if dest.exists():
-                shutil.rmtree(dest)
-            shutil.copytree(sub.folder, dest)
-        graded.append(sub)
-    if not graded:
-        return None
-    # nbgrader's Python API, in this process: a command per student would
-    # spend seconds importing nbgrader each time.
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
-    config.CourseDirectory.root = str(course_root)
-    if not execute:
-        config.Execute.enabled = False
-        config.ClearOutput.enabled = False
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    registration_problem = register_assignment(config)
-    if registration_problem:
-        return registration_problem
-    if execute:
-        os.environ["HW_FAST"] = "1"  # the kernels inherit it
-    problems = []
-    for sub in graded:
-        with warnings.catch_warnings():
-            # nbgrader 0.9 with SQLAlchemy 2 warns on every new submission that an
-            # autoflush skipped a relationship it adds explicitly right after.
-            warnings.filterwarnings("ignore", message="Object of type .* not in session", category=SAWarning)
-            result = api.autograde(ASSIGNMENT, sub.student, force=True, create=True)
-        if not result["success"]:
-            problems.append(f"{sub.student}: nbgrader autograde failed: {(result.get('error') or result['log'])[-500:]}")
-            continue
-        show_written_answers(course_root / "autograded" / sub.student / ASSIGNMENT, outcomes[sub.student].answers)
-    return "\n".join(problems) or None
 
 
 def _digest(paths):
@@ -353,7 +237,18 @@ def grading_settings(time_budget=None, probe_timeout=None, isolation_level="auto
     return Settings(replace(base, seconds=seconds), level)
 
 
-def _summary(outcome: Outcome, parts, reviews, settings: Settings):
+@dataclass
+class Run:
+    """What one `course grade` run did."""
+
+    parts: list
+    outcomes: list = field(default_factory=list)  # the students graded now, as they finished
+    summaries: dict = field(default_factory=dict)  # student -> results.json, for every student of the run
+    problems: list = field(default_factory=list)  # "<student>: <why>", one line each
+    unchanged: list = field(default_factory=list)  # students not regraded: same submission, suite and budget
+
+
+def _summary(outcome: Outcome, parts, reviews, settings: Settings, **extra):
     tests = apply_review(outcome.tests, outcome.flags, reviews.get(outcome.student))
     outcome.tests = tests
     extra = {
@@ -362,8 +257,92 @@ def _summary(outcome: Outcome, parts, reviews, settings: Settings):
         "seconds": round(outcome.seconds, 1),
         "worker_seconds": outcome.worker_seconds,
         "time_budget": settings.budget.seconds,
+        "answers": outcome.answers,
+        **extra,
     }
     return summary_of(outcome.student, tests, parts, outcome.flags, reviews.get(outcome.student), **extra)
+
+
+def suite_fingerprint(settings: Settings) -> str:
+    """What a grade depends on besides the submission: the hidden suite, its references, the grader and the budget."""
+    files = [p for folder in ("autograder", "hw", "tests/assets") for p in sorted((REPO_ROOT / folder).glob("*.p[ty]"))]
+    files += [REPO_ROOT / "course" / name for name in ("grade.py", "worker.py", "sandbox.py", "isolation.py", "review.py")]
+    return _digest(files + source_notebook_paths()) + f"|{settings}"
+
+
+def source_notebook_paths():
+    return sorted((REPO_ROOT / "source" / ASSIGNMENT).glob("*.ipynb"))
+
+
+def submission_fingerprint(submission: Submission, suite: str) -> str:
+    """The staged files of a submission (or its archive, when it could not be staged) and the suite's fingerprint."""
+    sha = hashlib.sha256(suite.encode())
+    if submission.folder is None:
+        sha.update(submission.source.read_bytes() if submission.source.is_file() else str(submission.source).encode())
+        sha.update(str(submission.problem).encode())
+    else:
+        for path in sorted(p for p in submission.folder.rglob("*") if p.is_file()):
+            sha.update(str(path.relative_to(submission.folder)).encode() + b"\0" + path.read_bytes())
+    return sha.hexdigest()
+
+
+# The suites running now, so that an interrupted grading run can end them.
+_running = set()
+_running_lock = threading.Lock()
+# PR_SET_PDEATHSIG: a suite dies with the thread that started it, even when the grader is killed outright.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_grader():
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def end_running_suites():
+    """Kills every hidden suite this process started and still runs (with their sandboxes)."""
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        _end_suite(proc)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """
+    Ctrl-C or SIGTERM during the block takes effect after it: recording a
+    student (a few seconds of nbgrader) is never cut in half.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            raise KeyboardInterrupt
+
+
+def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgrader: NbgraderCourse, fingerprint, titles):
+    """
+    Writes one student's grade the moment it exists: results.json (atomically)
+    and the feedback page, then the notebooks into nbgrader's gradebook, then
+    the class CSV. The fingerprint is written last, so a student whose
+    recording was cut short is graded again by the next run.
+    """
+    reviews = load_reviews(out)
+    summary = _summary(outcome, parts, reviews, settings, part_titles=titles)
+    write_student(out, summary)
+    notebook_problem = nbgrader.autograde(outcome.student, sub.folder, summary)
+    if notebook_problem:
+        summary["notebook_problem"] = notebook_problem
+    summary["fingerprint"] = fingerprint
+    write_student(out, summary)
+    write_gradebook(out)
+    return summary
 
 
 def grade(
@@ -374,34 +353,53 @@ def grade(
     execute: bool = False,
     progress=True,
     course_root: Path = REPO_ROOT,
+    force: bool = False,
+    report=None,
 ):
     """
     Grades every submission under ``paths`` into ``out``; the notebooks go to
     the nbgrader course at ``course_root`` (its nbgrader_config.py, source/,
     submitted/, autograded/ and gradebook.db). ``settings`` default to
     ``grading_settings()``: the strongest isolation available and a
-    calibrated time budget. Returns the outcomes, the parts and a list of
-    problems (unreadable zips, nbgrader failures). Raises SubmissionError for
-    a path that holds no submission.
+    calibrated time budget.
+
+    Each student's results are written as soon as they are graded, and the
+    gradebook is rebuilt from every result under ``out``: an interrupted run
+    loses only the students in flight, and the next run grades only the
+    students whose submission, suite or budget changed (all with ``force``).
+    ``report(line)`` receives one line per student with a problem (default:
+    printed above the progress bar).
+
+    Returns a Run. Raises SubmissionError for a path that holds no
+    submission, RuntimeError when the course cannot grade (its hidden-tests
+    cells do not match the suite, nbgrader cannot register the assignment).
     """
     out = Path(out)
     submissions = unique_students([s for p in paths for s in discover(p)])
     settings = settings or grading_settings(progress=progress)
+    report = report or (lambda line: tqdm.write(line, file=sys.stderr))
+    catalog = suite_catalog()
+    mismatch = hidden_cells_problem(catalog, Path(course_root))
+    if mismatch:
+        raise RuntimeError(mismatch)
+    nbgrader = NbgraderCourse(Path(course_root), execute=execute)
+    nbgrader.register()
+
     logs = out / ".logs"
     staging = out / ".staging"
     for folder in (logs, staging):
         folder.mkdir(parents=True, exist_ok=True)
     os.chmod(staging, 0o700)
+    if execute:
+        os.environ["HW_FAST"] = "1"  # nbgrader's kernels inherit it
 
-    catalog = suite_catalog()
-    for sub in submissions:
-        stage(sub, staging)
-
+    answers = answer_names(Path(course_root))
+    titles = part_titles(Path(course_root))
+    suite = suite_fingerprint(settings)
     # Each running suite holds a slot: with root, its worker runs as the slot's own uid.
     slots = queue.SimpleQueue()
     for slot in range(max(1, jobs)):
         slots.put(slot)
-    answers = answer_names()
 
     def run_in_slot(sub):
         slot = slots.get()
@@ -410,23 +408,42 @@ def grade(
         finally:
             slots.put(slot)
 
+    run = Run(parts=sorted({t["part"] for t in catalog}))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(run_in_slot, sub) for sub in submissions]
-            bar = tqdm(futures, desc="grading", unit="submission", disable=not progress)
-            outcomes = [f.result() for f in bar]
-
-        parts = sorted({t["part"] for t in catalog})
-        reviews = load_reviews(out)
-        for outcome in outcomes:
-            write_student(out, _summary(outcome, parts, reviews, settings))
-        write_gradebook(out)
-
-        problems = [f"{o.student}: {o.problem}" for o in outcomes if o.problem]
-        outcome_by_student = {o.student: o for o in outcomes}
-        autograde_problem = nbgrader_autograde(submissions, outcome_by_student, execute, Path(course_root))
-        if autograde_problem:
-            problems.append(autograde_problem)
+        todo = {}
+        for sub in submissions:
+            stage(sub, staging)
+            fingerprint = submission_fingerprint(sub, suite)
+            previous = read_summary(out, sub.student)
+            if not force and previous and previous.get("fingerprint") == fingerprint:
+                run.unchanged.append(sub.student)
+                run.summaries[sub.student] = previous
+                shutil.rmtree(staging / sub.student, ignore_errors=True)
+            else:
+                todo[sub.student] = (sub, fingerprint)
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        try:
+            futures = {pool.submit(run_in_slot, sub): sub for sub, _ in todo.values()}
+            bar = tqdm(as_completed(futures), total=len(futures), desc="grading", unit="submission", disable=not progress)
+            for future in bar:
+                outcome = future.result()
+                sub, fingerprint = todo[outcome.student]
+                with _interrupts_deferred():
+                    summary = _record(out, outcome, sub, run.parts, settings, nbgrader, fingerprint, titles)
+                shutil.rmtree(staging / sub.student, ignore_errors=True)
+                run.outcomes.append(outcome)
+                run.summaries[outcome.student] = summary
+                for problem in (summary.get("problem"), summary.get("notebook_problem")):
+                    if problem:
+                        run.problems.append(f"{outcome.student}: {problem}")
+                        report(run.problems[-1])
+        finally:
+            # Interrupted (Ctrl-C, SIGTERM): no new suite starts, the running ones end, nothing half-written is kept.
+            pool.shutdown(wait=False, cancel_futures=True)
+            end_running_suites()
+            pool.shutdown(wait=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return outcomes, parts, problems
+        write_gradebook(out)
+    run.summaries = {student: run.summaries[student] for student in sorted(run.summaries)}
+    return run

@@ -5,12 +5,17 @@ Builds the student release ``release/hw2`` from the instructor's sources.
 - ``hw/*.py``: our stripper (nbgrader copies .py files verbatim);
 - the reference assets the visible tests load, ``environment.yml`` and a student README.
 
-The result depends only on the sources, so building twice gives identical bytes.
+The notebooks come from nbgrader; the rest is added by nbgrader's post-convert
+hook (``complete_release``), so every way of generating the assignment,
+formgrader's buttons included, gives the same complete release. The result
+depends only on the sources, so building twice gives identical bytes.
 """
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from traitlets.config.loader import PyFileConfigLoader
 
 from course import ASSIGNMENT, REPO_ROOT
 from course.strip import strip_solutions
@@ -73,6 +78,42 @@ def source_notebooks(root: Path = REPO_ROOT):
     return sorted((root / "source" / ASSIGNMENT).glob("*.ipynb"))
 
 
+def release_files(root: Path):
+    """{path in the release: its bytes} for everything but the notebooks: stripped hw/, assets, environment, README."""
+    files = {}
+    for module in sorted((root / "hw").glob("*.py")):
+        files[f"hw/{module.name}"] = strip_solutions(module.read_text(), str(module.relative_to(root))).encode()
+    for asset in sorted((root / "tests" / "assets").glob("*.pt")):
+        files[f"tests/assets/{asset.name}"] = asset.read_bytes()
+    files["environment.yml"] = (root / "environment.yml").read_bytes()
+    names = ", ".join(nb.name for nb in source_notebooks(root))
+    files["README.md"] = STUDENT_README.format(notebooks=names).encode()
+    return files
+
+
+def complete_release(assignment, student, notebooks, **_):
+    """
+    nbgrader's post-convert hook of generate_assignment (nbgrader_config.py):
+    nbgrader writes only the notebooks, so after it, whoever runs it
+    (`course release`, `nbgrader generate_assignment`, formgrader's Generate
+    or Preview button), this adds the rest of the student release. It runs in
+    the course root. If it fails, it removes the incomplete release, so that
+    an assignment without hw/ can never be handed out.
+    """
+    root = Path.cwd()
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    release_root = root / config.CourseDirectory.get("release_directory", "release")
+    out = release_root / assignment
+    try:
+        for rel, data in release_files(root).items():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_bytes(data)
+    except Exception as exc:
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"course: could not complete the release {out} ({exc!r}); removed it", file=sys.stderr)
+        raise
+
+
 def run_nbgrader(args, root: Path = REPO_ROOT):
     """Runs an nbgrader command in the course root; raises with its log on failure."""
     proc = subprocess.run(
@@ -87,22 +128,15 @@ def run_nbgrader(args, root: Path = REPO_ROOT):
 
 
 def build_release(root: Path = REPO_ROOT) -> Path:
-    """Regenerates the release folder and returns its path."""
+    """
+    Regenerates the release folder with nbgrader's generate_assignment (whose
+    post-convert hook, complete_release, adds everything but the notebooks)
+    and returns its path.
+    """
     out = release_dir(root)
-    run_nbgrader(["generate_assignment", ASSIGNMENT, "--force", "--log-level=WARN"], root)
-
-    package_out = out / "hw"
-    package_out.mkdir(parents=True, exist_ok=True)
-    for module in sorted((root / "hw").glob("*.py")):
-        text = module.read_text()
-        (package_out / module.name).write_text(strip_solutions(text, str(module.relative_to(root))))
-
-    assets_out = out / "tests" / "assets"
-    assets_out.mkdir(parents=True, exist_ok=True)
-    for asset in sorted((root / "tests" / "assets").glob("*.pt")):
-        shutil.copyfile(asset, assets_out / asset.name)
-
-    shutil.copyfile(root / "environment.yml", out / "environment.yml")
-    names = ", ".join(nb.name for nb in source_notebooks(root))
-    (out / "README.md").write_text(STUDENT_README.format(notebooks=names))
+    proc = run_nbgrader(["generate_assignment", ASSIGNMENT, "--force", "--log-level=WARN"], root)
+    missing = [rel for rel in release_files(root) if not (out / rel).is_file()]
+    if missing:
+        raise RuntimeError(f"nbgrader generated {out} without {', '.join(missing[:4])}: is "
+                           f"GenerateAssignment.post_convert_hook set in nbgrader_config.py?\n{proc.stderr}")  # fmt: skip
     return out

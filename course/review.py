@@ -17,10 +17,13 @@ class gradebook, which is always rebuilt from the result files.
 import csv
 import datetime
 import getpass
+import io
 import json
+import os
+import tempfile
 from pathlib import Path
 
-from course.feedback import write_feedback
+from course.feedback import render_feedback
 
 REVIEWS_FILE = "reviews.json"
 CLEARED, UPHELD, PENDING = "cleared", "upheld", "pending"
@@ -75,7 +78,7 @@ def summary_of(student, tests, parts, flags, review, **extra):
     def max_points(part=None):
         return sum(t["max_points"] for t in tests if part in (None, t["part"]))
 
-    keys = ("name", "part", "description", "points", "max_points", "passed", "message", "withheld")
+    keys = ("name", "part", "description", "points", "max_points", "passed", "message", "withheld", "harness_error")
     return {
         "student": student,
         "score": points(),
@@ -88,11 +91,29 @@ def summary_of(student, tests, parts, flags, review, **extra):
     }
 
 
+def write_atomically(path: Path, text: str):
+    """Replaces a file in one step: a reader (or a crash) sees the old content or the new, never half of one."""
+    path = Path(path)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(f.name, path)
+
+
 def write_student(out: Path, summary: dict):
     folder = Path(out) / summary["student"]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps(summary, indent=2))
-    write_feedback(summary, folder / "feedback.html")
+    write_atomically(folder / "results.json", json.dumps(summary, indent=2))
+    write_atomically(folder / "feedback.html", render_feedback(summary))
+
+
+def read_summary(out: Path, student: str):
+    """A student's results.json, or None when there is none (or it cannot be read)."""
+    try:
+        return json.loads((Path(out) / student / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def read_summaries(out: Path):
@@ -105,18 +126,30 @@ def read_summaries(out: Path):
     return summaries
 
 
+def problem_of(summary) -> str:
+    """Why a student's row is not a plain grade: the submission or its notebooks could not be graded."""
+    return "; ".join(p for p in (summary.get("problem"), summary.get("notebook_problem")) if p)
+
+
 def write_gradebook(out: Path):
-    """grades/gradebook.csv from every results.json: points per part, total, max and the review state."""
+    """
+    grades/gradebook.csv from every results.json: points per part, total, max,
+    the review state and any problem. A submission that could not be graded at
+    all has no points in its row, only its problem: it is not a grade of 0.
+    """
     summaries = read_summaries(out)
     parts = sorted({p for s in summaries for p in s["parts"]})
-    with open(Path(out) / "gradebook.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", *parts, "total", "max", "review"])
-        for s in summaries:
-            review = s.get("review") or {}
-            flagged = f"{review.get('decision', '')}: {'; '.join(fl['message'] for fl in s['flags'])}" if review else ""
-            scores = [s["parts"].get(p, {}).get("score", 0) for p in parts]
-            writer.writerow([s["student"], *scores, s["score"], s["max_score"], flagged])
+    rows = [["student", *parts, "total", "max", "review", "problem"]]
+    for s in summaries:
+        review = s.get("review") or {}
+        flagged = f"{review.get('decision', '')}: {'; '.join(fl['message'] for fl in s['flags'])}" if review else ""
+        scores = [s["parts"].get(p, {}).get("score", 0) for p in parts] + [s["score"]]
+        if s.get("problem"):
+            scores = [""] * len(scores)
+        rows.append([s["student"], *scores, s["max_score"], flagged, problem_of(s)])
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    write_atomically(Path(out) / "gradebook.csv", buffer.getvalue())
 
 
 def decide(out: Path, student: str, decision: str, note: str = ""):
@@ -136,8 +169,8 @@ def decide(out: Path, student: str, decision: str, note: str = ""):
         "when": datetime.datetime.now().isoformat(timespec="seconds"),
         "note": note,
     }
-    (out / REVIEWS_FILE).write_text(json.dumps(reviews, indent=2))
-    extra = {k: v for k, v in summary.items() if k in ("problem", "isolation", "seconds", "worker_seconds")}
+    write_atomically(out / REVIEWS_FILE, json.dumps(reviews, indent=2))
+    extra = {k: v for k, v in summary.items() if k not in ("student", "score", "max_score", "parts", "flags", "review", "tests")}
     tests = apply_review(summary["tests"], summary["flags"], reviews[student])
     new = summary_of(student, tests, list(summary["parts"]), summary["flags"], reviews[student], **extra)
     write_student(out, new)

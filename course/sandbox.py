@@ -29,12 +29,12 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from course import isolation
+from course.budget import Budget  # noqa: F401 (part of this module's interface)
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
 IGNORED = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", ".git")
@@ -50,29 +50,6 @@ class ProbeError(Exception):
 
 class ProtocolViolation(ProbeError):
     """The submission forged or corrupted a message on the grader's channel."""
-
-
-@dataclass(frozen=True)
-class Budget:
-    """
-    What one submission may use in all.
-
-    - seconds: time its worker may run, start-ups and every probe together.
-    - probe_seconds: time one probe may take.
-    - startup_seconds: time to start the worker and import the submission.
-    - memory_bytes: resident memory of all its processes together (and the
-      address space of each one).
-    - processes: processes and threads at once (only enforced per slot when
-      grading as root: elsewhere they count against the grader's own user).
-    - disk_bytes: everything it writes (its home, copy of the submission and /tmp).
-    """
-
-    seconds: float = 600.0
-    probe_seconds: float = 10.0
-    startup_seconds: float = 30.0
-    memory_bytes: int = 6 << 30
-    processes: int = 64
-    disk_bytes: int = 256 << 20
 
 
 def _mib(n):

@@ -144,6 +144,9 @@ def stage(submission: Submission, staging: Path) -> Submission:
         dest.mkdir(parents=True)
         _copy_tree(root, dest)
         submission.folder = dest
+        if not (dest / "hw").is_dir():
+            found = ", ".join(sorted(p.name for p in dest.iterdir())[:8]) or "nothing"
+            submission.problem = f"it has no hw/ folder, which holds the code the hidden tests grade (found: {found})"
     except SubmissionError as exc:
         submission.problem = str(exc)
     finally:

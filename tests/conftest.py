@@ -4,7 +4,8 @@ import pytest
 
 from course import REPO_ROOT
 from course.examples import build_all
-from course.grade import grade, scratch_course
+from course.grade import grade
+from course.gradebook import scratch_course
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +25,9 @@ def graded_examples(tmp_path_factory, course_root):
     os.chmod(root, 0o755)
     examples = build_all(root / "submitted")
     out = root / "grades"
-    outcomes, parts, problems = grade([root / "submitted"], out, jobs=2, progress=False, course_root=course_root)
-    assert problems == []
-    return {e.name: e for e in examples}, {o.student: o for o in outcomes}, out
+    run = grade([root / "submitted"], out, jobs=2, progress=False, course_root=course_root)
+    assert run.problems == []
+    return {e.name: e for e in examples}, {o.student: o for o in run.outcomes}, out
 
 
 DISTINCTIVE = ("def test_", "worker.call(", "check_close(", "check_equal(", "def layer_pass", "PROBES = {")

@@ -1,5 +1,7 @@
 """The `course` command on good and bad paths."""
 import csv
+import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -64,10 +66,64 @@ def test_folder_of_zips_with_a_malformed_one(tmp_path, solution_folder, course_r
     with open(tmp_path / "grades" / "gradebook.csv") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
     assert rows["bob"]["total"] == rows["bob"]["max"], "the well-formed zip gets full marks"
-    assert rows["carol"]["total"] == "0" and rows["mallory"]["total"] == "0"
+    for student, reason in (("carol", "not a readable zip file"), ("mallory", "refuses to unpack")):
+        assert rows[student]["total"] == "" and reason in rows[student]["problem"], "a problem, not a grade of 0"
 
 
 def test_single_submission_folder(tmp_path, solution_folder, course_root):
     proc = course("grade", solution_folder, "--out", tmp_path / "grades", "--course-root", course_root)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "grades" / "alice" / "feedback.html").exists()
+
+
+def grade_one(tmp_path, folder, course_root):
+    out = tmp_path / "grades"
+    proc = course("grade", folder, "--out", out, "--course-root", course_root)
+    assert "Traceback" not in proc.stderr
+    with open(out / "gradebook.csv") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    return proc, rows, out
+
+
+def test_unreadable_notebook_is_one_clear_line(tmp_path, solution_folder, course_root):
+    folder = tmp_path / "dora"
+    shutil.copytree(solution_folder, folder)
+    (folder / "Part2_Optimization.ipynb").write_text('{"cells": [ this is not JSON')
+    proc, rows, out = grade_one(tmp_path, folder, course_root)
+    assert proc.returncode == 1
+    problems = [line for line in proc.stderr.splitlines() if line.startswith("dora: ")]
+    assert len(problems) == 1 and "Part2_Optimization.ipynb is not a readable notebook" in problems[0], proc.stderr
+    assert "Part2_Optimization.ipynb is not a readable notebook" in rows["dora"]["problem"]
+    assert rows["dora"]["total"] == rows["dora"]["max"], "its hw/ is still graded"
+    feedback = (out / "dora" / "feedback.html").read_text()
+    assert feedback.count("Part2_Optimization.ipynb is not a readable notebook") == 1
+
+
+def test_submission_without_hw_is_one_clear_line(tmp_path, solution_folder, course_root):
+    folder = tmp_path / "eve"
+    folder.mkdir()
+    for notebook in solution_folder.glob("*.ipynb"):
+        shutil.copyfile(notebook, folder / notebook.name)
+    proc, rows, out = grade_one(tmp_path, folder, course_root)
+    assert proc.returncode == 1
+    problems = [line for line in proc.stderr.splitlines() if line.startswith("eve: ")]
+    assert len(problems) == 1 and "it has no hw/ folder" in problems[0], proc.stderr
+    assert rows["eve"]["total"] == "" and "it has no hw/ folder" in rows["eve"]["problem"]
+    feedback = (out / "eve" / "feedback.html").read_text()
+    assert feedback.count("it has no hw/ folder") == 1, "said once, not on every check"
+
+
+def test_every_command_answers_a_bad_path_at_once(tmp_path):
+    """The command line imports nothing heavy before it has checked its arguments."""
+    for args in (["grade", tmp_path / "nope"], ["roster", tmp_path / "nope.csv"], ["export", "--course-root", tmp_path]):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "course", *map(str, args)], cwd=REPO_ROOT,
+                              capture_output=True, text=True)  # fmt: skip
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-500:]
+        heavy = [m for m in ("torch", "nbgrader", "nbformat", "jinja2") if re.search(rf"\|\s+{m}$", proc.stderr, re.M)]
+        assert not heavy, f"course {args[0]} imports {heavy} before it checks its arguments"
+
+
+def test_every_command_says_what_it_reads_and_writes():
+    for command in ("release", "assets", "grade", "demo", "review", "export", "roster", "validate"):
+        help_text = course(command, "--help").stdout
+        assert "Reads" in help_text or "Writes" in help_text, f"course {command} --help: {help_text[:300]}"

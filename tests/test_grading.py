@@ -20,11 +20,12 @@ EXAMPLE_NAMES = [e.name for e in load_examples()]
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_example_loses_exactly_its_points(graded_examples, name):
-    examples, outcomes, _ = graded_examples
+    examples, outcomes, out = graded_examples
     example, outcome = examples[name], outcomes[name]
     failed = sorted(t["name"] for t in outcome.tests if not t["passed"])
     assert not outcome.harness_errors, outcome.harness_errors
-    assert example_matches(example)(outcome), f"{name} failed {failed}, expected {example.expect_failed}"
+    results = json.loads((out / name / "results.json").read_text())
+    assert example_matches(example)(results), f"{name} failed {failed}, expected {example.expect_failed}"
 
 
 def test_solution_scores_maximum_and_release_zero(graded_examples):
@@ -111,6 +112,31 @@ def test_nbgrader_gradebook_holds_every_submission(graded_examples, course_root)
             assert max_scores.get("part1_q1") == 4 and max_scores.get("part1_q2") == 2, max_scores
 
 
+def test_one_gradebook_holds_hidden_and_manual_points(graded_examples, course_root):
+    """The hidden suite's points per part are grades in nbgrader's gradebook, next to the written answers."""
+    _, outcomes, _ = graded_examples
+    with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}", course_id="cnn-homework") as gb:
+        for student, outcome in outcomes.items():
+            submission = gb.find_submission(ASSIGNMENT, student)
+            grades = {g.name: g for nb in submission.notebooks for g in nb.grades}
+            hidden = {name.removeprefix("hidden_tests_"): g.score for name, g in grades.items() if name.startswith("hidden_tests_")}
+            assert hidden == {part: outcome.points(part) for part in ("part1", "part2", "part3")}, student
+            assert not any(grades[f"hidden_tests_{p}"].needs_manual_grade for p in hidden)
+        solution = gb.find_submission(ASSIGNMENT, "solution")
+        manual = sum(g.max_score for nb in solution.notebooks for g in nb.grades if not g.name.startswith("hidden_tests_"))
+        assert solution.max_score == outcomes["solution"].max_points() + manual and manual > 0
+        assert solution.score == outcomes["solution"].max_points(), "all hidden points, written answers not yet graded"
+
+
+def test_hidden_results_shown_in_autograded_notebook(graded_examples, course_root):
+    """nbgrader's own feedback (generate_feedback) shows the hidden suite's result per part."""
+    notebook = nbformat.read(course_root / "autograded" / "leaky_relu_backward" / ASSIGNMENT / "Part1_Backprop.ipynb", as_version=4)
+    (cell,) = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "hidden_tests_part1"]
+    outcome = graded_examples[1]["leaky_relu_backward"]
+    assert f"Hidden tests: {outcome.points('part1')} / {outcome.max_points('part1')} points" in cell.source
+    assert "LeakyReLU.backward: dx: differs from the expected values" in cell.source
+
+
 def test_written_answers_shown_in_autograded_notebook(graded_examples, course_root):
     """The answers live in hw/answers.py; the autograded notebook shows them next to the grading cell."""
     _, outcomes, _ = graded_examples
@@ -154,3 +180,11 @@ def test_a_suite_stopped_for_time_keeps_its_log_and_leaves_nothing(tmp_path):
     assert set(Path(tempfile.gettempdir()).glob("hw-suite-*")) <= before
     if isolation.running_as_root():
         assert isolation.pids_of_uid(isolation.slot_uid(0)) == [], "the stopped worker's processes are gone"
+
+
+def test_hidden_test_cells_carry_the_suites_points():
+    """Each notebook's hidden-tests cell has its part's points in the hidden suite (course grade refuses otherwise)."""
+    from course.gradebook import hidden_cells_problem
+
+    assert hidden_cells_problem(suite_catalog()) is None
+    assert "the suite has 1 points" in hidden_cells_problem([{"part": "part1", "max_points": 1}])

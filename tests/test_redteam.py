@@ -26,7 +26,8 @@ import pytest
 
 from course import ASSIGNMENT, REPO_ROOT, isolation
 from course.examples import Example, build_example, load_examples
-from course.grade import grade, grading_settings, scratch_course
+from course.grade import grade, grading_settings
+from course.gradebook import scratch_course
 
 ATTACKS_DIR = Path(__file__).resolve().parent / "redteam"
 INNOCENTS = ["solution", "conv_loops", "momentum_sign", "dropout_not_rescaled", "release"]
@@ -194,14 +195,13 @@ def redteam(request, tmp_path_factory):
         settings = grading_settings(isolation_level=level, progress=False)
         fingerprint_before = grader_fingerprint()
         start = time.monotonic()
-        clean, _, problems = grade([root / "clean"], root / "clean-grades", settings=settings, progress=False,
-                                   course_root=course)  # fmt: skip
+        clean_run = grade([root / "clean"], root / "clean-grades", settings=settings, progress=False, course_root=course)
         clean_seconds = time.monotonic() - start
-        assert problems == []
+        assert clean_run.problems == []
         temp_before = shared_temp_entries()
         start = time.monotonic()
-        attacked, _, _ = grade([root / "submitted"], root / "grades", settings=settings, progress=False,
-                               course_root=course)  # fmt: skip
+        attacked = grade([root / "submitted"], root / "grades", settings=settings, progress=False,
+                         course_root=course).outcomes  # fmt: skip
         attack_seconds = time.monotonic() - start
     finally:
         REPO_ROOT.chmod(mode & 0o7777)
@@ -210,7 +210,7 @@ def redteam(request, tmp_path_factory):
         level=level,
         out=root / "grades",
         course=course,
-        clean={o.student: o for o in clean},
+        clean={o.student: o for o in clean_run.outcomes},
         attacked={o.student: o for o in attacked},
         clean_seconds=clean_seconds,
         attack_seconds=attack_seconds,

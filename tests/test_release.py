@@ -3,10 +3,14 @@ import subprocess
 import sys
 
 import nbformat
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config.loader import PyFileConfigLoader
 
-from course import REPO_ROOT
+from course import ASSIGNMENT, REPO_ROOT
+from course.gradebook import scratch_course
 from course.strip import BEGIN, END
-from course.validate import check_release
+from course.validate import check_release, tree_differences
 from course.release import release_dir
 
 
@@ -23,6 +27,24 @@ def test_release_builds_byte_identical_twice(tmp_path):
             ["git", "status", "--porcelain", "--", "release"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
         )
         assert status.stdout == "", f"release/ changed after `course release`:\n{status.stdout}"
+
+
+def test_formgrader_generate_builds_the_complete_release(tmp_path, monkeypatch):
+    """
+    formgrader's Generate and Preview buttons call NbGraderAPI.generate_assignment
+    (nbgrader alone writes only the notebooks): the release it builds must be
+    the one `course release` builds, hw/, assets and README included.
+    """
+    root = scratch_course(tmp_path / "course")
+    (root / "release" / ASSIGNMENT).mkdir(parents=True)
+    (root / "release" / ASSIGNMENT / "stale.txt").write_text("from an earlier release")
+    monkeypatch.chdir(tmp_path)  # the Jupyter server runs wherever it was started
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    result = api.generate_assignment(ASSIGNMENT)
+    assert result["success"], result.get("error") or result["log"]
+    assert tree_differences(release_dir(), root / "release" / ASSIGNMENT) == []
 
 
 def test_release_has_no_solutions():

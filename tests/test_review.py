@@ -5,8 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from nbgrader.api import Gradebook
 
-from course import REPO_ROOT
+from course import ASSIGNMENT, REPO_ROOT
 from course.examples import build_example, load_examples
 from course.grade import grade, grading_settings
 
@@ -20,6 +21,14 @@ def course(*args):
 def gradebook_rows(out):
     with open(out / "gradebook.csv") as f:
         return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def hidden_scores(course_root, student="carol"):
+    """The hidden-suite points per part in nbgrader's gradebook, as formgrader shows them."""
+    with Gradebook(f"sqlite:///{course_root / 'gradebook.db'}") as gb:
+        submission = gb.find_submission(ASSIGNMENT, student)
+        return {g.name.removeprefix("hidden_tests_"): g.score for nb in submission.notebooks for g in nb.grades
+                if g.name.startswith("hidden_tests_")}  # fmt: skip
 
 
 def results(out, student="carol"):
@@ -57,10 +66,12 @@ def test_flagged_code_has_its_points_withheld(flagged):
 
 def test_clear_then_uphold_then_regrade(flagged):
     root, out, settings, course_root = flagged
-    cleared = course("review", "carol", "--clear", "--note", "debugging left-over", "--out", out)
+    assert hidden_scores(course_root) == {"part1": 0, "part2": 0, "part3": 0}
+    cleared = course("review", "carol", "--clear", "--note", "debugging left-over", "--out", out, "--course-root", course_root)
     assert cleared.returncode == 0, cleared.stderr
     r = results(out)
     assert r["score"] == r["max_score"] and r["review"]["decision"] == "cleared"
+    assert hidden_scores(course_root) == {p: r["parts"][p]["score"] for p in r["parts"]}, "formgrader sees the decision"
     assert all(t["passed"] for t in r["tests"])
     assert gradebook_rows(out)["carol"]["total"] == str(r["max_score"])
     assert json.loads((out / "reviews.json").read_text())["carol"]["note"] == "debugging left-over"
@@ -69,7 +80,7 @@ def test_clear_then_uphold_then_regrade(flagged):
     grade([root / "submitted"], out, settings=settings, progress=False, course_root=course_root)
     assert results(out)["score"] == r["max_score"]
 
-    upheld = course("review", "carol", "--uphold", "--out", out)
+    upheld = course("review", "carol", "--uphold", "--out", out, "--course-root", course_root)
     assert upheld.returncode == 0, upheld.stderr
     assert results(out)["score"] == 0 and results(out)["review"]["decision"] == "upheld"
     assert "stay withheld" in (out / "carol" / "feedback.html").read_text()
@@ -82,8 +93,8 @@ def test_clear_then_uphold_then_regrade(flagged):
 
 
 def test_review_without_flags_or_decision_says_so(flagged, tmp_path):
-    _, out, _, _ = flagged
-    proc = course("review", "nobody", "--clear", "--out", out)
+    _, out, _, course_root = flagged
+    proc = course("review", "nobody", "--clear", "--out", out, "--course-root", course_root)
     assert proc.returncode == 2 and "no results for 'nobody'" in proc.stderr
     proc = course("review", "carol", "--out", out)
     assert proc.returncode == 2 and "give --clear or --uphold" in proc.stderr

@@ -1,0 +1,376 @@
+"""
+nbgrader's side of grading: one gradebook for the hidden suite and the written answers.
+
+Each notebook ``PartN_*.ipynb`` ends with a locked *hidden-tests* task cell
+(grade id ``hidden_tests_partN``) whose points are that part's points in the
+hidden suite. ``course grade`` autogrades a student's notebooks with nbgrader
+and then sets the score of those cells to the points the hidden suite gave,
+so formgrader, nbgrader's exports and its feedback show hidden + manual points
+together. Graded by nbgrader alone (without ``course grade``), those cells wait
+for a score like any manual task: they never give points by themselves.
+"""
+import copy
+import csv
+import html
+import re
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from sqlalchemy.exc import SAWarning
+from traitlets.config.loader import PyFileConfigLoader
+
+from course import ASSIGNMENT, REPO_ROOT
+from course.release import source_notebooks
+
+HIDDEN_CELL = re.compile(r"hidden_tests_(part\d+)")
+ANSWER_CELL = re.compile(r"display_answer\(\s*answers\.(\w+)\s*\)")
+
+
+def hidden_cells(root: Path = REPO_ROOT):
+    """{part: (notebook name without .ipynb, points)} of the hidden-tests cells in the source notebooks."""
+    cells = {}
+    for path in source_notebooks(root):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            match = HIDDEN_CELL.fullmatch(meta.get("grade_id", ""))
+            if match:
+                cells[match.group(1)] = (path.stem, meta.get("points", 0))
+    return cells
+
+
+def part_titles(root: Path = REPO_ROOT):
+    """{part: the title of its notebook}, e.g. {"part1": "Part 1: Backpropagation from scratch"}."""
+    titles = {}
+    for part, (notebook, _) in hidden_cells(root).items():
+        cells = nbformat.read(Path(root) / "source" / ASSIGNMENT / f"{notebook}.ipynb", as_version=4).cells
+        headings = [line for c in cells if c.cell_type == "markdown" for line in c.source.splitlines() if line.startswith("# ")]
+        titles[part] = headings[0][2:].strip() if headings else part
+    return titles
+
+
+def hidden_cells_problem(catalog, root: Path = REPO_ROOT):
+    """Why the hidden-tests cells do not match the hidden suite's points per part, or None."""
+    suite = {}
+    for test in catalog:
+        suite[test["part"]] = suite.get(test["part"], 0) + test["max_points"]
+    cells = hidden_cells(root)
+    wrong = [
+        f"{part}: the suite has {points} points, "
+        + (f"the cell hidden_tests_{part} in {cells[part][0]}.ipynb says {cells[part][1]}" if part in cells else f"no notebook has a cell hidden_tests_{part}")
+        for part, points in sorted(suite.items())
+        if cells.get(part, (None, None))[1] != points
+    ]  # fmt: skip
+    if not wrong:
+        return None
+    return "the hidden-tests cells of the source notebooks do not match the hidden suite (" + "; ".join(wrong) + ")"
+
+
+def answer_names(root: Path = REPO_ROOT):
+    """The answer functions the source notebooks display, e.g. ["part1_q1", "part1_q2"]."""
+    names = []
+    for path in source_notebooks(root):
+        for cell in nbformat.read(path, as_version=4).cells:
+            names += ANSWER_CELL.findall(cell.source) if cell.cell_type == "code" else []
+    return names
+
+
+def unreadable_notebooks(folder: Path):
+    """One sentence per notebook of a submission that nbformat cannot read (not JSON, not a notebook)."""
+    problems = []
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            nbformat.read(path, as_version=4)
+        except Exception as exc:  # nbformat raises JSON, validation and reader errors of many kinds
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            problems.append(f"{path.name} is not a readable notebook ({reason[:200]})")
+    return problems
+
+
+def _rewrite(path: Path, nb):
+    path.chmod(0o644)  # nbgrader leaves autograded notebooks read-only
+    nbformat.write(nb, path)
+    path.chmod(0o444)
+
+
+def show_written_answers(notebook_folder: Path, answers: dict):
+    """
+    Writes the text of each answer in the submission's hw/answers.py (read
+    by the sandboxed worker during the hidden suite) into the output of the
+    autograded notebook cell that displays it, so formgrader shows the
+    submitted answers whether or not the student ran that cell.
+    """
+    for path in sorted(notebook_folder.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            match = ANSWER_CELL.search(cell.source) if cell.cell_type == "code" else None
+            if match:
+                text = answers.get(match.group(1), "*This answer was not read: see the grading log.*")
+                # The student's text is Markdown for a person to read, never markup to run in the
+                # grader's browser: HTML is escaped (a <script> shows as text) and Markdown kept.
+                shown = html.escape(text, quote=False)
+                cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": shown, "text/plain": text})]
+        _rewrite(path, nb)
+
+
+def hidden_results_markdown(summary: dict, part: str) -> str:
+    """The hidden suite's result for one part, as Markdown for the autograded notebook (and nbgrader's feedback)."""
+    from course.feedback import failure_groups
+
+    score = summary["parts"].get(part, {})
+    lines = [f"**Hidden tests: {score.get('score', 0)} / {score.get('max_score', 0)} points.**"]
+    if summary.get("problem"):
+        lines.append(f"Your submission could not be graded: {html.escape(summary['problem'], quote=False)}")
+    for group in failure_groups([t for t in summary["tests"] if t["part"] == part]):
+        lines.append(f"- {html.escape(group['message'], quote=False)} ({group['lost']} points: "
+                     f"{', '.join(html.escape(d, quote=False) for d in group['descriptions'])})")  # fmt: skip
+    return "\n".join(lines)
+
+
+def show_hidden_results(notebook_folder: Path, summary: dict):
+    """Appends each part's hidden-suite result to its hidden-tests cell of the autograded notebook."""
+    for path in sorted(notebook_folder.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        changed = False
+        for cell in nb.cells:
+            match = HIDDEN_CELL.fullmatch(cell.metadata.get("nbgrader", {}).get("grade_id", ""))
+            if match:
+                cell.source = cell.source.split("\n\n---\n")[0] + "\n\n---\n" + hidden_results_markdown(summary, match.group(1))
+                changed = True
+        if changed:
+            _rewrite(path, nb)
+
+
+class NbgraderCourse:
+    """
+    The nbgrader course that receives the graded notebooks: its submitted/ and
+    autograded/ trees and gradebook.db, driven through nbgrader's Python API
+    in this process (a command per student would spend seconds importing
+    nbgrader each time). Not thread-safe: call it from one thread.
+    """
+
+    def __init__(self, root: Path = REPO_ROOT, execute: bool = False):
+        self.root = Path(root)
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        config.CourseDirectory.root = str(self.root)
+        if not execute:
+            config.Execute.enabled = False
+            config.ClearOutput.enabled = False
+        self.config = config
+        self.coursedir = CourseDirectory(config=config)
+        self.api = NbGraderAPI(coursedir=self.coursedir, config=config)
+        self.hidden = hidden_cells(self.root)
+        self._registered = False
+
+    @property
+    def db_url(self):
+        return self.coursedir.db_url
+
+    def gradebook(self):
+        return Gradebook(self.db_url, course_id=self.coursedir.course_id)
+
+    def register(self):
+        """
+        Records the assignment and its graded cells in gradebook.db, as
+        generate_assignment does, without touching release/ (a fresh clone has
+        no gradebook.db, and autograde needs one).
+        """
+        if self._registered:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            config = copy.deepcopy(self.config)
+            config.CourseDirectory.release_directory = tmp
+            config.GenerateAssignment.post_convert_hook = None  # completes release/ folders: not wanted here
+            api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+            result = api.generate_assignment(ASSIGNMENT, force=True)
+        if not result["success"]:
+            raise RuntimeError(f"nbgrader could not register {ASSIGNMENT} in its gradebook: "
+                               f"{(result.get('error') or result['log'])[-800:]}")  # fmt: skip
+        self._registered = True
+
+    def autograde(self, student: str, folder: Path | None, summary: dict):
+        """
+        Autogrades one student's notebooks (copied into submitted/ first),
+        shows their written answers and hidden-suite results in the autograded
+        notebooks and sets the hidden-tests scores in gradebook.db. A student
+        without readable notebooks still gets the hidden-suite scores.
+        Returns a problem sentence, or None.
+        """
+        self.register()
+        problem = None
+        notebooks = folder is not None and any(folder.glob("*.ipynb"))
+        if notebooks:
+            problem = "; ".join(unreadable_notebooks(folder)) or None
+        if notebooks and problem is None:
+            dest = self.root / "submitted" / student / ASSIGNMENT
+            if dest.resolve() != folder.resolve():
+                shutil.rmtree(dest, ignore_errors=True)
+                shutil.copytree(folder, dest)
+            with warnings.catch_warnings():
+                # nbgrader 0.9 with SQLAlchemy 2 warns on every new submission that an
+                # autoflush skipped a relationship it adds explicitly right after.
+                warnings.filterwarnings("ignore", message="Object of type .* not in session", category=SAWarning)
+                result = self.api.autograde(ASSIGNMENT, student, force=True, create=True)
+            if result["success"]:
+                autograded = self.root / "autograded" / student / ASSIGNMENT
+                show_written_answers(autograded, summary.get("answers", {}))
+                show_hidden_results(autograded, summary)
+            else:
+                problem = "nbgrader could not autograde the notebooks: " + _last_error(result)
+        self.set_hidden_scores(student, summary)
+        return problem
+
+    def set_hidden_scores(self, student: str, summary: dict):
+        """Each part's hidden-suite points as the score of its hidden-tests cell (a TA's manual score still wins)."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Object of type .* not in session", category=SAWarning)
+            with self.gradebook() as gb:
+                gb.update_or_create_student(student)
+                try:
+                    gb.find_submission(ASSIGNMENT, student)
+                except MissingEntry:
+                    gb.add_submission(ASSIGNMENT, student)
+                for part, (notebook, _) in self.hidden.items():
+                    grade = gb.find_grade(f"hidden_tests_{part}", notebook, ASSIGNMENT, student)
+                    grade.auto_score = summary["parts"].get(part, {}).get("score", 0)
+                    grade.needs_manual_grade = False
+                gb.db.commit()
+
+
+def _last_error(result) -> str:
+    """The last line of an nbgrader log that says what went wrong, not its traceback."""
+    text = result.get("error") or result.get("log") or ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "error" in line] or lines or ["no reason given"]
+    return errors[-1][:300]
+
+
+ROSTER_COLUMNS = ("id", "first_name", "last_name", "email", "lms_user_id")
+
+
+def import_roster(csv_path: Path, course_root: Path = REPO_ROOT):
+    """
+    Adds or updates the students of a CSV file (columns: id, and any of
+    first_name, last_name, email, lms_user_id) in nbgrader's gradebook, so
+    formgrader shows names. Returns how many students it wrote.
+    """
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "id" not in rows[0]:
+        raise ValueError(f"{csv_path}: expected a header with 'id' and any of {', '.join(ROSTER_COLUMNS[1:])}")
+    unknown = set(rows[0]) - set(ROSTER_COLUMNS)
+    if unknown:
+        raise ValueError(f"{csv_path}: unknown columns {', '.join(sorted(unknown))} (known: {', '.join(ROSTER_COLUMNS)})")
+    from course.submissions import student_id
+
+    course = NbgraderCourse(course_root)
+    with course.gradebook() as gb:
+        for row in rows:
+            fields = {k: (row.get(k) or None) for k in ROSTER_COLUMNS[1:] if k in row}
+            gb.update_or_create_student(student_id(row["id"]), **fields)
+    return len(rows)
+
+
+def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
+    """
+    One row per student of nbgrader's gradebook: hidden-suite points per part,
+    manual points per written question (empty until a TA grades it), the
+    total, the maximum, and whether any score is still missing; with the
+    grading folder ``results``, also each student's problem and review state.
+    Returns (columns, rows, max points per column).
+    """
+    from course.review import read_summaries
+
+    course = NbgraderCourse(course_root)
+    summaries = {s["student"]: s for s in read_summaries(results)} if results else {}
+    rows, maxima = [], {}
+    with course.gradebook() as gb:
+        for student in sorted(gb.students, key=lambda s: s.id):
+            try:
+                submission = gb.find_submission(ASSIGNMENT, student.id)
+            except MissingEntry:
+                continue
+            row = {"student": student.id, "first_name": student.first_name or "", "last_name": student.last_name or "",
+                   "email": student.email or ""}  # fmt: skip
+            missing = []
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    part = HIDDEN_CELL.fullmatch(grade.name)
+                    column = f"hidden {part.group(1)}" if part else grade.name
+                    maxima[column] = grade.max_score
+                    # A written answer no TA has scored yet is not a 0: its cell stays empty.
+                    ungraded = grade.needs_manual_grade or grade.score is None
+                    row[column] = "" if ungraded else grade.score
+                    if ungraded:
+                        missing.append(column)
+            row["total"] = sum(v for k, v in row.items() if k in maxima and v != "")
+            row["max"] = sum(maxima.values())
+            row["missing"] = " ".join(sorted(missing))
+            summary = summaries.get(student.id, {})
+            row["problem"] = summary.get("problem") or ""
+            row["review"] = (summary.get("review") or {}).get("decision", "")
+            rows.append(row)
+    grades = sorted(maxima, key=lambda c: (not c.startswith("hidden"), c))
+    columns = ["student", "first_name", "last_name", "email", *grades, "total", "max", "missing", "problem", "review"]
+    return columns, rows, maxima
+
+
+def _number(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def write_export(path: Path, course_root: Path = REPO_ROOT, results: Path | None = None):
+    """The class as one CSV: see export_rows. Returns the number of students."""
+    columns, rows, _ = export_rows(course_root, results)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _number(v) for k, v in row.items()})
+    return len(rows)
+
+
+def write_canvas_export(path: Path, course_root: Path = REPO_ROOT, column: str = f"Homework {ASSIGNMENT[2:]}"):
+    """
+    The totals in the layout of Canvas's gradebook import: Student ("Last,
+    First"), ID (the roster's lms_user_id), SIS User ID (the nbgrader id),
+    SIS Login ID (the e-mail), Section, then one column for the assignment,
+    with a "Points Possible" row first. Canvas matches students on ID, SIS
+    User ID or SIS Login ID, so import the roster first (course roster).
+    """
+    _, rows, maxima = export_rows(course_root)
+    course = NbgraderCourse(course_root)
+    with course.gradebook() as gb:
+        lms = {s.id: s.lms_user_id or "" for s in gb.students}
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
+        writer.writerow(["Points Possible", "", "", "", "", _number(float(sum(maxima.values())))])
+        for row in rows:
+            name = ", ".join(n for n in (row["last_name"], row["first_name"]) if n) or row["student"]
+            writer.writerow([name, lms.get(row["student"], ""), row["student"], row["email"], "", _number(float(row["total"]))])
+    return len(rows)
+
+
+def scratch_course(dest: Path, with_solution_in_source: bool = False) -> Path:
+    """
+    A throw-away nbgrader course at ``dest`` (this repository's config,
+    sources, solution, assets and environment, an empty gradebook), for tests
+    and benchmarks that must not add students to the instructor's gradebook.
+    ``with_solution_in_source`` also puts the solution's hw/ into source/hw2,
+    as an instructor might.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+    for name in ("nbgrader_config.py", "environment.yml"):
+        shutil.copyfile(REPO_ROOT / name, dest / name)
+    for name in ("source", "hw", "tests/assets"):
+        shutil.copytree(REPO_ROOT / name, dest / name, ignore=ignore)
+    if with_solution_in_source:
+        shutil.copytree(dest / "hw", dest / "source" / ASSIGNMENT / "hw")
+    return dest

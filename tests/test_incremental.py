@@ -1,0 +1,124 @@
+"""
+Grades are never lost: each student is saved the moment they are graded, a run
+killed half-way loses only the students in flight, the next run continues,
+and grading one late submission leaves every other row of the gradebook.
+"""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from course import REPO_ROOT
+from course.examples import build_example, load_examples
+from course.gradebook import scratch_course
+
+STUDENTS = ["ann", "ben", "cat"]
+
+
+def gradebook(out):
+    with open(out / "gradebook.csv") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def completed(out):
+    """Students whose results are completely recorded (the fingerprint is written last)."""
+    done = []
+    for path in sorted(out.glob("*/results.json")):
+        if "fingerprint" in json.loads(path.read_text()):
+            done.append(path.parent.name)
+    return done
+
+
+def processes_mentioning(text):
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def start_grading(submitted, out, course, *extra):
+    command = [sys.executable, "-m", "course", "grade", submitted, "--out", out, "--course-root", course, "--jobs", "1", *extra]
+    return subprocess.Popen([str(c) for c in command], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture(scope="module")
+def class_of_three(tmp_path_factory):
+    root = tmp_path_factory.mktemp("incremental")
+    os.chmod(root, 0o755)
+    examples = {e.name: e for e in load_examples()}
+    for student, example in zip(STUDENTS, ["solution", "leaky_relu_backward", "momentum_sign"]):
+        build_example(examples[example], root / "submitted" / student / "hw2")
+    return root, scratch_course(root / "course")
+
+
+def test_a_killed_run_loses_only_students_in_flight_and_the_next_continues(class_of_three):
+    root, course = class_of_three
+    out = root / "grades"
+    grader = start_grading(root / "submitted", out, course)
+    try:
+        assert wait_for(lambda: completed(out), 300), "no student was graded"
+        grader.kill()  # SIGKILL: no clean-up of its own
+        grader.wait()
+    finally:
+        grader.kill()
+    done = completed(out)
+    assert 1 <= len(done) < len(STUDENTS)
+    assert set(gradebook(out)) >= set(done), "every student graded before the kill is in the gradebook"
+    for path in out.glob("*/results.json"):
+        json.loads(path.read_text())  # whole, never half-written
+    assert wait_for(lambda: not processes_mentioning(str(out)), 10), "a hidden suite outlived the killed grader"
+
+    # Ctrl-C on the next run: it stops cleanly and keeps what it finished.
+    grader = start_grading(root / "submitted", out, course)
+    try:
+        assert wait_for(lambda: len(completed(out)) > len(done) or grader.poll() is not None, 300)
+        grader.send_signal(signal.SIGINT)
+        _, stderr = grader.communicate(timeout=60)
+    finally:
+        grader.kill()
+    if grader.returncode == 130:  # it was still grading when interrupted
+        assert "every student graded so far is saved" in stderr and "Traceback" not in stderr
+    assert wait_for(lambda: not processes_mentioning(str(out)), 10), "a hidden suite outlived the interrupted grader"
+
+    # The next run grades only what is left.
+    before = {s: (out / s / "results.json").stat().st_mtime_ns for s in completed(out)}
+    proc = subprocess.run(start_grading(root / "submitted", out, course).args, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert f"Not graded again (same submission, suite and budget; --force regrades): {len(before)} student" in proc.stdout
+    assert {s: (out / s / "results.json").stat().st_mtime_ns for s in before} == before, "finished students were regraded"
+    rows = gradebook(out)
+    assert set(rows) == set(STUDENTS)
+    assert rows["ann"]["total"] == rows["ann"]["max"] and int(rows["ben"]["total"]) < int(rows["ben"]["max"])
+
+
+def test_one_late_submission_adds_one_row(class_of_three, tmp_path):
+    root, course = class_of_three
+    out = root / "grades"
+    if set(gradebook(out)) != set(STUDENTS):
+        pytest.skip("needs the class graded by the test above")
+    rows_before = gradebook(out)
+    late = build_example(next(e for e in load_examples() if e.name == "release"), tmp_path / "dan")
+    proc = subprocess.run(start_grading(late, out, course).args, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = gradebook(out)
+    assert set(rows) == {*STUDENTS, "dan"} and rows["dan"]["total"] == "0"
+    assert {s: rows[s] for s in STUDENTS} == rows_before, "the other rows are untouched"
