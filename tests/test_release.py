@@ -81,5 +81,6 @@ def test_release_package_imports_and_raises():
 def test_release_notebooks_are_nbgrader_tagged():
     nb = nbformat.read(release_dir() / "Part1_Backprop.ipynb", as_version=4)
     tasks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("task")]
-    assert [c.metadata.nbgrader.points for c in tasks] == [4, 2]
+    assert [(c.metadata.nbgrader.grade_id, c.metadata.nbgrader.points) for c in tasks] == [
+        ("part1_q1", 4), ("part1_q2", 2), ("hidden_tests_part1", 47)]
     assert all(c.metadata.get("nbgrader", {}).get("locked") for c in nb.cells)
