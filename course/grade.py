@@ -26,7 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from course import ASSIGNMENT, REPO_ROOT, isolation
-from course.gradebook import NbgraderCourse, answer_names, hidden_cells_problem, part_titles, scratch_course  # noqa: F401 (re-exported)
+from course.gradebook import NbgraderCourse, answer_names, hidden_cells_problem, part_titles
 from course.review import apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_student
 from course.sandbox import Budget
 from course.submissions import Submission, discover, stage
@@ -39,6 +39,7 @@ AUTOGRADER = REPO_ROOT / "autograder"
 TIME_BUDGET_FACTOR = 5
 MIN_TIME_BUDGET = 60.0
 CALIBRATION_CACHE = REPO_ROOT / ".cache" / "time-budget.json"
+CSV_INTERVAL = 10.0  # seconds between rebuilds of gradebook.csv during a run (and once at its end, however it ends)
 
 
 @dataclass(frozen=True)
@@ -329,19 +330,21 @@ def _interrupts_deferred():
 def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgrader: NbgraderCourse, fingerprint, titles):
     """
     Writes one student's grade the moment it exists: results.json (atomically)
-    and the feedback page, then the notebooks into nbgrader's gradebook, then
-    the class CSV. The fingerprint is written last, so a student whose
-    recording was cut short is graded again by the next run.
+    and the feedback page, then the notebooks into nbgrader's gradebook. The
+    fingerprint is written last, so a student whose recording was cut short is
+    graded again by the next run.
     """
     reviews = load_reviews(out)
     summary = _summary(outcome, parts, reviews, settings, part_titles=titles)
     write_student(out, summary)
-    notebook_problem = nbgrader.autograde(outcome.student, sub.folder, summary)
+    try:
+        notebook_problem = nbgrader.autograde(outcome.student, sub.folder, summary)
+    except Exception as exc:  # nbgrader on a malformed notebook: this student's problem, never the run's end
+        notebook_problem = f"nbgrader failed on the notebooks ({type(exc).__name__}: {str(exc)[:300]})"
     if notebook_problem:
         summary["notebook_problem"] = notebook_problem
     summary["fingerprint"] = fingerprint
     write_student(out, summary)
-    write_gradebook(out)
     return summary
 
 
@@ -409,6 +412,7 @@ def grade(
             slots.put(slot)
 
     run = Run(parts=sorted({t["part"] for t in catalog}))
+    csv_written = 0.0
     try:
         todo = {}
         for sub in submissions:
@@ -433,6 +437,10 @@ def grade(
                 shutil.rmtree(staging / sub.student, ignore_errors=True)
                 run.outcomes.append(outcome)
                 run.summaries[outcome.student] = summary
+                if time.monotonic() - csv_written > CSV_INTERVAL:
+                    # Rebuilt from every results.json: often enough to follow a long run, not once per student.
+                    write_gradebook(out)
+                    csv_written = time.monotonic()
                 for problem in (summary.get("problem"), summary.get("notebook_problem")):
                     if problem:
                         run.problems.append(f"{outcome.student}: {problem}")

@@ -2,7 +2,6 @@
 The sandboxed worker against hostile and broken submissions: each fails with a
 readable reason, and nothing it does reaches the grader or other students.
 """
-import os
 import textwrap
 import time
 from pathlib import Path
