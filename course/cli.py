@@ -58,8 +58,8 @@ def print_table(summaries, parts, expectations=None):
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
 
 
-def print_failures(summaries):
-    """What each student lost and why; tests that failed for the same reason share one line."""
+def print_failures(summaries, out, shown=4):
+    """What each student lost and why, the costliest reasons first; tests that failed for the same reason share one line."""
     from course.feedback import failure_groups
 
     for s in summaries.values():
@@ -68,9 +68,11 @@ def print_failures(summaries):
             continue
         lost = "every test failed" if all(not t["passed"] for t in s["tests"]) else f"lost {s['max_score'] - s['score']} points"
         print(f"\n{s['student']}: {lost}")
-        for g in groups:
+        for g in groups[:shown]:
             label = g["descriptions"][0] if len(g["descriptions"]) == 1 else f"{len(g['descriptions'])} checks"
             print(f"  - {label}: {g['message']}")
+        if len(groups) > shown:
+            print(f"  ... and {len(groups) - shown} more reasons: {out / s['student'] / 'feedback.html'}")
 
 
 def print_flagged(summaries, out):
@@ -181,7 +183,7 @@ def cmd_demo(args):
     expectations = {e.name: example_matches(e) for e in examples}
     print_run(run, args.out)
     print_table(run.summaries, run.parts, expectations)
-    print_failures(run.summaries)
+    print_failures(run.summaries, args.out)
     print_flagged(run.summaries, args.out)
     print(f"\nGradebook:  {args.out / 'gradebook.csv'}")
     print(f"Feedback:   {args.out}/<student>/feedback.html and results.json")

@@ -188,3 +188,38 @@ def test_hidden_test_cells_carry_the_suites_points():
 
     assert hidden_cells_problem(suite_catalog()) is None
     assert "the suite has 1 points" in hidden_cells_problem([{"part": "part1", "max_points": 1}])
+
+
+def test_export_and_roster(graded_examples, course_root, tmp_path):
+    """`course roster` names the students; `course export` writes the one gradebook as CSV and for Canvas."""
+    from course.gradebook import import_roster, write_canvas_export, write_export
+
+    _, outcomes, out = graded_examples
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,first_name,last_name,email\nsolution,Sol,Ution,sol@example.edu\n")
+    assert import_roster(roster, course_root) == 1
+    assert write_export(tmp_path / "export.csv", course_root, results=out) >= len(outcomes)
+    with open(tmp_path / "export.csv") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    solution = rows["solution"]
+    assert (solution["first_name"], solution["last_name"], solution["email"]) == ("Sol", "Ution", "sol@example.edu")
+    assert [solution[f"hidden {p}"] for p in ("part1", "part2", "part3")] == [str(outcomes["solution"].points(p)) for p in ("part1", "part2", "part3")]
+    assert solution["part1_q1"] == "" and "part1_q1" in solution["missing"].split(), "an ungraded answer is not a 0"
+    assert int(solution["total"]) == outcomes["solution"].max_points() < int(solution["max"])
+    assert rows["allclose_cheat"]["review"] == "pending"
+
+    write_canvas_export(tmp_path / "canvas.csv", course_root, column="Homework 2 (42)")
+    with open(tmp_path / "canvas.csv") as f:
+        lines = list(csv.reader(f))
+    assert lines[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Homework 2 (42)"]
+    assert lines[1][0] == "Points Possible" and lines[1][-1] == solution["max"]
+    assert ["Ution, Sol", "", "solution", "sol@example.edu", "", solution["total"]] in lines
+
+
+def test_roster_with_unknown_columns_says_so(course_root, tmp_path):
+    from course.gradebook import import_roster
+
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\nsolution,Sol\n")
+    with pytest.raises(ValueError, match="unknown columns name"):
+        import_roster(roster, course_root)
