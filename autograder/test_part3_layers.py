@@ -65,7 +65,7 @@ def conv_reference(stride, padding):
 
 @pytest.mark.points(1)
 def test_conv_output_shape(worker):
-    """Conv2d.output_shape: H' = (H + 2P - K) // S + 1, seed 002's case and non-square ones"""
+    """Conv2d.output_shape: H' = (H + 2P - K) // S + 1, on square and non-square cases"""
     cases = [
         ((3, 16, 4), {"stride": 2, "padding": 3}, (32, 3, 28, 28)),
         ((2, 5, 3), {"stride": 2, "padding": 1}, (7, 2, 31, 20)),
@@ -132,20 +132,20 @@ SEED_CONV_OUT = [
 SEED_POOL_OUT = [[0.11428571, 0.13015873, 0.14603175], [0.24126984, 0.25714286, 0.27301587], [0.36825397, 0.38412698, 0.4]]
 
 
-def seed_image():
-    """Seed 002's 8x8 grey ramp, (1, 8, 8, 1) in NHWC, as (1, 1, 8, 8)."""
+def ramp_image():
+    """The worked example's 8x8 grey ramp, (1, 8, 8, 1) in NHWC, as (1, 1, 8, 8)."""
     return torch.linspace(-0.1, 0.4, 64).reshape(1, 8, 8, 1).permute(0, 3, 1, 2).contiguous()
 
 
 @pytest.mark.points(1)
-def test_conv_seed_values(worker, layers_scan, layers_builtins_scan):
-    """Conv2d reproduces seed 002's forward values (its weights and output transposed to NCHW)"""
+def test_conv_known_values(worker, layers_scan, layers_builtins_scan):
+    """Conv2d(1, 2, 5) reproduces the known output on an 8x8 ramp image"""
     from_scratch(layers_scan, layers_builtins_scan, "Conv2d")
     w = torch.linspace(-0.2, 0.2, 50).reshape(5, 5, 1, 2).permute(3, 2, 0, 1).contiguous()
     b = torch.linspace(-0.3, 0.3, 2)
-    result = worker.call("layer_pass", spec={"cls": "Conv2d", "args": [1, 2, 5]}, x=seed_image(), douts=[], params=[w, b])
+    result = worker.call("layer_pass", spec={"cls": "Conv2d", "args": [1, 2, 5]}, x=ramp_image(), douts=[], params=[w, b])
     expected = torch.tensor(SEED_CONV_OUT).unsqueeze(0).permute(0, 3, 1, 2)
-    check_close("Conv2d(1, 2, 5) on seed 002's image", result["outs"][0], expected, atol=1e-6, rtol=0)
+    check_close("Conv2d(1, 2, 5) on the 8x8 ramp image", result["outs"][0], expected, atol=1e-6, rtol=0)
 
 
 # -- pooling ----------------------------------------------------------------------
@@ -198,11 +198,11 @@ def test_maxpool_backward_with_ties(worker, layers_scan, layers_builtins_scan, x
 
 
 @pytest.mark.points(1)
-def test_maxpool_seed_values(worker, layers_scan, layers_builtins_scan):
-    """MaxPool2d(4, stride=2) reproduces seed 002's forward values"""
+def test_maxpool_known_values(worker, layers_scan, layers_builtins_scan):
+    """MaxPool2d(4, stride=2) reproduces the known output on an 8x8 ramp image"""
     from_scratch(layers_scan, layers_builtins_scan, "MaxPool2d")
-    result = worker.call("layer_pass", spec=pool_spec("MaxPool2d", 4, 2, 0), x=seed_image(), douts=[])
-    check_close("MaxPool2d(4, stride=2) on seed 002's image", result["outs"][0], torch.tensor(SEED_POOL_OUT).view(1, 1, 3, 3), atol=1e-6, rtol=0)
+    result = worker.call("layer_pass", spec=pool_spec("MaxPool2d", 4, 2, 0), x=ramp_image(), douts=[])
+    check_close("MaxPool2d(4, stride=2) on the 8x8 ramp image", result["outs"][0], torch.tensor(SEED_POOL_OUT).view(1, 1, 3, 3), atol=1e-6, rtol=0)
 
 
 @pytest.mark.points(1)
@@ -303,8 +303,8 @@ SEED_SCORES = [
 SEED_LOSS = 4.56046848799693
 
 
-def seed_cnn_inputs():
-    """Seed 002's TestCNN parameters and features, NHWC there, in float64."""
+def small_cnn_inputs():
+    """The worked example's TestCNN parameters and features, NHWC there, in float64."""
     d = torch.float64
     w1 = torch.linspace(-0.7, 0.3, 81, dtype=d).reshape(3, 3, 3, 3).permute(3, 2, 0, 1).contiguous()
     b1 = torch.linspace(-0.6, 0.2, 3, dtype=d)
@@ -315,21 +315,21 @@ def seed_cnn_inputs():
     return x, torch.tensor([0, 2, 1, 4]), [w1, b1, w2, b2]
 
 
-def seed_cnn_reference(x, y, w1, b1, w2, b2):
+def small_cnn_reference(x, y, w1, b1, w2, b2):
     return F.cross_entropy(F.linear(F.max_pool2d(F.conv2d(x, w1, b1), 2).flatten(1), w2, b2), y)
 
 
 @pytest.mark.points(2)
-def test_seed_test_cnn(worker, layers_scan, layers_builtins_scan):
-    """Seed 002's TestCNN (Conv2d, MaxPool2d, Flatten, Linear) in float64: its scores, its loss 4.56046848799693 and every gradient"""
+def test_small_cnn_known_values(worker, layers_scan, layers_builtins_scan):
+    """A small CNN (Conv2d, MaxPool2d, Flatten, Linear) in float64 with known parameters: its scores, its loss and every gradient"""
     from_scratch(layers_scan, layers_builtins_scan, "Sequential", "Conv2d", "MaxPool2d", "Flatten", "Linear", "CrossEntropyLoss")
-    x, y, params = seed_cnn_inputs()
+    x, y, params = small_cnn_inputs()
     specs = TEST_CNN + [{"cls": "CrossEntropyLoss"}]
     scores = worker.call("sequential_pass", specs=TEST_CNN, params=params, x=x, dout=torch.zeros(4, 5, dtype=torch.float64))
-    check_close("TestCNN scores (seed 002's correct_scores)", scores["out"], torch.tensor(SEED_SCORES, dtype=torch.float64), atol=1e-7, rtol=0)
+    check_close("the small CNN's scores", scores["out"], torch.tensor(SEED_SCORES, dtype=torch.float64), atol=1e-7, rtol=0)
     result = worker.call("sequential_pass", specs=specs, params=params, x=x, y=y, dout=torch.tensor(1.0, dtype=torch.float64))
-    check_close("TestCNN loss (seed 002's correct_loss)", result["out"], torch.tensor(SEED_LOSS, dtype=torch.float64), atol=1e-10, rtol=0)
-    _, grads = autograd(lambda x, *p: seed_cnn_reference(x, y, *p), [x, *params], torch.tensor(1.0, dtype=torch.float64))
+    check_close("the small CNN's loss", result["out"], torch.tensor(SEED_LOSS, dtype=torch.float64), atol=1e-10, rtol=0)
+    _, grads = autograd(lambda x, *p: small_cnn_reference(x, y, *p), [x, *params], torch.tensor(1.0, dtype=torch.float64))
     check_close("TestCNN backward: dx", result["dx"], grads[0], atol=1e-9, rtol=1e-7)
     for i, (got, expected) in enumerate(zip(result["grads"], grads[1:])):
         check_close(f"TestCNN params()[{i}] gradient", got, expected, atol=1e-9, rtol=1e-7)

@@ -69,7 +69,7 @@ def print_failures(summaries, out, shown=4):
         lost = "every test failed" if all(not t["passed"] for t in s["tests"]) else f"lost {s['max_score'] - s['score']} points"
         print(f"\n{s['student']}: {lost}")
         for g in groups[:shown]:
-            label = g["descriptions"][0] if len(g["descriptions"]) == 1 else f"{len(g['descriptions'])} checks"
+            label = g["descriptions"][0] if g["count"] == 1 else f"{g['count']} checks"
             print(f"  - {label}: {g['message']}")
         if len(groups) > shown:
             print(f"  ... and {len(groups) - shown} more reasons: {out / s['student'] / 'feedback.html'}")

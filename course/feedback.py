@@ -5,6 +5,8 @@ each reason once with the checks it cost), then every check.
 Built only from results.json (test descriptions and the harness's messages),
 so it can never show the hidden tests' source.
 """
+import re
+
 from jinja2 import Environment
 
 TEMPLATE = """<!DOCTYPE html>
@@ -55,9 +57,10 @@ homework never needs this; if yours does it for a good reason, tell the staff.</
 {% for g in groups %}
 <div class="reason">
 <p class="why">{{ g.message }}</p>
-<p>{{ g.lost }} point{{ 's' if g.lost != 1 }} lost in {{ g.descriptions|length }} check{{ 's' if g.descriptions|length != 1 }}{% if g.descriptions|length <= 6 %}:{% endif %}</p>
+{% if g.messages|length > 1 %}<p>(one of {{ g.messages|length }} messages that differ only in their numbers)</p>{% endif %}
+<p>{{ g.lost }} point{{ 's' if g.lost != 1 }} lost in {{ g.count }} check{{ 's' if g.count != 1 }}{% if g.descriptions|length <= 6 %}:{% endif %}</p>
 {% if g.descriptions|length <= 6 %}<ul>{% for d in g.descriptions %}<li>{{ d }}</li>{% endfor %}</ul>
-{% else %}<details><summary>show the {{ g.descriptions|length }} checks</summary><ul>{% for d in g.descriptions %}<li>{{ d }}</li>{% endfor %}</ul></details>{% endif %}
+{% else %}<details><summary>show the {{ g.descriptions|length }} kinds of check</summary><ul>{% for d in g.descriptions %}<li>{{ d }}</li>{% endfor %}</ul></details>{% endif %}
 </div>
 {% endfor %}
 {% elif not problems %}<p class="full"><strong>Every check passed.</strong></p>{% endif %}
@@ -82,18 +85,27 @@ homework never needs this; if yours does it for a good reason, tell the staff.</
 _template = Environment(autoescape=True).from_string(TEMPLATE)
 
 
+NUMBER = re.compile(r"-?\d+(\.\d+)?(e[-+]?\d+)?")
+
+
 def failure_groups(tests):
     """
-    Failed tests grouped by their message, most points lost first: each
-    reason once, with the descriptions of the checks it covers.
+    Failed tests grouped by their reason, most points lost first: each reason
+    once (its first message; messages that differ only in their numbers, such
+    as shapes or sizes, are one reason), with the checks it covers.
     """
     groups = {}
     for t in tests:
         if t["passed"]:
             continue
-        group = groups.setdefault(t["message"], {"message": t["message"], "lost": 0, "descriptions": []})
+        reason = NUMBER.sub("#", t["message"])
+        group = groups.setdefault(reason, {"message": t["message"], "lost": 0, "count": 0, "descriptions": [], "messages": set()})
         group["lost"] += t["max_points"] - t["points"]
-        group["descriptions"].append(t.get("description") or t["name"])
+        group["count"] += 1
+        group["messages"].add(t["message"])
+        description = t.get("description") or t["name"]
+        if description not in group["descriptions"]:
+            group["descriptions"].append(description)
     return sorted(groups.values(), key=lambda g: -g["lost"])
 
 

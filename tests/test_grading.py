@@ -1,6 +1,7 @@
 """`course grade` on the bundled examples: points, feedback, gradebook."""
 import csv
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -96,8 +97,11 @@ def test_feedback_shows_reasons_not_hidden_source(graded_examples, hidden_source
         html = (out / student / "feedback.html").read_text()
         leaked = [line for line in hidden_sources if line in html]
         assert not leaked, f"{student}'s feedback shows hidden-suite source: {leaked[:3]}"
+        assert not re.search(r"\bseed \d", html, re.I), f"{student}'s feedback speaks of where the checks came from"
     html = (out / "leaky_relu_backward" / "feedback.html").read_text()
     assert "LeakyReLU.backward: dx: differs from the expected values" in html
+    summary = html.index("What to fix")
+    assert summary < html.index("Every check") and html.index("Part 1: Backpropagation from scratch") < summary
     outcome = outcomes["leaky_relu_backward"]
     assert f"{outcome.points()} / {outcome.max_points()}" in html
 
