@@ -12,7 +12,9 @@
 (from HW_DATA_DIR), as a student without HW_FAST would, and reports each cell
 that fails with its time: every accuracy a notebook promises must hold there.
 """
+import contextlib
 import filecmp
+import io
 import os
 import re
 import shutil
@@ -140,7 +142,7 @@ def run_notebooks(paths, fast: bool = True, cell_timeout: int = 900, progress: b
                    f"--timeout={cell_timeout + 60}", "-p", "no:cacheprovider", "-v", "--color=no", f"--junitxml={junit}",
                    "-o", "junit_family=xunit1", *map(str, paths)]  # fmt: skip
         proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        bar = tqdm(total=sum(map(len, ids.values())), unit="cell", disable=not progress, file=sys.stderr)
+        bar = tqdm(total=sum(map(len, ids.values())), unit="cell", disable=not progress, file=sys.__stderr__)
         with bar:
             for line in proc.stdout:
                 match = re.search(r"([\w.-]+\.ipynb)::Cell (\d+) (PASSED|FAILED|ERROR|SKIPPED)", line)
@@ -201,7 +203,10 @@ def validate(execute_notebooks: bool = True, real: bool = False) -> bool:
     for number, (name, check) in enumerate(checks, 1):
         print(f"[{number}/{len(checks)}] {name} ...", flush=True)
         start = time.monotonic()
-        ok, detail = check()
+        # What a check prints (the solution's training progress bars while it computes the assets) stays out
+        # of the report; the notebooks' progress bar writes to the terminal's stderr itself.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            ok, detail = check()
         passed &= ok
         print(f"[{'PASS' if ok else 'FAIL'}] {name} ({time.monotonic() - start:.0f} s): {detail}", flush=True)
     print("validate: all checks passed" if passed else "validate: FAILED", flush=True)
