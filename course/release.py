@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from traitlets.config.loader import PyFileConfigLoader
 
 from course import ASSIGNMENT, REPO_ROOT
@@ -33,11 +34,15 @@ With conda:
 or with pip (Python 3.11):
 
     python3 -m venv .venv && . .venv/bin/activate
-    pip install torch==2.14.1 torchvision==0.29.1 numpy matplotlib scikit-learn tqdm jupyterlab ipywidgets
+    pip install {pip_packages}
 
 Then open the notebooks from this folder:
 
     jupyter lab
+
+Python started in this folder finds the `hw` package (`python -c "import hw.layers"`).
+To use it from anywhere else (a script in another folder, pytest), put this folder on
+the path: `PYTHONPATH=/path/to/this/folder python my_script.py`.
 
 ## Data
 
@@ -87,8 +92,15 @@ def release_files(root: Path):
         files[f"tests/assets/{asset.name}"] = asset.read_bytes()
     files["environment.yml"] = (root / "environment.yml").read_bytes()
     names = ", ".join(nb.name for nb in source_notebooks(root))
-    files["README.md"] = STUDENT_README.format(notebooks=names).encode()
+    files["README.md"] = STUDENT_README.format(notebooks=names, pip_packages=" ".join(pip_packages(root))).encode()
     return files
+
+
+def pip_packages(root: Path):
+    """The pip requirements of environment.yml: the README's pip line installs exactly what conda would."""
+    environment = yaml.safe_load((root / "environment.yml").read_text())
+    pip = [d["pip"] for d in environment["dependencies"] if isinstance(d, dict) and "pip" in d]
+    return [f"'{requirement}'" if ">" in requirement or "<" in requirement else requirement for requirement in pip[0]]
 
 
 def complete_release(assignment, student, notebooks, **_):

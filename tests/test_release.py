@@ -1,4 +1,5 @@
 """The student release: in sync, deterministic, importable, and free of solutions and hidden tests."""
+import re
 import subprocess
 import sys
 
@@ -84,3 +85,24 @@ def test_release_notebooks_are_nbgrader_tagged():
     assert [(c.metadata.nbgrader.grade_id, c.metadata.nbgrader.points) for c in tasks] == [
         ("part1_q1", 4), ("part1_q2", 2), ("hidden_tests_part1", 47)]
     assert all(c.metadata.get("nbgrader", {}).get("locked") for c in nb.cells)
+
+
+# What a student has is the release alone: its text never speaks of where the content came from.
+PROVENANCE = [
+    r"\bseeds? ?\d{3}\b",  # the source homeworks' numbering
+    r"\b(cs ?231n|stanford|technion|deep learning course|236781)\b",
+    r"\bbench/",  # the repository's benchmarks
+    r"\bpyproject\b",
+    r"\.\./shared|DESIGN\.md|REFERENCES\.md",
+    r"\bautograder/|\bexamples/submissions",  # the hidden suite and its examples
+]
+
+
+def test_release_never_speaks_of_where_it_came_from():
+    found = []
+    for path in sorted(release_dir().rglob("*")):
+        if path.is_file() and path.suffix in {".py", ".ipynb", ".md", ".yml", ".txt"}:
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                found += [f"{path.relative_to(release_dir())}:{number}: {line.strip()[:120]}"
+                          for pattern in PROVENANCE if re.search(pattern, line, re.I)]  # fmt: skip
+    assert not found, "the release mentions things a student does not have:\n" + "\n".join(found)

@@ -80,20 +80,37 @@ class Layer(abc.ABC):
         """
         self.training_mode = training_mode
 
+    def buffers(self):
+        """
+        Returns:
+        - A list of the tensors that are state but not trained (such as
+          BatchNorm2d's running averages): a checkpoint must keep them too.
+          Empty by default.
+        """
+        return []
+
     def state_dict(self):
         """
         Returns:
-        - Copies of the parameters, in ``params()`` order (what a checkpoint saves).
+        - Copies of the parameters, in ``params()`` order, then of the buffers,
+          in ``buffers()`` order (what a checkpoint saves).
         """
-        return [param.detach().clone() for param, _ in self.params()]
+        return [param.detach().clone() for param, _ in self.params()] + [buf.clone() for buf in self.buffers()]
 
     def load_state_dict(self, state):
-        """Copies the tensors of ``state_dict()`` back into the parameters, in place."""
-        params = self.params()
-        if len(state) != len(params):
-            raise ValueError(f"{self!r} has {len(params)} parameters, the state holds {len(state)}")
-        for (param, _), value in zip(params, state):
-            param.copy_(value)
+        """
+        Copies the tensors of ``state_dict()`` back into the parameters and
+        buffers, in place. A list of the parameters alone is accepted too (the
+        buffers are then left as they are).
+        """
+        tensors = [param for param, _ in self.params()]
+        if len(state) == len(tensors) + len(self.buffers()):
+            tensors += self.buffers()
+        elif len(state) != len(tensors):
+            raise ValueError(f"{self!r} has {len(tensors)} parameters and {len(self.buffers())} buffers, "
+                             f"the state holds {len(state)} tensors")  # fmt: skip
+        for tensor, value in zip(tensors, state):
+            tensor.copy_(value)
 
     def double(self):
         """
@@ -409,6 +426,9 @@ class Sequential(Layer):
         raise NotImplementedError()
         return params
 
+    def buffers(self):
+        return [buf for layer in self.layers for buf in layer.buffers()]
+
     def train(self, training_mode=True):
         # TODO: Set the mode of this layer and of every layer it contains.
         raise NotImplementedError()
@@ -479,6 +499,9 @@ class MLP(Layer):
 
     def params(self):
         return self.sequence.params()
+
+    def buffers(self):
+        return self.sequence.buffers()
 
     def train(self, training_mode=True):
         super().train(training_mode)
@@ -757,6 +780,9 @@ class BatchNorm2d(Layer):
 
     def params(self):
         return [(self.gamma, self.dgamma), (self.beta, self.dbeta)]
+
+    def buffers(self):
+        return [self.running_mean, self.running_var]
 
     def forward(self, x, **kw):
         """
