@@ -230,7 +230,9 @@ class NbgraderCourse:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Object of type .* not in session", category=SAWarning)
             with self.gradebook() as gb:
-                gb.update_or_create_student(student)
+                record = gb.update_or_create_student(student)
+                if not (record.first_name or record.last_name):
+                    record.last_name = student  # formgrader shows "None, None" otherwise; `course roster` names them
                 try:
                     gb.find_submission(ASSIGNMENT, student)
                 except MissingEntry:

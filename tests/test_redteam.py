@@ -54,6 +54,23 @@ class Attack:
     must_fail: list = field(default_factory=list)  # tests that fail on their merits, not only withheld
 
 
+# Attacks on the sandbox itself run at every isolation level. The others (faking what a probe measures, forging
+# the protocol, payloads for the harness's loader, markup for the grader's browser) aim at the harness and the
+# worker's protocol, which are the same at every level: they run once, at the strongest level.
+ISOLATION_CLASSES = {
+    "reading outside the sandbox", "writing outside the sandbox", "reaching other students",
+    "processes that outlive their student", "processes and threads", "memory", "disk", "network",
+    "exits", "hangs", "time", "output floods",
+}
+
+
+def strongest_level():
+    """The strongest isolation level the red team can run at on this machine."""
+    if not isolation.bubblewrap_problem():
+        return isolation.BUBBLEWRAP
+    return isolation.UID if isolation.running_as_root() else None
+
+
 def load_attacks():
     attacks = []
     for path in sorted(ATTACKS_DIR.glob("*.toml")):
@@ -70,7 +87,7 @@ def load_attacks():
                 edits=data.get("edit", []),
                 appends=data.get("append", []),
                 symlinks=data.get("symlink", []),
-                levels=tuple(data.get("levels", isolation.LEVELS)),
+                levels=tuple(data.get("levels", isolation.LEVELS if data["class"] in ISOLATION_CLASSES else (strongest_level(),))),
                 must_fail=data.get("must_fail", []),
             )
         )
