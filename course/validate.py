@@ -141,6 +141,7 @@ def run_notebooks(paths, fast: bool = True, cell_timeout: int = 900, progress: b
         command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={cell_timeout}",
                    f"--timeout={cell_timeout + 60}", "-p", "no:cacheprovider", "-v", "--color=no", f"--junitxml={junit}",
                    "-o", "junit_family=xunit1", *map(str, paths)]  # fmt: skip
+        env["PYTHONUNBUFFERED"] = "1"  # each cell's result line as it comes, for the progress bar
         proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         bar = tqdm(total=sum(map(len, ids.values())), unit="cell", disable=not progress, file=sys.__stderr__)
         with bar:
