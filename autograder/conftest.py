@@ -129,6 +129,27 @@ def save_results(config):
         Path(path).write_text(json.dumps(results, indent=2))
 
 
+def describe_call(probe, kwargs):
+    """What a probe runs, named as the student wrote it: "timed out after 30 s while running your Conv2d ..."."""
+    cls = (kwargs.get("spec") or {}).get("cls") or kwargs.get("cls")
+    described = {
+        "layer_pass": f"running your {cls} (forward and backward)",
+        "conv_output_shape": "computing your Conv2d's output shape",
+        "module_pass": f"running your {cls}",
+        "linear_attributes": "building your Linear layer",
+        "sequential_pass": "running your Sequential",
+        "mlp_structure": "building your MLP",
+        "mlp_loss_pass": "running your MLP and its loss",
+        "optimizer_steps": f"running your {cls}.step",
+        "optimizer_zero_grad": f"running your {cls}.zero_grad",
+        "trainer_epoch": "running one epoch of your trainer",
+        "trainer_fit": "running your trainer's fit",
+        "hyperparameters": f"calling {kwargs.get('name')}() in hw/answers.py",
+        "written_answers": "reading your written answers in hw/answers.py",
+    }
+    return described.get(probe, f"running {probe}")
+
+
 @pytest.fixture(scope="session")
 def worker(request):
     submission = request.config.getoption("--submission")
@@ -145,6 +166,7 @@ def worker(request):
         level=config._isolation,
         scratch_parent=config.getoption("--scratch"),
         log_path=config.getoption("--worker-log"),
+        describe=describe_call,
     ) as w:
         config._worker = w
         # First, so that a submission that later runs out of its time budget keeps its written answers.

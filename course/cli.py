@@ -7,6 +7,7 @@ The ``course`` command: build, grade and validate the homework.
     course review [STUDENT]   list flagged submissions, or clear / uphold one
     course export             the one gradebook as CSV (and for Canvas)
     course roster FILE.csv    students' names and e-mails into nbgrader's gradebook
+    course remove STUDENT...  take students (or the demo's --examples) out of the course
     course demo               release + grade the bundled examples + print the gradebook
     course validate           the CI gate
 """
@@ -41,13 +42,13 @@ def cmd_assets(args):
 
 def print_table(summaries, parts, expectations=None):
     """The gradebook as a text table; with expectations, a column saying whether each example behaved."""
-    header = ["student", *parts, "total", "max"] + (["as expected"] if expectations else [])
+    header = ["student", *parts, "total", "max", "note"] + (["as expected"] if expectations else [])
     rows = []
     for s in summaries.values():
         scores = [str(s["parts"].get(p, {}).get("score", "")) for p in parts] + [str(s["score"])]
         if s.get("problem"):
             scores = ["-"] * len(scores)
-        row = [s["student"], *scores, str(s["max_score"])]
+        row = [s["student"], *scores, str(s["max_score"]), table_note(s)]
         if expectations:
             row.append("yes" if expectations[s["student"]](s) else "NO")
         rows.append(row)
@@ -58,6 +59,16 @@ def print_table(summaries, parts, expectations=None):
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
 
 
+def table_note(summary):
+    """Why a row of the results table is not a plain grade."""
+    if summary.get("problem"):
+        return "problem: not graded"
+    if summary.get("notebook_problem"):
+        return "problem: notebooks"
+    review = (summary.get("review") or {}).get("decision")
+    return f"review {review}" if review else ""
+
+
 def print_failures(summaries, out, shown=4):
     """What each student lost and why, the costliest reasons first; tests that failed for the same reason share one line."""
     from course.feedback import failure_groups
@@ -66,7 +77,12 @@ def print_failures(summaries, out, shown=4):
         groups = failure_groups(s["tests"])
         if not groups:
             continue
-        lost = "every test failed" if all(not t["passed"] for t in s["tests"]) else f"lost {s['max_score'] - s['score']} points"
+        if (s.get("review") or {}).get("decision") == "pending":
+            lost = f"{s['score']} / {s['max_score']} while its points are withheld pending staff review"
+        elif all(not t["passed"] for t in s["tests"]):
+            lost = "every test failed"
+        else:
+            lost = f"lost {s['max_score'] - s['score']} points"
         print(f"\n{s['student']}: {lost}")
         for g in groups[:shown]:
             label = g["descriptions"][0] if g["count"] == 1 else f"{g['count']} checks"
@@ -119,6 +135,13 @@ def print_run(run, out):
     if run.unchanged:
         print(f"Not graded again (same submission, suite and budget; --force regrades): {len(run.unchanged)} "
               f"student{'s' if len(run.unchanged) != 1 else ''}")  # fmt: skip
+        if run.restored:
+            print(f"  put back into gradebook.db (another grading folder had replaced them): {', '.join(run.restored)}")
+        from course.review import problem_of
+
+        for student in run.unchanged:  # a problem found by an earlier run is still a problem
+            if problem_of(run.summaries[student]):
+                print(f"  {student} still has a problem: {problem_of(run.summaries[student])}")
     print(f"Graded now: {len(run.outcomes)}\n")
 
 
@@ -188,6 +211,8 @@ def cmd_demo(args):
     print(f"\nGradebook:  {args.out / 'gradebook.csv'}")
     print(f"Feedback:   {args.out}/<student>/feedback.html and results.json")
     print("Written answers and the one gradebook (hidden + manual points): see the README's section for TAs")
+    print(f"The {len(examples)} examples are students of this course's gradebook.db now (formgrader shows them); "
+          "before grading a real class, `course remove --examples` takes them out.")  # fmt: skip
     unexpected = [s for s in run.summaries if not expectations[s](run.summaries[s])]
     if unexpected:
         print(f"These examples were not graded as expected: {', '.join(unexpected)}", file=sys.stderr)
@@ -206,8 +231,10 @@ def cmd_review(args):
             for flag in s["flags"]:
                 print(f"  - {flag['message']}")
         return 0
-    if args.clear == args.uphold:
-        return fail("review", "give --clear or --uphold with a student")
+    if args.clear and args.uphold:
+        return fail("review", "give either --clear or --uphold, not both")
+    if not (args.clear or args.uphold):
+        return fail("review", f"say what to decide for {args.student}: --clear (give back the points) or --uphold")
     if not is_course(args.course_root.resolve()):
         return fail("review", not_a_course(args.course_root))
     try:
@@ -216,7 +243,7 @@ def cmd_review(args):
         return fail("review", exc)
     from course.gradebook import NbgraderCourse
 
-    NbgraderCourse(args.course_root.resolve()).set_hidden_scores(args.student, summary)
+    NbgraderCourse(args.course_root.resolve()).record_decision(args.student, summary)
     print(f"{args.student}: {summary['review']['decision']}; score {summary['score']} / {summary['max_score']}")
     return 0
 
@@ -231,14 +258,43 @@ def cmd_export(args):
 
     from course.review import write_gradebook
 
-    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.out.is_dir():
+        return fail("export", f"{args.out}: no such grading folder (give the --out that `course grade` wrote to)")
     write_gradebook(args.out)  # after students were removed by hand, the CSV follows too
     csv_path, canvas_path = args.out / "export.csv", args.out / "canvas.csv"
-    count = write_export(csv_path, course_root, results=args.out)
-    write_canvas_export(canvas_path, course_root, column=args.canvas_column)
+    count, incomplete = write_export(csv_path, course_root, results=args.out)
+    write_canvas_export(canvas_path, course_root, results=args.out, column=args.canvas_column)
     print(f"Wrote {count} students to {csv_path} (hidden points per part, manual points per question, total) "
           f"and {canvas_path} (Canvas gradebook import)")  # fmt: skip
+    for reason, students in incomplete.items():
+        print(f"Not final, so left empty in {canvas_path.name}: {len(students)} {reason}: {', '.join(students[:10])}"
+              f"{' ...' if len(students) > 10 else ''}")  # fmt: skip
     return 0
+
+
+def cmd_remove(args):
+    course_root = args.course_root.resolve()
+    if not is_course(course_root):
+        return fail("remove", not_a_course(args.course_root))
+    students = list(args.students)
+    if args.examples:
+        from course.examples import load_examples
+
+        students += [e.name for e in load_examples()]
+    if not students:
+        return fail("remove", "name the students to remove, or give --examples")
+    if not (course_root / "gradebook.db").exists():
+        return fail("remove", f"{course_root / 'gradebook.db'} does not exist: there is nobody to remove")
+    from course.gradebook import remove_students
+
+    found = remove_students(students, course_root, args.out)
+    missing = [s for s in students if s not in found]
+    if found:
+        print(f"Removed {len(found)} student{'s' if len(found) != 1 else ''} from {course_root.name}'s gradebook.db, "
+              f"submitted/, autograded/ and feedback/, and from {args.out}: {', '.join(found)}")  # fmt: skip
+    if missing:
+        print(f"Not found: {', '.join(missing)}", file=sys.stderr)
+    return 0 if found or args.examples else 2
 
 
 def cmd_roster(args):
@@ -267,22 +323,37 @@ def cmd_validate(args):
     return 0 if validate(execute_notebooks=not args.skip_notebooks, real=args.real) else 1
 
 
+def positive(kind):
+    """An argparse type: a number above zero, or a clear message."""
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} is not above zero")
+        return value
+
+    return parse
+
+
 def add_budget_options(p):
     from course.budget import Budget
 
     b = Budget()
     p.add_argument("--isolation", default="auto", choices=["auto", "bubblewrap", "uid", "process"],
                    help="how submissions are kept apart (default: the strongest available; see the README)")
-    p.add_argument("--time-budget", type=float, default=None,
+    p.add_argument("--time-budget", type=positive(float), default=None,
                    help="seconds a submission's code may run in all (default: a multiple of the solution's time "
                         "on this machine, measured once and cached in .cache/)")
-    p.add_argument("--probe-timeout", type=float, default=b.probe_seconds,
+    p.add_argument("--probe-timeout", type=positive(float), default=b.probe_seconds,
                    help=f"seconds one check may run (default: {b.probe_seconds:.0f})")
-    p.add_argument("--memory-mib", type=int, default=b.memory_bytes >> 20,
+    p.add_argument("--memory-mib", type=positive(int), default=b.memory_bytes >> 20,
                    help=f"memory of all of a submission's processes together (default: {b.memory_bytes >> 20})")
-    p.add_argument("--disk-mib", type=int, default=b.disk_bytes >> 20,
+    p.add_argument("--disk-mib", type=positive(int), default=b.disk_bytes >> 20,
                    help=f"disk a submission may write (default: {b.disk_bytes >> 20})")
-    p.add_argument("--processes", type=int, default=b.processes,
+    p.add_argument("--processes", type=positive(int), default=b.processes,
                    help=f"processes and threads a submission may run at once (default: {b.processes})")
     p.add_argument("--force", action="store_true",
                    help="grade every submission again, even those whose submission, hidden suite and budget are "
@@ -315,13 +386,14 @@ def build_parser():
     p = command("grade", "grade submissions", "Reads the submissions (never changes them) and the hidden suite in "
                 "autograder/. Writes, in --out: <student>/results.json and feedback.html the moment each student is "
                 "graded, gradebook.csv (rebuilt from every student in --out), .logs/ (staff only). Writes, in the "
-                "course: submitted/<student>/, autograded/<student>/ and gradebook.db (hidden and manual points). "
+                "course: submitted/<student>/, autograded/<student>/ and gradebook.db (hidden and manual points; one "
+                "gradebook.db per course, shared by every --out folder). "
                 "A student whose submission, suite and budget did not change is not graded again (see --force); an "
                 "interrupted run loses only the students in flight: run it again to continue.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                    help="a submission folder, an nbgrader submitted/ tree, a folder of .zip files, or a .zip")
     add_out(p, "that receives the results")
-    p.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel (default: 2)")
+    p.add_argument("--jobs", type=positive(int), default=2, help="submissions graded in parallel (default: 2)")
     p.add_argument("--execute", action="store_true", help="re-execute the notebooks in nbgrader autograde (HW_FAST=1)")
     add_course_root(p)
     add_budget_options(p)
@@ -330,7 +402,7 @@ def build_parser():
     p = command("demo", "build the release and grade the bundled examples", "Writes release/, build/demo/submitted/ "
                 "(the examples), the --out folder and the course's gradebook.db, as `course grade` does.")
     add_out(p, "that receives the results")
-    p.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel (default: 2)")
+    p.add_argument("--jobs", type=positive(int), default=2, help="submissions graded in parallel (default: 2)")
     add_budget_options(p)
     p.set_defaults(func=cmd_demo)
 
@@ -359,9 +431,19 @@ def build_parser():
                 "the columns id (the student's id: the name of their .zip or folder) and any of first_name, last_name, "
                 "email, lms_user_id; adds or updates those students in the course's gradebook.db, so formgrader "
                 "and the exports show names.")
-    p.add_argument("csv", type=Path, metavar="FILE.csv")
+    p.add_argument("csv", type=Path, metavar="FILE.csv", help="the roster: a header line, then a student per line")
     add_course_root(p)
     p.set_defaults(func=cmd_roster)
+
+    p = command("remove", "take students out of the course", "Writes (deletes) each student's rows in the course's "
+                "gradebook.db (with every grade), their submitted/, autograded/ and feedback/ folders, and their results "
+                "in --out (gradebook.csv is rebuilt). For a withdrawal, a trial submission, or the demo's examples (--examples).")
+    p.add_argument("students", nargs="*", metavar="STUDENT", help="a student id, as in gradebook.csv")
+    p.add_argument("--examples", action="store_true",
+                   help="also every example student that `course demo` graded into the course")
+    add_out(p, "whose results of these students are removed too")
+    add_course_root(p)
+    p.set_defaults(func=cmd_remove)
 
     p = command("validate", "check that the assignment is sound (the CI gate)", "Reads the sources; writes nothing "
                 "in the repository. Checks that release/ and tests/assets are in sync, that the solution scores "

@@ -50,7 +50,10 @@ homework never needs this; if yours does it for a good reason, tell the staff.</
 {% endfor %}
 <tr><th>Hidden tests in all</th><th class="pts">{{ r.score }} / {{ r.max_score }}</th></tr>
 </table>
-<p>Written answers are graded separately by the course staff.</p>
+{% if missing_answers %}<p>Written answers are graded separately by the course staff, from the text your <code>hw/answers.py</code>
+returns. {{ missing_answers|length }} of {{ r.answers|length }} did not reach them:</p>
+<ul>{% for name, why in missing_answers.items() %}<li><code>{{ name }}</code>: {{ why }}</li>{% endfor %}</ul>
+{% elif r.answers %}<p>Written answers are graded separately by the course staff.</p>{% endif %}
 
 {% if groups %}
 <h2>What to fix</h2>
@@ -115,13 +118,27 @@ def problems_of(results: dict):
     if results.get("problem"):
         problems.append(f"Your submission could not be graded: {results['problem']}")
     if results.get("notebook_problem"):
-        problems.append(f"Your notebooks could not be read, so your written answers may not reach the staff: "
-                        f"{results['notebook_problem']}")  # fmt: skip
+        problems.append(f"Not every notebook could be graded: {results['notebook_problem']}")
     return problems
+
+
+# How the grader says that an answer function gave no text (autograder/probes.py, written_answers).
+NO_ANSWER = re.compile(r"\*(Not answered: .*|No answer: .*|hw/answers\.py has no function .*|The answers could not be read: .*|`\w+\(\)` returned .*)\*", re.S)
+
+
+def missing_answers(results: dict) -> dict:
+    """The written answers that gave no text, each with why."""
+    missing = {}
+    for name, text in (results.get("answers") or {}).items():
+        match = NO_ANSWER.fullmatch(text)
+        if match:
+            missing[name] = match.group(1)
+    return missing
 
 
 def render_feedback(results: dict) -> str:
     problems = problems_of(results)
     # One reason for every test (the submission did not import, the budget ran out) is said once, in the banner.
     groups = [] if results.get("problem") else failure_groups(results["tests"])
-    return _template.render(r=results, groups=groups, problems=problems, titles=results.get("part_titles", {}))
+    return _template.render(r=results, groups=groups, problems=problems, titles=results.get("part_titles", {}),
+                            missing_answers=missing_answers(results))  # fmt: skip

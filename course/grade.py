@@ -173,13 +173,20 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
     return outcome
 
 
-def unique_students(submissions):
+def unique_students(submissions, report=None):
+    """
+    Gives every submission its own student id: when two names clean up to the
+    same id ("leo m.zip", "leo_m.zip"), the second becomes leo_m_2, and
+    ``report`` is told which file became which id.
+    """
     seen = {}
     for sub in submissions:
         base, n = sub.student, 1
         while sub.student in seen:
             n += 1
             sub.student = f"{base}_{n}"
+        if sub.student != base and report:
+            report(f"{sub.source} is graded as student {sub.student}: {seen[base].source} already has the id {base}")
         seen[sub.student] = sub
     return submissions
 
@@ -247,6 +254,7 @@ class Run:
     summaries: dict = field(default_factory=dict)  # student -> results.json, for every student of the run
     problems: list = field(default_factory=list)  # "<student>: <why>", one line each
     unchanged: list = field(default_factory=list)  # students not regraded: same submission, suite and budget
+    restored: list = field(default_factory=list)  # of those, students whose gradebook.db record was put back
 
 
 def _summary(outcome: Outcome, parts, reviews, settings: Settings, **extra):
@@ -378,9 +386,9 @@ def grade(
     cells do not match the suite, nbgrader cannot register the assignment).
     """
     out = Path(out)
-    submissions = unique_students([s for p in paths for s in discover(p)])
-    settings = settings or grading_settings(progress=progress)
     report = report or (lambda line: tqdm.write(line, file=sys.stderr))
+    submissions = unique_students([s for p in paths for s in discover(p)], report)
+    settings = settings or grading_settings(progress=progress)
     catalog = suite_catalog()
     mismatch = hidden_cells_problem(catalog, Path(course_root))
     if mismatch:
@@ -392,7 +400,7 @@ def grade(
     staging = out / ".staging"
     for folder in (logs, staging):
         folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(staging, 0o700)
+        os.chmod(folder, 0o700)  # staff only: what submissions printed, and their private copies
     if execute:
         os.environ["HW_FAST"] = "1"  # nbgrader's kernels inherit it
 
@@ -420,6 +428,12 @@ def grade(
             fingerprint = submission_fingerprint(sub, suite)
             previous = read_summary(out, sub.student)
             if not force and previous and previous.get("fingerprint") == fingerprint:
+                if not nbgrader.agrees(sub.student, previous, sub.folder):
+                    # Grading another --out into this course replaced this student's notebooks or scores:
+                    # their record goes back from the saved results, without running the suite again.
+                    with _interrupts_deferred():
+                        nbgrader.autograde(sub.student, sub.folder, previous)
+                    run.restored.append(sub.student)
                 run.unchanged.append(sub.student)
                 run.summaries[sub.student] = previous
                 shutil.rmtree(staging / sub.student, ignore_errors=True)

@@ -12,6 +12,7 @@ for a score like any manual task: they never give points by themselves.
 import copy
 import csv
 import html
+import json
 import re
 import shutil
 import tempfile
@@ -80,15 +81,21 @@ def answer_names(root: Path = REPO_ROOT):
     return names
 
 
-def unreadable_notebooks(folder: Path):
-    """One sentence per notebook of a submission that nbformat cannot read (not JSON, not a notebook)."""
-    problems = []
+def unreadable_notebooks(folder: Path) -> dict:
+    """The notebooks of a submission that nbformat cannot read, each with why in words: {name: reason}."""
+    problems = {}
     for path in sorted(folder.glob("*.ipynb")):
         try:
+            json.loads(path.read_bytes())
+        except ValueError as exc:  # nbformat's own message quotes the file's first bytes as a Python string
+            where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+            problems[path.name] = f"it is not valid JSON ({getattr(exc, 'msg', 'not UTF-8 text')}{where}; was it cut short?)"
+            continue
+        try:
             nbformat.read(path, as_version=4)
-        except Exception as exc:  # nbformat raises JSON, validation and reader errors of many kinds
+        except Exception as exc:  # nbformat raises validation and reader errors of many kinds
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            problems.append(f"{path.name} is not a readable notebook ({reason[:200]})")
+            problems[path.name] = f"it is not a Jupyter notebook ({reason[:200]})"
     return problems
 
 
@@ -124,8 +131,9 @@ def hidden_results_markdown(summary: dict, part: str) -> str:
 
     score = summary["parts"].get(part, {})
     lines = [f"**Hidden tests: {score.get('score', 0)} / {score.get('max_score', 0)} points.**"]
-    if summary.get("problem"):
+    if summary.get("problem"):  # the one reason every test failed: said once
         lines.append(f"Your submission could not be graded: {html.escape(summary['problem'], quote=False)}")
+        return "\n".join(lines)
     for group in failure_groups([t for t in summary["tests"] if t["part"] == part]):
         lines.append(f"- {html.escape(group['message'], quote=False)} ({group['lost']} points: "
                      f"{', '.join(html.escape(d, quote=False) for d in group['descriptions'])})")  # fmt: skip
@@ -203,14 +211,18 @@ class NbgraderCourse:
         """
         self.register()
         problem = None
-        notebooks = folder is not None and any(folder.glob("*.ipynb"))
-        if notebooks:
-            problem = "; ".join(unreadable_notebooks(folder)) or None
-        if notebooks and problem is None:
+        readable = []
+        if folder is not None:
+            unreadable = unreadable_notebooks(folder)
+            readable = [p for p in folder.glob("*.ipynb") if p.name not in unreadable]
+            if unreadable:
+                # nbgrader gives a notebook that is not there zero points; the readable ones are graded as usual.
+                problem = "; ".join(f"{name} could not be read, so its written answers were not passed on for grading: "
+                                    f"{reason}" for name, reason in unreadable.items())  # fmt: skip
+        if readable:
             dest = self.root / "submitted" / student / ASSIGNMENT
             if dest.resolve() != folder.resolve():
-                shutil.rmtree(dest, ignore_errors=True)
-                shutil.copytree(folder, dest)
+                _replace_tree(folder, dest, leave_out=set(unreadable))
             with warnings.catch_warnings():
                 # nbgrader 0.9 with SQLAlchemy 2 warns on every new submission that an
                 # autoflush skipped a relationship it adds explicitly right after.
@@ -221,9 +233,42 @@ class NbgraderCourse:
                 show_written_answers(autograded, summary.get("answers", {}))
                 show_hidden_results(autograded, summary)
             else:
-                problem = "nbgrader could not autograde the notebooks: " + _last_error(result)
+                failed = "nbgrader could not autograde the notebooks: " + _last_error(result)
+                problem = f"{problem}; {failed}" if problem else failed
         self.set_hidden_scores(student, summary)
         return problem
+
+    def record_decision(self, student: str, summary: dict):
+        """A review decision changed the hidden-suite points: into gradebook.db and the autograded notebooks."""
+        self.set_hidden_scores(student, summary)
+        autograded = self.root / "autograded" / student / ASSIGNMENT
+        if autograded.is_dir():
+            show_hidden_results(autograded, summary)
+
+    def agrees(self, student: str, summary: dict, folder: Path | None) -> bool:
+        """
+        Whether gradebook.db and submitted/ still hold what recording this
+        summary wrote: the hidden-suite scores, and the same notebooks as
+        ``folder`` (grading another --out into the same course may have
+        replaced them).
+        """
+        if folder is not None:
+            submitted = self.root / "submitted" / student / ASSIGNMENT
+            unreadable = unreadable_notebooks(folder)
+            for notebook in folder.glob("*.ipynb"):
+                if notebook.name not in unreadable and not (
+                    (submitted / notebook.name).is_file() and (submitted / notebook.name).read_bytes() == notebook.read_bytes()
+                ):
+                    return False
+        with self.gradebook() as gb:
+            for part, (notebook, _) in self.hidden.items():
+                try:
+                    grade = gb.find_grade(f"hidden_tests_{part}", notebook, ASSIGNMENT, student)
+                except MissingEntry:
+                    return False
+                if grade.auto_score != summary["parts"].get(part, {}).get("score", 0):
+                    return False
+        return True
 
     def set_hidden_scores(self, student: str, summary: dict):
         """Each part's hidden-suite points as the score of its hidden-tests cell (a TA's manual score still wins)."""
@@ -244,12 +289,60 @@ class NbgraderCourse:
                 gb.db.commit()
 
 
+def _replace_tree(src: Path, dest: Path, leave_out=frozenset()):
+    """
+    dest becomes a copy of src. The copy is made beside dest first, so a run
+    killed half-way leaves either the old folder or the new one; whatever a
+    killed run left there (a half copy, a file) is removed, and a failure to
+    remove it is raised, not hidden.
+    """
+    incoming = dest.with_name(dest.name + ".incoming")
+    for leftover in (incoming, dest):
+        if leftover.is_symlink() or leftover.is_file():
+            leftover.unlink()
+        elif leftover.exists():
+            shutil.rmtree(leftover)
+    shutil.copytree(src, incoming, ignore=lambda folder, names: [n for n in names if Path(folder) == src and n in leave_out])
+    incoming.rename(dest)
+
+
 def _last_error(result) -> str:
     """The last line of an nbgrader log that says what went wrong, not its traceback."""
     text = result.get("error") or result.get("log") or ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if "Error" in line or "error" in line] or lines or ["no reason given"]
     return errors[-1][:300]
+
+
+def remove_students(students, course_root: Path = REPO_ROOT, out: Path | None = None):
+    """
+    Takes students out of the course (a withdrawal, a test submission, the
+    demo's examples): their rows in gradebook.db with every grade, their
+    submitted/, autograded/ and feedback/ folders, and with the grading
+    folder ``out`` their results there (the CSV is then rebuilt). Returns the
+    students that were found anywhere.
+    """
+    from course.review import write_gradebook
+
+    found = []
+    course = NbgraderCourse(course_root)
+    with course.gradebook() as gb:
+        for student in students:
+            folders = [Path(course_root) / tree / student for tree in ("submitted", "autograded", "feedback")]
+            folders += [Path(out) / student] if out else []
+            known = any(f.is_dir() for f in folders)
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
+            try:
+                gb.remove_student(student)
+                known = True
+            except MissingEntry:
+                pass
+            if known:
+                found.append(student)
+    if out and Path(out).is_dir():
+        write_gradebook(Path(out))
+    return found
 
 
 ROSTER_COLUMNS = ("id", "first_name", "last_name", "email", "lms_user_id")
@@ -261,7 +354,7 @@ def import_roster(csv_path: Path, course_root: Path = REPO_ROOT):
     first_name, last_name, email, lms_user_id) in nbgrader's gradebook, so
     formgrader shows names. Returns how many students it wrote.
     """
-    with open(csv_path, newline="") as f:
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets often start a CSV with a BOM
         rows = list(csv.DictReader(f))
     if not rows or "id" not in rows[0]:
         raise ValueError(f"{csv_path}: expected a header with 'id' and any of {', '.join(ROSTER_COLUMNS[1:])}")
@@ -273,8 +366,18 @@ def import_roster(csv_path: Path, course_root: Path = REPO_ROOT):
     course = NbgraderCourse(course_root)
     with course.gradebook() as gb:
         for row in rows:
-            fields = {k: (row.get(k) or None) for k in ROSTER_COLUMNS[1:] if k in row}
-            gb.update_or_create_student(student_id(row["id"]), **fields)
+            sid = student_id(row["id"])
+            fields = {k: (row.get(k) or "").strip() for k in ROSTER_COLUMNS[1:] if k in row}
+            if "first_name" in fields or "last_name" in fields:
+                # The roster's names replace the stand-in (the id as last name) that grading gave an unnamed student.
+                fields.setdefault("first_name", "")
+                fields.setdefault("last_name", "")
+                if not (fields["first_name"] or fields["last_name"]):
+                    fields["last_name"] = sid  # formgrader would show "None, None"
+            for key in ("email", "lms_user_id"):
+                if key in fields:
+                    fields[key] = fields[key] or None
+            gb.update_or_create_student(sid, **fields)
     return len(rows)
 
 
@@ -288,17 +391,21 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
     """
     from course.review import read_summaries
 
+    from course.review import problem_of
+
     course = NbgraderCourse(course_root)
     summaries = {s["student"]: s for s in read_summaries(results)} if results else {}
     rows, maxima = [], {}
     with course.gradebook() as gb:
         for student in sorted(gb.students, key=lambda s: s.id):
-            try:
-                submission = gb.find_submission(ASSIGNMENT, student.id)
-            except MissingEntry:
-                continue
             row = {"student": student.id, "first_name": student.first_name or "", "last_name": student.last_name or "",
                    "email": student.email or ""}  # fmt: skip
+            try:
+                submission = gb.find_submission(ASSIGNMENT, student.id)
+            except MissingEntry:  # on the roster, nothing handed in (yet)
+                row.update(total=0, missing="", problem="no submission", review="")
+                rows.append(row)
+                continue
             missing = []
             for notebook in submission.notebooks:
                 for grade in notebook.grades:
@@ -311,12 +418,13 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
                     if ungraded:
                         missing.append(column)
             row["total"] = sum(v for k, v in row.items() if k in maxima and v != "")
-            row["max"] = sum(maxima.values())
             row["missing"] = " ".join(sorted(missing))
             summary = summaries.get(student.id, {})
-            row["problem"] = summary.get("problem") or ""
+            row["problem"] = problem_of(summary)
             row["review"] = (summary.get("review") or {}).get("decision", "")
             rows.append(row)
+    for row in rows:
+        row["max"] = sum(maxima.values())
     grades = sorted(maxima, key=lambda c: (not c.startswith("hidden"), c))
     columns = ["student", "first_name", "last_name", "email", *grades, "total", "max", "missing", "problem", "review"]
     return columns, rows, maxima
@@ -326,26 +434,49 @@ def _number(value):
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+def not_final(row) -> str | None:
+    """Why a row's total is not yet a grade to publish, or None."""
+    if row["problem"] == "no submission":
+        return "without a submission"
+    if row["problem"]:
+        return "with a problem to look at (see export.csv)"
+    if row["review"] == "pending":
+        return "waiting for a review of flagged code (course review)"
+    if row["missing"]:
+        return "with written answers not graded yet in formgrader"
+    return None
+
+
 def write_export(path: Path, course_root: Path = REPO_ROOT, results: Path | None = None):
-    """The class as one CSV: see export_rows. Returns the number of students."""
+    """
+    The class as one CSV: see export_rows. Returns the number of students and
+    the students whose total is not final, by reason.
+    """
     columns, rows, _ = export_rows(course_root, results)
+    incomplete = {}
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, columns)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _number(v) for k, v in row.items()})
-    return len(rows)
+            if not_final(row):
+                incomplete.setdefault(not_final(row), []).append(row["student"])
+    return len(rows), incomplete
 
 
-def write_canvas_export(path: Path, course_root: Path = REPO_ROOT, column: str = f"Homework {ASSIGNMENT[2:]}"):
+def write_canvas_export(path: Path, course_root: Path = REPO_ROOT, results: Path | None = None,
+                        column: str = f"Homework {ASSIGNMENT[2:]}"):  # fmt: skip
     """
     The totals in the layout of Canvas's gradebook import: Student ("Last,
     First"), ID (the roster's lms_user_id), SIS User ID (the nbgrader id),
     SIS Login ID (the e-mail), Section, then one column for the assignment,
     with a "Points Possible" row first. Canvas matches students on ID, SIS
     User ID or SIS Login ID, so import the roster first (course roster).
+    A total that is not final (see not_final) is left empty: Canvas then
+    leaves that student's grade as it was, rather than publishing a number
+    that will change.
     """
-    _, rows, maxima = export_rows(course_root)
+    _, rows, maxima = export_rows(course_root, results)
     course = NbgraderCourse(course_root)
     with course.gradebook() as gb:
         lms = {s.id: s.lms_user_id or "" for s in gb.students}
@@ -355,7 +486,8 @@ def write_canvas_export(path: Path, course_root: Path = REPO_ROOT, column: str =
         writer.writerow(["Points Possible", "", "", "", "", _number(float(sum(maxima.values())))])
         for row in rows:
             name = ", ".join(n for n in (row["last_name"], row["first_name"]) if n) or row["student"]
-            writer.writerow([name, lms.get(row["student"], ""), row["student"], row["email"], "", _number(float(row["total"]))])
+            total = "" if not_final(row) else _number(float(row["total"]))
+            writer.writerow([name, lms.get(row["student"], ""), row["student"], row["email"], "", total])
     return len(rows)
 
 

@@ -46,11 +46,12 @@ the path: `PYTHONPATH=/path/to/this/folder python my_script.py`.
 
 ## Data
 
-The experiments use real datasets (CIFAR-10, CIFAR-100, FashionMNIST), read from
-the folder named by the environment variable `HW_DATA_DIR` (default
-`~/.pytorch-datasets`). Download one once with, for example:
+The experiments use CIFAR-10, read from the folder named by the environment
+variable `HW_DATA_DIR` (default `~/.pytorch-datasets`). Download it once with:
 
     python -m hw.data cifar10
+
+(`hw/data.py` can also fetch CIFAR-100 and FashionMNIST for your own experiments.)
 
 To work without them, start Jupyter with `HW_FAST=1` (`HW_FAST=1 jupyter lab`):
 every notebook then uses small datasets bundled with the homework and short

@@ -103,8 +103,11 @@ class Worker:
         scratch_parent=None,
         threads: int = 1,
         log_path=None,
+        describe=None,
     ):
         self.probes_source = Path(probes).read_text()
+        # describe(probe, kwargs): what a call does, in the student's words, for "timed out while ..." messages.
+        self.describe = describe or (lambda probe, kwargs: f"running {probe}")
         self.modules = tuple(modules)
         self.budget = budget
         self.threads = threads
@@ -419,7 +422,7 @@ class Worker:
         self._limited_by_budget = limit < probe_limit
         started = time.monotonic()
         try:
-            response = self._exchange({"probe": probe, "kwargs": kwargs}, limit, f"running {probe}")
+            response = self._exchange({"probe": probe, "kwargs": kwargs}, limit, self.describe(probe, kwargs))
         finally:
             self.seconds_used += time.monotonic() - started
         if not response.get("ok"):

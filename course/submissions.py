@@ -4,7 +4,8 @@ Finding submissions and staging private copies of them for grading.
 A PATH given to ``course grade`` is one of:
 - one submission folder (it holds ``hw/`` or notebooks);
 - an nbgrader ``submitted/`` tree (``<student>/hw2/``), or one ``<student>`` or ``<student>/hw2`` of it;
-- a folder of ``.zip`` files, one per student, or a single ``.zip`` file.
+- a folder of ``.zip`` files, one per student, or a single ``.zip`` file;
+- a folder of ``<student>/`` folders that each hold ``hw/``; a class folder may mix these kinds.
 
 Every submission is copied (regular files only, bounded in size) into a
 staging folder that the grading worker can read, so grading never reads or
@@ -22,6 +23,7 @@ from course import ASSIGNMENT
 MAX_SUBMISSION_BYTES = 200 << 20
 MAX_SUBMISSION_FILES = 2000
 SKIPPED_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".venv", "node_modules"}
+JUNK_NAMES = {"Thumbs.db", "desktop.ini", "__MACOSX"}
 
 
 class SubmissionError(Exception):
@@ -60,15 +62,20 @@ def discover(path) -> list[Submission]:
         return [Submission(student_id(name), path)]
     if looks_like_submission(path / ASSIGNMENT):
         return [Submission(student_id(path.name), path / ASSIGNMENT)]
-    nbgrader_tree = sorted(p for p in path.iterdir() if (p / ASSIGNMENT).is_dir())
-    if nbgrader_tree:
-        return [Submission(student_id(p.name), p / ASSIGNMENT) for p in nbgrader_tree]
-    zips = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".zip")
-    if zips:
-        return [Submission(student_id(p.stem), p) for p in zips]
+    # A class folder may mix the kinds: <student>/hw2/ (nbgrader's submitted/), <student>/ holding hw/, and zips.
+    found = []
+    for child in sorted(path.iterdir()):
+        if child.is_dir() and (child / ASSIGNMENT).is_dir():
+            found.append(Submission(student_id(child.name), child / ASSIGNMENT))
+        elif child.is_dir() and looks_like_submission(child):
+            found.append(Submission(student_id(child.name), child))
+        elif child.is_file() and child.suffix.lower() == ".zip":
+            found.append(Submission(student_id(child.stem), child))
+    if found:
+        return found
     raise SubmissionError(
         f"{path}: found no submission (expected a folder with hw/ or notebooks, "
-        f"<student>/{ASSIGNMENT}/ folders, or .zip files)"
+        f"<student>/{ASSIGNMENT}/ or <student>/hw/ folders, or .zip files)"
     )
 
 
@@ -116,12 +123,17 @@ def _extract_zip(archive: Path, dest: Path):
         raise SubmissionError(f"{archive.name}: not a readable zip file ({exc})") from exc
 
 
+def is_junk(path: Path) -> bool:
+    """Files an operating system or editor adds to a folder by itself (.DS_Store, Thumbs.db, ~$lock files)."""
+    return path.name.startswith((".", "~$")) or path.name in JUNK_NAMES
+
+
 def _submission_root(folder: Path) -> Path:
     """The folder holding hw/ or notebooks, unwrapping single top-level folders of an archive."""
     current = folder
     while not looks_like_submission(current):
-        children = [p for p in current.iterdir() if p.is_dir()]
-        files = [p for p in current.iterdir() if p.is_file()]
+        children = [p for p in current.iterdir() if p.is_dir() and not is_junk(p)]
+        files = [p for p in current.iterdir() if p.is_file() and not is_junk(p)]
         if len(children) != 1 or files:
             return folder
         current = children[0]

@@ -72,7 +72,8 @@ def part2_overfit_hp():
       rate and L2 regularisation strength.
     """
     wstd, lr, reg = 0, 0, 0
-    # TODO: Tweak the hyper-parameters until the model overfits the 20 samples.
+    # TODO: Tweak the hyper-parameters until the model overfits the 20 samples,
+    #  then delete the `raise` below.
     ### BEGIN SOLUTION
     wstd, lr, reg = 0.15, 0.02, 0.0
     ### END SOLUTION
@@ -91,7 +92,7 @@ def part2_optim_hp():
     """
     wstd, lr_vanilla, lr_momentum, lr_rmsprop, lr_adam, reg = 0, 0, 0, 0, 0, 0
     # TODO: Tweak the hyper-parameters to get the best test accuracy you can
-    #  with each optimizer.
+    #  with each optimizer, then delete the `raise` below.
     ### BEGIN SOLUTION
     wstd, lr_vanilla, lr_momentum, lr_rmsprop, lr_adam, reg = 0.1, 0.03, 3e-3, 2e-4, 2e-4, 1e-3
     ### END SOLUTION
@@ -108,7 +109,8 @@ def part2_dropout_hp():
     - dict(wstd=..., lr=...).
     """
     wstd, lr = 0, 0
-    # TODO: Tweak the hyper-parameters until the model without dropout overfits.
+    # TODO: Tweak the hyper-parameters until the model without dropout overfits,
+    #  then delete the `raise` below.
     ### BEGIN SOLUTION
     wstd, lr = 0.1, 0.005
     ### END SOLUTION

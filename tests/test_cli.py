@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from course import REPO_ROOT
+from course import ASSIGNMENT, REPO_ROOT
 from course.examples import build_example, load_examples
 
 
@@ -53,6 +53,9 @@ def test_folder_of_zips_with_a_malformed_one(tmp_path, solution_folder, course_r
     zips = tmp_path / "zips"
     zips.mkdir()
     zip_folder(solution_folder, zips / "bob.zip", prefix="hw2-bob/")  # wrapped in a top-level folder
+    with zipfile.ZipFile(zips / "bob.zip", "a") as zf:  # with what macOS's Finder adds beside it
+        zf.writestr(".DS_Store", b"\0\0\0\1Bud1")
+        zf.writestr("__MACOSX/hw2-bob/._README.md", b"")
     (zips / "carol.zip").write_bytes(b"this is not a zip file")
     evil = zips / "mallory.zip"
     with zipfile.ZipFile(evil, "w") as zf:
@@ -91,12 +94,17 @@ def test_unreadable_notebook_is_one_clear_line(tmp_path, solution_folder, course
     (folder / "Part2_Optimization.ipynb").write_text('{"cells": [ this is not JSON')
     proc, rows, out = grade_one(tmp_path, folder, course_root)
     assert proc.returncode == 1
+    said = "Part2_Optimization.ipynb could not be read, so its written answers were not passed on for grading: " \
+           "it is not valid JSON (Expecting value at line 1, column 12; was it cut short?)"
     problems = [line for line in proc.stderr.splitlines() if line.startswith("dora: ")]
-    assert len(problems) == 1 and "Part2_Optimization.ipynb is not a readable notebook" in problems[0], proc.stderr
-    assert "Part2_Optimization.ipynb is not a readable notebook" in rows["dora"]["problem"]
+    assert problems == [f"dora: {said}"], proc.stderr
+    assert rows["dora"]["problem"] == said
     assert rows["dora"]["total"] == rows["dora"]["max"], "its hw/ is still graded"
     feedback = (out / "dora" / "feedback.html").read_text()
-    assert feedback.count("Part2_Optimization.ipynb is not a readable notebook") == 1
+    assert feedback.count("Part2_Optimization.ipynb could not be read") == 1
+    # The notebooks that can be read reach formgrader as usual; the broken one counts as not submitted.
+    autograded = course_root / "autograded" / "dora" / ASSIGNMENT
+    assert sorted(p.name for p in autograded.glob("*.ipynb")) == ["Part1_Backprop.ipynb", "Part3_Convolution.ipynb"]
 
 
 def test_submission_without_hw_is_one_clear_line(tmp_path, solution_folder, course_root):
@@ -112,10 +120,22 @@ def test_submission_without_hw_is_one_clear_line(tmp_path, solution_folder, cour
     feedback = (out / "eve" / "feedback.html").read_text()
     assert feedback.count("it has no hw/ folder") == 1, "said once, not on every check"
 
+    # A trial submission is taken out of the course again.
+    proc = course("remove", "eve", "nobody", "--out", out, "--course-root", course_root)
+    assert proc.returncode == 0 and "Removed 1 student" in proc.stdout and "Not found: nobody" in proc.stderr
+    assert not (out / "eve").exists() and not (course_root / "submitted" / "eve").exists()
+    with open(out / "gradebook.csv") as f:
+        assert "eve" not in {row["student"] for row in csv.DictReader(f)}
+    from course.gradebook import NbgraderCourse
+
+    with NbgraderCourse(course_root).gradebook() as gb:
+        assert "eve" not in {s.id for s in gb.students}
+
 
 def test_every_command_answers_a_bad_path_at_once(tmp_path):
     """The command line imports nothing heavy before it has checked its arguments."""
-    for args in (["grade", tmp_path / "nope"], ["roster", tmp_path / "nope.csv"], ["export", "--course-root", tmp_path]):
+    for args in (["grade", tmp_path / "nope"], ["roster", tmp_path / "nope.csv"], ["export", "--course-root", tmp_path],
+                 ["remove", "ann", "--course-root", tmp_path], ["export", "--out", tmp_path / "nope"]):
         proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "course", *map(str, args)], cwd=REPO_ROOT,
                               capture_output=True, text=True)  # fmt: skip
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-500:]
@@ -124,6 +144,14 @@ def test_every_command_answers_a_bad_path_at_once(tmp_path):
 
 
 def test_every_command_says_what_it_reads_and_writes():
-    for command in ("release", "assets", "grade", "demo", "review", "export", "roster", "validate"):
+    for command in ("release", "assets", "grade", "demo", "review", "export", "roster", "remove", "validate"):
         help_text = course(command, "--help").stdout
         assert "Reads" in help_text or "Writes" in help_text, f"course {command} --help: {help_text[:300]}"
+
+
+@pytest.mark.parametrize("option, value, said", [("--jobs", "0", "0 is not above zero"), ("--jobs", "-3", "-3 is not above zero"),
+                                                 ("--time-budget", "-5", "-5 is not above zero"),
+                                                 ("--memory-mib", "lots", "'lots' is not a whole number")])  # fmt: skip
+def test_numbers_that_make_no_sense_are_refused(tmp_path, option, value, said):
+    proc = course("grade", tmp_path, option, value)
+    assert proc.returncode == 2 and f"argument {option}: {said}" in proc.stderr, proc.stderr

@@ -39,3 +39,24 @@ def test_a_problem_is_said_once():
     tests = [a_test(str(i), message=problem) for i in range(60)]
     html = render_feedback(results(tests, problem=problem))
     assert html.count("it has no hw/ folder") == 1 and "What to fix" not in html
+
+
+def test_answers_that_did_not_reach_the_staff_are_named():
+    answers = {"part1_q1": "The Jacobian is *sparse*.", "part1_q2": "*Not answered: `part1_q2()` still raises NotImplementedError.*"}
+    html = render_feedback(results([a_test("a", passed=True)], answers=answers))
+    assert "1 of 2 did not reach them" in html
+    assert "<code>part1_q2</code>: Not answered: `part1_q2()` still raises NotImplementedError." in html
+    assert "part1_q1</code>" not in html, "an answer in italics is still an answer"
+
+
+def test_all_answers_read():
+    html = render_feedback(results([a_test("a", passed=True)], answers={"part1_q1": "Yes."}))
+    assert "Written answers are graded separately by the course staff." in html and "did not reach" not in html
+
+
+def test_hidden_results_in_the_notebook_say_a_problem_once():
+    from course.gradebook import hidden_results_markdown
+
+    problem = "it has no hw/ folder, which holds the code the hidden tests grade (found: nothing)"
+    text = hidden_results_markdown(results([a_test(str(i), message=problem) for i in range(5)], problem=problem), "part1")
+    assert text.count("it has no hw/ folder") == 1

@@ -55,7 +55,7 @@ def test_allclose_cheat_gains_nothing(graded_examples):
     "name, reason",
     [
         ("syntax_error", "SyntaxError: '(' was never closed (hw/layers.py:"),
-        ("endless_forward", "timed out after"),
+        ("endless_forward", "s while running your Sigmoid (forward and backward)"),
         ("autograd_backward", "in Sigmoid (and 2 more): gradients in this part must be computed by hand"),
     ],
 )
@@ -194,30 +194,56 @@ def test_hidden_test_cells_carry_the_suites_points():
     assert "the suite has 1 points" in hidden_cells_problem([{"part": "part1", "max_points": 1}])
 
 
+def grade_written_answers(course_root, student, fraction):
+    """What a TA does in formgrader: a manual score for each written answer of one student."""
+    from course.gradebook import NbgraderCourse
+
+    with NbgraderCourse(course_root).gradebook() as gb:
+        for notebook in gb.find_submission(ASSIGNMENT, student).notebooks:
+            for grade in notebook.grades:
+                if grade.needs_manual_grade:
+                    grade.manual_score = grade.max_score * fraction
+        gb.db.commit()
+
+
 def test_export_and_roster(graded_examples, course_root, tmp_path):
     """`course roster` names the students; `course export` writes the one gradebook as CSV and for Canvas."""
     from course.gradebook import import_roster, write_canvas_export, write_export
 
     _, outcomes, out = graded_examples
     roster = tmp_path / "roster.csv"
-    roster.write_text("id,first_name,last_name,email\nsolution,Sol,Ution,sol@example.edu\n")
-    assert import_roster(roster, course_root) == 1
-    assert write_export(tmp_path / "export.csv", course_root, results=out) >= len(outcomes)
+    # As a spreadsheet saves it: with a byte-order mark. zoe is enrolled but has handed nothing in.
+    roster.write_text("\ufeffid,first_name,last_name,email\nsolution,Sol,Ution,sol@example.edu\n"
+                      "release,Rel,,\nzoe,Zoe,Ortiz,zoe@example.edu\n", encoding="utf-8")  # fmt: skip
+    assert import_roster(roster, course_root) == 3
+    count, incomplete = write_export(tmp_path / "export.csv", course_root, results=out)
+    assert count >= len(outcomes) + 1
     with open(tmp_path / "export.csv") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
     solution = rows["solution"]
     assert (solution["first_name"], solution["last_name"], solution["email"]) == ("Sol", "Ution", "sol@example.edu")
+    assert (rows["release"]["first_name"], rows["release"]["last_name"]) == ("Rel", ""), "the id stand-in is replaced"
     assert [solution[f"hidden {p}"] for p in ("part1", "part2", "part3")] == [str(outcomes["solution"].points(p)) for p in ("part1", "part2", "part3")]
     assert solution["part1_q1"] == "" and "part1_q1" in solution["missing"].split(), "an ungraded answer is not a 0"
     assert int(solution["total"]) == outcomes["solution"].max_points() < int(solution["max"])
     assert rows["allclose_cheat"]["review"] == "pending"
+    assert rows["zoe"]["problem"] == "no submission" and rows["zoe"]["total"] == "0"
+    assert "solution" in incomplete["with written answers not graded yet in formgrader"]
+    assert incomplete["without a submission"] == ["zoe"]
+    assert "allclose_cheat" in incomplete["waiting for a review of flagged code (course review)"]
 
-    write_canvas_export(tmp_path / "canvas.csv", course_root, column="Homework 2 (42)")
+    grade_written_answers(course_root, "solution", 0.5)
+    write_canvas_export(tmp_path / "canvas.csv", course_root, results=out, column="Homework 2 (42)")
     with open(tmp_path / "canvas.csv") as f:
         lines = list(csv.reader(f))
     assert lines[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Homework 2 (42)"]
     assert lines[1][0] == "Points Possible" and lines[1][-1] == solution["max"]
-    assert ["Ution, Sol", "", "solution", "sol@example.edu", "", solution["total"]] in lines
+    final = outcomes["solution"].max_points() + (int(solution["max"]) - outcomes["solution"].max_points()) / 2
+    assert ["Ution, Sol", "", "solution", "sol@example.edu", "", f"{final:g}"] in lines
+    # Totals that will still change are left empty, so Canvas keeps what it had.
+    by_id = {line[2]: line for line in lines[2:]}
+    assert by_id["zoe"][-1] == by_id["release"][-1] == by_id["allclose_cheat"][-1] == ""
+    assert by_id["release"][0] == "Rel"
 
 
 def test_roster_with_unknown_columns_says_so(course_root, tmp_path):

@@ -125,3 +125,23 @@ def test_one_late_submission_adds_one_row(class_of_three, tmp_path):
     rows = gradebook(out)
     assert set(rows) == {*STUDENTS, "dan"} and rows["dan"]["total"] == "0"
     assert {s: rows[s] for s in STUDENTS} == rows_before, "the other rows are untouched"
+
+
+def test_a_student_graded_into_another_folder_is_put_back(class_of_three, tmp_path):
+    """Every --out shares the course's gradebook.db: a re-run restores what another folder replaced there."""
+    from course.gradebook import NbgraderCourse
+
+    root, course = class_of_three
+    out = root / "grades"
+    if "ann" not in completed(out):
+        pytest.skip("needs the class graded by the tests above")
+    ann = json.loads((out / "ann" / "results.json").read_text())
+    trial = build_example(next(e for e in load_examples() if e.name == "release"), tmp_path / "ann")
+    proc = subprocess.run(start_grading(trial, tmp_path / "trial-grades", course).args, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert not NbgraderCourse(course).agrees("ann", ann, None), "the trial run replaced ann's scores"
+
+    proc = subprocess.run(start_grading(root / "submitted", out, course).args, cwd=REPO_ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "put back into gradebook.db (another grading folder had replaced them): ann" in proc.stdout
+    assert NbgraderCourse(course).agrees("ann", ann, root / "submitted" / "ann" / "hw2")

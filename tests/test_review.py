@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
@@ -29,6 +30,17 @@ def hidden_scores(course_root, student="carol"):
         submission = gb.find_submission(ASSIGNMENT, student)
         return {g.name.removeprefix("hidden_tests_"): g.score for nb in submission.notebooks for g in nb.grades
                 if g.name.startswith("hidden_tests_")}  # fmt: skip
+
+
+def hidden_cells_shown(course_root, student="carol"):
+    """The first line of the hidden-suite result in each hidden-tests cell of the autograded notebooks."""
+    shown = {}
+    for path in (course_root / "autograded" / student / ASSIGNMENT).glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            if grade_id.startswith("hidden_tests_"):
+                shown[grade_id.removeprefix("hidden_tests_")] = cell.source.split("\n---\n")[1].strip().splitlines()[0]
+    return shown
 
 
 def results(out, student="carol"):
@@ -72,6 +84,8 @@ def test_clear_then_uphold_then_regrade(flagged):
     r = results(out)
     assert r["score"] == r["max_score"] and r["review"]["decision"] == "cleared"
     assert hidden_scores(course_root) == {p: r["parts"][p]["score"] for p in r["parts"]}, "formgrader sees the decision"
+    shown = hidden_cells_shown(course_root)
+    assert shown == {p: f"**Hidden tests: {r['parts'][p]['score']} / {r['parts'][p]['max_score']} points.**" for p in r["parts"]}
     assert all(t["passed"] for t in r["tests"])
     assert gradebook_rows(out)["carol"]["total"] == str(r["max_score"])
     assert json.loads((out / "reviews.json").read_text())["carol"]["note"] == "debugging left-over"
@@ -97,5 +111,7 @@ def test_review_without_flags_or_decision_says_so(flagged, tmp_path):
     proc = course("review", "nobody", "--clear", "--out", out, "--course-root", course_root)
     assert proc.returncode == 2 and "no results for 'nobody'" in proc.stderr
     proc = course("review", "carol", "--out", out)
-    assert proc.returncode == 2 and "give --clear or --uphold" in proc.stderr
+    assert proc.returncode == 2 and "--clear (give back the points) or --uphold" in proc.stderr
+    proc = course("review", "carol", "--clear", "--uphold", "--out", out)
+    assert proc.returncode == 2 and "either --clear or --uphold, not both" in proc.stderr
     assert "No flagged submissions" in course("review", "--out", tmp_path).stdout

@@ -45,7 +45,8 @@ def part2_overfit_hp():
       rate and L2 regularisation strength.
     """
     wstd, lr, reg = 0, 0, 0
-    # TODO: Tweak the hyper-parameters until the model overfits the 20 samples.
+    # TODO: Tweak the hyper-parameters until the model overfits the 20 samples,
+    #  then delete the `raise` below.
     raise NotImplementedError()
     return dict(wstd=wstd, lr=lr, reg=reg)
 
@@ -62,7 +63,7 @@ def part2_optim_hp():
     """
     wstd, lr_vanilla, lr_momentum, lr_rmsprop, lr_adam, reg = 0, 0, 0, 0, 0, 0
     # TODO: Tweak the hyper-parameters to get the best test accuracy you can
-    #  with each optimizer.
+    #  with each optimizer, then delete the `raise` below.
     raise NotImplementedError()
     return dict(wstd=wstd, lr_vanilla=lr_vanilla, lr_momentum=lr_momentum, lr_rmsprop=lr_rmsprop, lr_adam=lr_adam, reg=reg)
 
@@ -77,7 +78,8 @@ def part2_dropout_hp():
     - dict(wstd=..., lr=...).
     """
     wstd, lr = 0, 0
-    # TODO: Tweak the hyper-parameters until the model without dropout overfits.
+    # TODO: Tweak the hyper-parameters until the model without dropout overfits,
+    #  then delete the `raise` below.
     raise NotImplementedError()
     return dict(wstd=wstd, lr=lr)
 

@@ -7,7 +7,7 @@ Real datasets come through torchvision and are read from ``HW_DATA_DIR``
     python -m hw.data cifar10          # or cifar100, fashion_mnist
 
 Two small datasets need no download and are what every notebook uses when the
-environment variable ``HW_FAST=1`` is set (the autograder and CI run this way):
+environment variable ``HW_FAST=1`` is set (the autograder runs this way):
 
 - ``Digits``: scikit-learn's bundled 8x8 handwritten digits (real data, 10 classes);
 - ``Shapes``: synthetic 3x32x32 images of one coloured shape each (6 classes),

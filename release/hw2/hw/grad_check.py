@@ -78,4 +78,7 @@ def rel_error(x, y):
     gradient does not look like a mistake.
     """
     x, y = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    if x.shape != y.shape:
+        # Broadcasting would compare, say, (N, 1) with (N,) element by element and report nonsense.
+        raise ValueError(f"rel_error compares tensors of the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     return ((x - y).abs().max() / (x.abs().max() + y.abs().max()).clamp(min=1e-8)).item()
