@@ -12,6 +12,7 @@ The ``course`` command: build, grade and validate the homework.
     course validate           the CI gate
 """
 import argparse
+import csv
 import signal
 import sys
 from pathlib import Path
@@ -254,12 +255,11 @@ def cmd_export(args):
         return fail("export", not_a_course(args.course_root))
     if not (course_root / "gradebook.db").exists():
         return fail("export", f"{course_root / 'gradebook.db'} does not exist yet: grade the submissions first")
-    from course.gradebook import write_canvas_export, write_export
-
-    from course.review import write_gradebook
-
     if not args.out.is_dir():
         return fail("export", f"{args.out}: no such grading folder (give the --out that `course grade` wrote to)")
+    from course.gradebook import write_canvas_export, write_export
+    from course.review import write_gradebook
+
     write_gradebook(args.out)  # after students were removed by hand, the CSV follows too
     csv_path, canvas_path = args.out / "export.csv", args.out / "canvas.csv"
     count, incomplete = write_export(csv_path, course_root, results=args.out)
@@ -287,11 +287,15 @@ def cmd_remove(args):
         return fail("remove", f"{course_root / 'gradebook.db'} does not exist: there is nobody to remove")
     from course.gradebook import remove_students
 
-    found = remove_students(students, course_root, args.out)
+    try:
+        found = remove_students(students, course_root, args.out)
+    except ValueError as exc:
+        return fail("remove", exc)
     missing = [s for s in students if s not in found]
     if found:
+        also = f", and from {args.out}" if args.out.is_dir() else ""
         print(f"Removed {len(found)} student{'s' if len(found) != 1 else ''} from {course_root.name}'s gradebook.db, "
-              f"submitted/, autograded/ and feedback/, and from {args.out}: {', '.join(found)}")  # fmt: skip
+              f"submitted/, autograded/ and feedback/{also}: {', '.join(found)}")  # fmt: skip
     if missing:
         print(f"Not found: {', '.join(missing)}", file=sys.stderr)
     return 0 if found or args.examples else 2
@@ -307,7 +311,7 @@ def cmd_roster(args):
 
     try:
         count = import_roster(args.csv, course_root)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
         return fail("roster", exc)
     print(f"Added or updated {count} students in {course_root / 'gradebook.db'}")
     return 0
@@ -331,8 +335,8 @@ def positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text} is not above zero")
+        if not value > 0 or value == float("inf"):  # `not >` also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} is not a number above zero")
         return value
 
     return parse
@@ -419,8 +423,10 @@ def build_parser():
 
     p = command("export", "export the one gradebook", "Reads the course's gradebook.db (hidden-suite points, set by "
                 "`course grade`, and the manual points given in formgrader) and --out/*/results.json (problems, "
-                "reviews). Writes --out/export.csv (a row per student: hidden points per part, manual points per "
-                "question, total, what is still ungraded) and --out/canvas.csv (Canvas's gradebook import layout).")
+                "reviews). Writes --out/export.csv (a row per student of gradebook.db, whichever folder graded them, and "
+                "per rostered student without a submission: hidden points per part, manual points per question, total, "
+                "what is still ungraded, problem, review) and --out/canvas.csv (Canvas's gradebook import layout; a "
+                "total that is not final is left empty there, and listed).")
     add_out(p, "that receives export.csv and canvas.csv")
     add_course_root(p)
     p.add_argument("--canvas-column", default=f"Homework {ASSIGNMENT[2:]}",

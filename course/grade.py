@@ -432,7 +432,12 @@ def grade(
                     # Grading another --out into this course replaced this student's notebooks or scores:
                     # their record goes back from the saved results, without running the suite again.
                     with _interrupts_deferred():
-                        nbgrader.autograde(sub.student, sub.folder, previous)
+                        try:
+                            notebook_problem = nbgrader.autograde(sub.student, sub.folder, previous)
+                        except Exception as exc:  # as in _record: this student's problem, never the run's end
+                            notebook_problem = f"nbgrader failed on the notebooks ({type(exc).__name__}: {str(exc)[:300]})"
+                    if notebook_problem:
+                        report(f"{sub.student}: {notebook_problem}")
                     run.restored.append(sub.student)
                 run.unchanged.append(sub.student)
                 run.summaries[sub.student] = previous

@@ -85,11 +85,17 @@ def unreadable_notebooks(folder: Path) -> dict:
     """The notebooks of a submission that nbformat cannot read, each with why in words: {name: reason}."""
     problems = {}
     for path in sorted(folder.glob("*.ipynb")):
+        if not path.is_file():
+            problems[path.name] = "it is a folder, not a notebook file"
+            continue
         try:
             json.loads(path.read_bytes())
         except ValueError as exc:  # nbformat's own message quotes the file's first bytes as a Python string
             where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
             problems[path.name] = f"it is not valid JSON ({getattr(exc, 'msg', 'not UTF-8 text')}{where}; was it cut short?)"
+            continue
+        except (OSError, RecursionError) as exc:  # unreadable, or nested deeper than a parser will follow
+            problems[path.name] = f"it cannot be read ({type(exc).__name__})"
             continue
         try:
             nbformat.read(path, as_version=4)
@@ -219,6 +225,10 @@ class NbgraderCourse:
                 # nbgrader gives a notebook that is not there zero points; the readable ones are graded as usual.
                 problem = "; ".join(f"{name} could not be read, so its written answers were not passed on for grading: "
                                     f"{reason}" for name, reason in unreadable.items())  # fmt: skip
+        if not readable:
+            # Notebooks of an earlier submission must not stand in for this one's in formgrader.
+            for tree in ("submitted", "autograded"):
+                _remove(self.root / tree / student / ASSIGNMENT)
         if readable:
             dest = self.root / "submitted" / student / ASSIGNMENT
             if dest.resolve() != folder.resolve():
@@ -255,11 +265,11 @@ class NbgraderCourse:
         if folder is not None:
             submitted = self.root / "submitted" / student / ASSIGNMENT
             unreadable = unreadable_notebooks(folder)
-            for notebook in folder.glob("*.ipynb"):
-                if notebook.name not in unreadable and not (
-                    (submitted / notebook.name).is_file() and (submitted / notebook.name).read_bytes() == notebook.read_bytes()
-                ):
-                    return False
+            expected = {p.name: p for p in folder.glob("*.ipynb") if p.name not in unreadable}
+            if {p.name for p in submitted.glob("*.ipynb")} != set(expected):
+                return False
+            if any((submitted / name).read_bytes() != path.read_bytes() for name, path in expected.items()):
+                return False
         with self.gradebook() as gb:
             for part, (notebook, _) in self.hidden.items():
                 try:
@@ -291,19 +301,26 @@ class NbgraderCourse:
 
 def _replace_tree(src: Path, dest: Path, leave_out=frozenset()):
     """
-    dest becomes a copy of src. The copy is made beside dest first, so a run
-    killed half-way leaves either the old folder or the new one; whatever a
-    killed run left there (a half copy, a file) is removed, and a failure to
-    remove it is raised, not hidden.
+    dest becomes a copy of src (without the top-level names in leave_out).
+    The copy is made beside dest, then swapped in, so a run killed half-way
+    leaves the old folder or the new one in place; what a killed run left
+    beside it is removed, and a failure to remove it is raised, not hidden.
     """
-    incoming = dest.with_name(dest.name + ".incoming")
-    for leftover in (incoming, dest):
-        if leftover.is_symlink() or leftover.is_file():
-            leftover.unlink()
-        elif leftover.exists():
-            shutil.rmtree(leftover)
+    incoming, outgoing = dest.with_name(dest.name + ".incoming"), dest.with_name(dest.name + ".outgoing")
+    for leftover in (incoming, outgoing):
+        _remove(leftover)
     shutil.copytree(src, incoming, ignore=lambda folder, names: [n for n in names if Path(folder) == src and n in leave_out])
+    if dest.exists() or dest.is_symlink():
+        dest.rename(outgoing)
     incoming.rename(dest)
+    _remove(outgoing)
+
+
+def _remove(path: Path):
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def _last_error(result) -> str:
@@ -323,7 +340,11 @@ def remove_students(students, course_root: Path = REPO_ROOT, out: Path | None = 
     students that were found anywhere.
     """
     from course.review import write_gradebook
+    from course.submissions import student_id
 
+    bad = [s for s in students if not s or student_id(s) != s]
+    if bad:  # an id is a folder name below: "..", "" or "/home" would delete far more than one student
+        raise ValueError(f"not a student id: {', '.join(map(repr, bad))} (ids are letters, digits, '_' and '-')")
     found = []
     course = NbgraderCourse(course_root)
     with course.gradebook() as gb:
@@ -356,6 +377,9 @@ def import_roster(csv_path: Path, course_root: Path = REPO_ROOT):
     """
     with open(csv_path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets often start a CSV with a BOM
         rows = list(csv.DictReader(f))
+    extra = [i + 2 for i, row in enumerate(rows) if None in row]
+    if extra:
+        raise ValueError(f"{csv_path}: line {extra[0]} has more fields than the header (a trailing comma?)")
     if not rows or "id" not in rows[0]:
         raise ValueError(f"{csv_path}: expected a header with 'id' and any of {', '.join(ROSTER_COLUMNS[1:])}")
     unknown = set(rows[0]) - set(ROSTER_COLUMNS)
@@ -365,18 +389,16 @@ def import_roster(csv_path: Path, course_root: Path = REPO_ROOT):
 
     course = NbgraderCourse(course_root)
     with course.gradebook() as gb:
+        known = {s.id: s for s in gb.students}
         for row in rows:
             sid = student_id(row["id"])
-            fields = {k: (row.get(k) or "").strip() for k in ROSTER_COLUMNS[1:] if k in row}
-            if "first_name" in fields or "last_name" in fields:
-                # The roster's names replace the stand-in (the id as last name) that grading gave an unnamed student.
-                fields.setdefault("first_name", "")
-                fields.setdefault("last_name", "")
-                if not (fields["first_name"] or fields["last_name"]):
-                    fields["last_name"] = sid  # formgrader would show "None, None"
-            for key in ("email", "lms_user_id"):
-                if key in fields:
-                    fields[key] = fields[key] or None
+            # A blank cell changes nothing: a roster of e-mails alone keeps the names already there.
+            fields = {k: row[k].strip() for k in ROSTER_COLUMNS[1:] if (row.get(k) or "").strip()}
+            before = known.get(sid)
+            if before is not None and before.last_name == sid and "first_name" in fields and "last_name" not in fields:
+                fields["last_name"] = ""  # the stand-in (the id as last name) grading gave an unnamed student
+            if before is None and not ({"first_name", "last_name"} & set(fields)):
+                fields["last_name"] = sid  # formgrader would show "None, None"
             gb.update_or_create_student(sid, **fields)
     return len(rows)
 
@@ -419,9 +441,13 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
                         missing.append(column)
             row["total"] = sum(v for k, v in row.items() if k in maxima and v != "")
             row["missing"] = " ".join(sorted(missing))
-            summary = summaries.get(student.id, {})
-            row["problem"] = problem_of(summary)
-            row["review"] = (summary.get("review") or {}).get("decision", "")
+            summary = summaries.get(student.id)
+            if results and summary is None:
+                row["problem"] = f"graded, but not in {Path(results).name}/ (another grading folder?)"
+                summary = {}
+            else:
+                row["problem"] = problem_of(summary or {})
+            row["review"] = ((summary or {}).get("review") or {}).get("decision", "")
             rows.append(row)
     for row in rows:
         row["max"] = sum(maxima.values())

@@ -63,14 +63,24 @@ def discover(path) -> list[Submission]:
     if looks_like_submission(path / ASSIGNMENT):
         return [Submission(student_id(path.name), path / ASSIGNMENT)]
     # A class folder may mix the kinds: <student>/hw2/ (nbgrader's submitted/), <student>/ holding hw/, and zips.
-    found = []
+    found, skipped = [], []
     for child in sorted(path.iterdir()):
+        if is_junk(child):
+            continue
         if child.is_dir() and (child / ASSIGNMENT).is_dir():
             found.append(Submission(student_id(child.name), child / ASSIGNMENT))
         elif child.is_dir() and looks_like_submission(child):
             found.append(Submission(student_id(child.name), child))
         elif child.is_file() and child.suffix.lower() == ".zip":
             found.append(Submission(student_id(child.stem), child))
+        elif child.is_dir():
+            skipped.append(child.name)
+    if found and skipped:
+        # A folder the grader does not understand is somebody's work: never left out silently.
+        raise SubmissionError(
+            f"{path}: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''} holds no submission "
+            f"(expected <student>/{ASSIGNMENT}/, <student>/hw/ or <student>.zip); move it out or fix it, then grade again"
+        )
     if found:
         return found
     raise SubmissionError(

@@ -95,7 +95,7 @@ def test_unreadable_notebook_is_one_clear_line(tmp_path, solution_folder, course
     proc, rows, out = grade_one(tmp_path, folder, course_root)
     assert proc.returncode == 1
     said = "Part2_Optimization.ipynb could not be read, so its written answers were not passed on for grading: " \
-           "it is not valid JSON (Expecting value at line 1, column 12; was it cut short?)"
+           "it is not valid JSON (Expecting value at line 1, column 13; was it cut short?)"
     problems = [line for line in proc.stderr.splitlines() if line.startswith("dora: ")]
     assert problems == [f"dora: {said}"], proc.stderr
     assert rows["dora"]["problem"] == said
@@ -149,8 +149,8 @@ def test_every_command_says_what_it_reads_and_writes():
         assert "Reads" in help_text or "Writes" in help_text, f"course {command} --help: {help_text[:300]}"
 
 
-@pytest.mark.parametrize("option, value, said", [("--jobs", "0", "0 is not above zero"), ("--jobs", "-3", "-3 is not above zero"),
-                                                 ("--time-budget", "-5", "-5 is not above zero"),
+@pytest.mark.parametrize("option, value, said", [("--jobs", "0", "0 is not a number above zero"), ("--jobs", "-3", "-3 is not a number above zero"),
+                                                 ("--time-budget", "-5", "-5 is not a number above zero"), ("--time-budget", "nan", "nan is not a number above zero"),
                                                  ("--memory-mib", "lots", "'lots' is not a whole number")])  # fmt: skip
 def test_numbers_that_make_no_sense_are_refused(tmp_path, option, value, said):
     proc = course("grade", tmp_path, option, value)

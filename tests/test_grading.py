@@ -203,6 +203,7 @@ def grade_written_answers(course_root, student, fraction):
             for grade in notebook.grades:
                 if grade.needs_manual_grade:
                     grade.manual_score = grade.max_score * fraction
+                    grade.needs_manual_grade = False  # as formgrader's save does
         gb.db.commit()
 
 

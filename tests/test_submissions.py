@@ -47,3 +47,39 @@ def test_students_whose_names_clean_up_alike_are_told_apart_out_loud(tmp_path):
     subs = unique_students([Submission("leo_m", tmp_path / "leo m.zip"), Submission("leo_m", tmp_path / "leo_m.zip")], said.append)
     assert [s.student for s in subs] == ["leo_m", "leo_m_2"]
     assert said == [f"{tmp_path / 'leo_m.zip'} is graded as student leo_m_2: {tmp_path / 'leo m.zip'} already has the id leo_m"]
+
+
+def test_apple_double_files_are_not_students(tmp_path):
+    for name in ("alice.zip", "._alice.zip"):
+        with zipfile.ZipFile(tmp_path / name, "w") as zf:
+            zf.writestr("hw/layers.py", "# student code\n")
+    assert [(s.student, s.source.name) for s in discover(tmp_path)] == [("alice", "alice.zip")]
+
+
+def test_a_folder_the_grader_does_not_understand_is_never_skipped_silently(tmp_path):
+    make_submission(tmp_path / "ann")
+    (tmp_path / "Bob_123_assignsubmission_file_").mkdir()
+    with pytest.raises(SubmissionError, match="Bob_123_assignsubmission_file_ holds no submission"):
+        discover(tmp_path)
+
+
+@pytest.mark.parametrize("student", ["..", "", "/home", "a/b"])
+def test_removing_refuses_what_is_not_a_student_id(tmp_path, student):
+    from course.gradebook import remove_students
+
+    (tmp_path / "submitted").mkdir()
+    with pytest.raises(ValueError, match="not a student id"):
+        remove_students([student], tmp_path, tmp_path / "grades")
+    assert (tmp_path / "submitted").is_dir()
+
+
+def test_notebooks_that_cannot_be_read_are_named_not_raised(tmp_path):
+    from course.gradebook import unreadable_notebooks
+
+    (tmp_path / "Part1_Backprop.ipynb").mkdir()
+    (tmp_path / "Part2_Optimization.ipynb").write_text("[" * 200_000)
+    (tmp_path / "Part3_Convolution.ipynb").write_text('{"nbformat": 99, "cells": []}')
+    found = unreadable_notebooks(tmp_path)
+    assert found["Part1_Backprop.ipynb"] == "it is a folder, not a notebook file"
+    assert found["Part2_Optimization.ipynb"].startswith("it ")
+    assert found["Part3_Convolution.ipynb"] == "it is not a Jupyter notebook (Unsupported nbformat version 99)"
