@@ -331,6 +331,21 @@ def _last_error(result) -> str:
     return errors[-1][:300]
 
 
+def forget_in_grading_folder(out: Path, student: str) -> bool:
+    """A student's review decision and logs in a grading folder, removed; whether there were any."""
+    from course.review import REVIEWS_FILE, load_reviews, write_atomically
+
+    found = False
+    for log in (out / ".logs").glob(f"{student}.*"):
+        log.unlink()
+        found = True
+    reviews = load_reviews(out)
+    if reviews.pop(student, None) is not None:
+        write_atomically(out / REVIEWS_FILE, json.dumps(reviews, indent=2))
+        found = True
+    return found
+
+
 def remove_students(students, course_root: Path = REPO_ROOT, out: Path | None = None):
     """
     Takes students out of the course (a withdrawal, a test submission, the
@@ -354,6 +369,8 @@ def remove_students(students, course_root: Path = REPO_ROOT, out: Path | None = 
             known = any(f.is_dir() for f in folders)
             for folder in folders:
                 shutil.rmtree(folder, ignore_errors=True)
+            if out:
+                known |= forget_in_grading_folder(Path(out), student)
             try:
                 gb.remove_student(student)
                 known = True

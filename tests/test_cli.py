@@ -106,6 +106,19 @@ def test_unreadable_notebook_is_one_clear_line(tmp_path, solution_folder, course
     autograded = course_root / "autograded" / "dora" / ASSIGNMENT
     assert sorted(p.name for p in autograded.glob("*.ipynb")) == ["Part1_Backprop.ipynb", "Part3_Convolution.ipynb"]
 
+    # A trial submission is taken out of the course again.
+    assert list((out / ".logs").glob("dora.*"))
+    proc = course("remove", "dora", "nobody", "--out", out, "--course-root", course_root)
+    assert proc.returncode == 0 and "Removed 1 student" in proc.stdout and "Not found: nobody" in proc.stderr
+    assert not (out / "dora").exists() and not (course_root / "submitted" / "dora").exists()
+    assert not list((out / ".logs").glob("dora.*")), "what the grader logged for dora goes too"
+    with open(out / "gradebook.csv") as f:
+        assert "dora" not in {row["student"] for row in csv.DictReader(f)}
+    from course.gradebook import NbgraderCourse
+
+    with NbgraderCourse(course_root).gradebook() as gb:
+        assert "dora" not in {s.id for s in gb.students}
+
 
 def test_submission_without_hw_is_one_clear_line(tmp_path, solution_folder, course_root):
     folder = tmp_path / "eve"
@@ -119,17 +132,6 @@ def test_submission_without_hw_is_one_clear_line(tmp_path, solution_folder, cour
     assert rows["eve"]["total"] == "" and "it has no hw/ folder" in rows["eve"]["problem"]
     feedback = (out / "eve" / "feedback.html").read_text()
     assert feedback.count("it has no hw/ folder") == 1, "said once, not on every check"
-
-    # A trial submission is taken out of the course again.
-    proc = course("remove", "eve", "nobody", "--out", out, "--course-root", course_root)
-    assert proc.returncode == 0 and "Removed 1 student" in proc.stdout and "Not found: nobody" in proc.stderr
-    assert not (out / "eve").exists() and not (course_root / "submitted" / "eve").exists()
-    with open(out / "gradebook.csv") as f:
-        assert "eve" not in {row["student"] for row in csv.DictReader(f)}
-    from course.gradebook import NbgraderCourse
-
-    with NbgraderCourse(course_root).gradebook() as gb:
-        assert "eve" not in {s.id for s in gb.students}
 
 
 def test_every_command_answers_a_bad_path_at_once(tmp_path):
