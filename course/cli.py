@@ -141,8 +141,9 @@ def print_run(run, out):
         from course.review import problem_of
 
         for student in run.unchanged:  # a problem found by an earlier run is still a problem
-            if problem_of(run.summaries[student]):
-                print(f"  {student} still has a problem: {problem_of(run.summaries[student])}")
+            problem = problem_of(run.summaries[student])
+            if problem:
+                print(f"  {student} still has a problem: {problem}")
     print(f"Graded now: {len(run.outcomes)}\n")
 
 

@@ -335,6 +335,14 @@ def _interrupts_deferred():
             raise KeyboardInterrupt
 
 
+def _autograde(nbgrader: NbgraderCourse, student: str, folder, summary: dict):
+    """nbgrader autograde of one student's notebooks; a problem sentence or None, never an exception."""
+    try:
+        return nbgrader.autograde(student, folder, summary)
+    except Exception as exc:  # nbgrader on a malformed notebook: this student's problem, never the run's end
+        return f"nbgrader failed on the notebooks ({type(exc).__name__}: {str(exc)[:300]})"
+
+
 def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgrader: NbgraderCourse, fingerprint, titles):
     """
     Writes one student's grade the moment it exists: results.json (atomically)
@@ -345,10 +353,7 @@ def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgra
     reviews = load_reviews(out)
     summary = _summary(outcome, parts, reviews, settings, part_titles=titles)
     write_student(out, summary)
-    try:
-        notebook_problem = nbgrader.autograde(outcome.student, sub.folder, summary)
-    except Exception as exc:  # nbgrader on a malformed notebook: this student's problem, never the run's end
-        notebook_problem = f"nbgrader failed on the notebooks ({type(exc).__name__}: {str(exc)[:300]})"
+    notebook_problem = _autograde(nbgrader, outcome.student, sub.folder, summary)
     if notebook_problem:
         summary["notebook_problem"] = notebook_problem
     summary["fingerprint"] = fingerprint
@@ -432,10 +437,7 @@ def grade(
                     # Grading another --out into this course replaced this student's notebooks or scores:
                     # their record goes back from the saved results, without running the suite again.
                     with _interrupts_deferred():
-                        try:
-                            notebook_problem = nbgrader.autograde(sub.student, sub.folder, previous)
-                        except Exception as exc:  # as in _record: this student's problem, never the run's end
-                            notebook_problem = f"nbgrader failed on the notebooks ({type(exc).__name__}: {str(exc)[:300]})"
+                        notebook_problem = _autograde(nbgrader, sub.student, sub.folder, previous)
                     if notebook_problem:
                         report(f"{sub.student}: {notebook_problem}")
                     run.restored.append(sub.student)

@@ -264,11 +264,13 @@ class NbgraderCourse:
         """
         if folder is not None:
             submitted = self.root / "submitted" / student / ASSIGNMENT
-            unreadable = unreadable_notebooks(folder)
-            expected = {p.name: p for p in folder.glob("*.ipynb") if p.name not in unreadable}
-            if {p.name for p in submitted.glob("*.ipynb")} != set(expected):
+            recorded = {p.name for p in submitted.glob("*.ipynb")}
+            if any(not (folder / name).is_file() or (folder / name).read_bytes() != (submitted / name).read_bytes()
+                   for name in recorded):  # fmt: skip
                 return False
-            if any((submitted / name).read_bytes() != path.read_bytes() for name, path in expected.items()):
+            # Notebooks left out of submitted/ must be the unreadable ones (parsed only when there are any).
+            left_out = {p.name for p in folder.glob("*.ipynb")} - recorded
+            if left_out and left_out != set(unreadable_notebooks(folder)):
                 return False
         with self.gradebook() as gb:
             for part, (notebook, _) in self.hidden.items():
@@ -428,9 +430,7 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
     grading folder ``results``, also each student's problem and review state.
     Returns (columns, rows, max points per column).
     """
-    from course.review import read_summaries
-
-    from course.review import problem_of
+    from course.review import problem_of, read_summaries
 
     course = NbgraderCourse(course_root)
     summaries = {s["student"]: s for s in read_summaries(results)} if results else {}
