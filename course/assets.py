@@ -83,7 +83,100 @@ def part2_reference():
     return {"x": x, "y": y, "hidden_features": hidden, "params": params, "runs": runs}
 
 
-BUILDERS = {"part1_reference.pt": part1_reference, "part2_reference.pt": part2_reference}
+PART4_CASES = {  # class name -> list of (keyword arguments, input shape)
+    "CNN": [
+        (dict(in_size=(3, 20, 20), out_classes=10, channels=[8] * 4, pool_every=2, hidden_dims=[16] * 2,
+              conv_params=dict(kernel_size=3, stride=1, padding=1), activation_type="relu",
+              pooling_type="max", pooling_params=dict(kernel_size=2)), (2, 3, 20, 20)),
+        (dict(in_size=(3, 40, 40), out_classes=10, channels=[8] * 4, pool_every=2, hidden_dims=[16] * 2,
+              conv_params=dict(kernel_size=5, stride=2, padding=3), activation_type="lrelu",
+              activation_params=dict(negative_slope=0.05), pooling_type="avg", pooling_params=dict(kernel_size=3)),
+         (2, 3, 40, 40)),
+        (dict(in_size=(3, 24, 24), out_classes=3, channels=[6] * 5, pool_every=3, hidden_dims=[16],
+              conv_params=dict(kernel_size=2, stride=2, padding=2), activation_type="lrelu",
+              activation_params=dict(negative_slope=0.1), pooling_type="max", pooling_params=dict(kernel_size=2)),
+         (2, 3, 24, 24)),
+    ],
+    "ResidualBlock": [
+        (dict(in_channels=3, channels=[6, 4] * 2, kernel_sizes=[3, 5] * 2, batchnorm=True, dropout=0.2), (2, 3, 12, 12)),
+    ],
+    "ResidualBottleneckBlock": [
+        (dict(in_out_channels=32, inner_channels=[8, 4, 8], inner_kernel_sizes=[3, 5, 3], dropout=0.1,
+              activation_type="lrelu"), (2, 32, 10, 10)),
+    ],
+    "ResNet": [
+        (dict(in_size=(3, 24, 24), out_classes=10, channels=[8, 16] * 3, pool_every=4, hidden_dims=[16] * 2,
+              activation_type="lrelu", activation_params=dict(negative_slope=0.01), pooling_type="avg",
+              pooling_params=dict(kernel_size=2), batchnorm=True, dropout=0.1), (2, 3, 24, 24)),
+        (dict(in_size=(3, 24, 24), out_classes=5, channels=[16, 4, 16] * 4, pool_every=3, hidden_dims=[16],
+              activation_type="tanh", pooling_type="max", pooling_params=dict(kernel_size=2), batchnorm=True,
+              dropout=0.1, bottleneck=True), (2, 3, 24, 24)),
+    ],
+}  # fmt: skip
+
+
+def explicit_state(module, gen):
+    """
+    A state dict for ``module`` drawn from ``gen``: weights scaled by their
+    fan-in, biases small, BatchNorm's scale near 1 and running variance
+    positive. Loading it makes a model's output independent of how it drew
+    its own initial weights.
+    """
+    batchnorm_scales = {f"{name}.weight" for name, m in module.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+    state = {}
+    for name, value in module.state_dict().items():
+        if name.endswith("num_batches_tracked"):
+            state[name] = value.clone()
+        elif name.endswith("running_var"):
+            state[name] = torch.rand(value.shape, generator=gen) * 0.5 + 0.75
+        elif name.endswith("running_mean"):
+            state[name] = torch.randn(value.shape, generator=gen) * 0.1
+        elif name in batchnorm_scales:
+            state[name] = 1 + 0.1 * torch.randn(value.shape, generator=gen)
+        elif value.dim() >= 2:
+            state[name] = torch.randn(value.shape, generator=gen) / math.sqrt(value[0].numel())
+        else:
+            state[name] = torch.randn(value.shape, generator=gen) * 0.1
+    return state
+
+
+def layer_types(sequential):
+    """The class names of a Sequential's layers, in order."""
+    return [type(layer).__name__ for layer in sequential]
+
+
+def part4_reference():
+    """
+    For each architecture case: its keyword arguments, the class names of its
+    layers, an explicit state dict, an input and the output in eval mode.
+    """
+    from hw import cnn
+
+    gen = torch.Generator().manual_seed(2026)
+    cases = {}
+    for cls, configs in PART4_CASES.items():
+        cases[cls] = []
+        for kwargs, x_shape in configs:
+            torch.manual_seed(0)  # the solution's own draws are overwritten by the explicit state below
+            model = getattr(cnn, cls)(**kwargs)
+            state = explicit_state(model, gen)
+            model.load_state_dict(state)
+            model.eval()
+            x = torch.randn(x_shape, generator=gen)
+            with torch.no_grad():
+                out = model(x)
+            parts = ("feature_extractor", "classifier") if hasattr(model, "feature_extractor") else ("main_path",)
+            cases[cls].append({
+                "kwargs": kwargs,
+                "layers": {part: layer_types(getattr(model, part)) for part in parts},
+                "state": state,
+                "x": x,
+                "out": out,
+            })  # fmt: skip
+    return cases
+
+
+BUILDERS = {"part1_reference.pt": part1_reference, "part2_reference.pt": part2_reference, "part4_reference.pt": part4_reference}
 
 
 def build_all():

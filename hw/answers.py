@@ -318,6 +318,138 @@ it adds no parameters, and the pooled network sees four times more positions dur
     ### END SOLUTION
 
 
+# -- Part 4 -------------------------------------------------------------------
+
+
+def part4_overfit_hp():
+    """
+    Part 4: hyper-parameters of torch.optim.SGD with which the notebook's
+    small CNN (one 3x3 convolution of 32 channels, max pooling, a hidden
+    layer of 100) reaches 100% training accuracy on one batch of 16 images
+    within 25 steps. The autograder checks them on the Shapes set.
+
+    Returns:
+    - dict(lr=..., momentum=..., weight_decay=...): keyword arguments of torch.optim.SGD.
+    """
+    lr, momentum, weight_decay = 0, 0, 0
+    # TODO: Tweak the hyper-parameters until the model overfits the batch,
+    #  then delete the `raise` below.
+    ### BEGIN SOLUTION
+    lr, momentum, weight_decay = 0.05, 0.9, 0.0
+    ### END SOLUTION
+    return dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def part4_q1():
+    """
+    Part 4, question 1: a regular residual block of two 3x3 convolutions on
+    256 channels (256 -> 256 -> 256) against a bottleneck block
+    256 -1x1-> 64 -3x3-> 64 -1x1-> 256.
+
+    (A) How many parameters does each have (biases included)?
+    (B) How many multiply-adds does each compute on an input of 256 x H x W
+    (ignore biases, activations and the sum)?
+    (C) Compare their ability to combine the input spatially (within each
+    feature map) and across feature maps.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**A.** A $K \times K$ convolution from $C_{in}$ to $C_{out}$ channels has $C_{out}(C_{in} K^2 + 1)$ parameters.
+Regular block: $2 \cdot 256 \cdot (256 \cdot 9 + 1) = 1{,}180{,}160$. Bottleneck: $64 \cdot (256 + 1) + 64 \cdot
+(64 \cdot 9 + 1) + 256 \cdot (64 + 1) = 16{,}448 + 36{,}928 + 16{,}640 = 70{,}016$, about 17 times fewer.
+
+**B.** Each output pixel of each output channel costs $C_{in} K^2$ multiply-adds, and "same" padding keeps
+$H \times W$. Regular: $2 \cdot 256 \cdot 256 \cdot 9 \cdot HW = 1{,}179{,}648\,HW$. Bottleneck:
+$(256 \cdot 64 + 64 \cdot 64 \cdot 9 + 64 \cdot 256)\,HW = 69{,}632\,HW$, again about 17 times fewer.
+
+**C.** Spatially, the regular block sees a $5 \times 5$ neighbourhood (two $3 \times 3$ convolutions) with all
+256 channels at every step; the bottleneck sees only $3 \times 3$, and through 64 channels. Across feature
+maps both mix every channel with every other (1x1 convolutions are exactly cross-channel mixing), but
+the bottleneck must squeeze the information through 64 channels, a low-rank projection: cheaper, and
+expressive enough when the 256 channels are redundant, which is why it is used deep in large networks.
+"""
+    ### END SOLUTION
+
+
+def part4_q2():
+    """
+    Part 4, question 2: receptive fields.
+
+    (A) How large is the receptive field (in input pixels, along one side)
+    of one output pixel after three 3x3 convolutions of stride 1? After
+    conv 3x3 -> max pool 2x2 -> conv 3x3 -> max pool 2x2 -> conv 3x3?
+    (B) Name three ways to grow the receptive field quickly and what each
+    costs or loses.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**A.** A layer of kernel $K$ adds $(K - 1)\,j$ pixels, where $j$ is the product of the strides before it
+(the distance in input pixels between two neighbouring positions of its input). Three 3x3 convolutions
+of stride 1: $1 + 2 + 2 + 2 = 7$. With pooling: conv ($3$, $j = 1$), pool ($3 + 1 = 4$, then $j = 2$),
+conv ($4 + 2 \cdot 2 = 8$), pool ($8 + 1 \cdot 2 = 10$, then $j = 4$), conv ($10 + 2 \cdot 4 = 18$).
+
+**B.** *Pooling or strided convolutions*: the receptive field grows by a factor of the stride per layer, at the
+price of spatial resolution (fine positions are lost, which matters for localisation). *Dilated
+convolutions*: a $3 \times 3$ kernel with dilation $d$ covers $2d + 1$ pixels at the cost of nine weights,
+without losing resolution, but it samples the input sparsely (gridding artefacts). *Larger kernels*:
+a $K \times K$ kernel adds $K - 1$ at once but costs $K^2$ weights and multiply-adds per position; stacking
+small kernels reaches the same size with fewer parameters and more non-linearities.
+"""
+    ### END SOLUTION
+
+
+def part4_q3():
+    """
+    Part 4, question 3: for a binary classifier, describe a situation in
+    which you would accept a higher false positive rate, and one in which
+    you would accept a higher false negative rate. Explain why.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**Higher false positive rate:** when a miss is expensive and a false alarm is cheap. Screening blood
+donations for an infection: a false positive discards one good donation (and a confirmatory test clears
+the donor), a false negative infects a patient. Lower the threshold.
+
+**Higher false negative rate:** when a false alarm is expensive and a miss is cheap or caught later. A
+spam filter that deletes mail: a false positive loses an important message, a false negative leaves one
+spam message in the inbox. Raise the threshold.
+"""
+    ### END SOLUTION
+
+
+def part4_q4():
+    """
+    Part 4, question 4: a classifier screens a large population for a disease
+    from cheap features; a positive prediction sends the person to a
+    confirmatory test that is expensive and carries some risk, and an early
+    diagnosis allows a cheap treatment. Would you still choose the ROC point
+    closest to the ideal corner (as the notebook does)? How would you choose
+    it (A) when the disease, if missed, soon shows harmless symptoms that
+    lead to the diagnosis anyway, and (B) when, if missed, it is likely to
+    be fatal?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+Not necessarily: the point closest to $(0, 1)$ weighs a false positive and a false negative equally, which
+neither scenario does. One should pick the threshold minimising the expected cost
+$c_{FP} \cdot FPR \cdot (1 - p) + c_{FN} \cdot FNR \cdot p$, with $p$ the prevalence.
+
+**A.** A miss costs little (the symptoms reveal it soon, the treatment is cheap) while every false positive
+costs an expensive and risky test. Choose a high threshold: a point with a low false positive rate,
+accepting a lower true positive rate.
+
+**B.** A miss is likely fatal, so false negatives dominate the cost. Choose a low threshold: a point with a
+high true positive rate (close to 1), accepting more false positives and confirmatory tests. With a rare
+disease, even a small false positive rate sends many healthy people to the test, so the test's risk
+bounds how far one can go.
+"""
+    ### END SOLUTION
+
+
 def display_answer(answer_fn):
     """
     Renders the Markdown returned by ``answer_fn`` in a notebook, or says
