@@ -416,7 +416,7 @@ class ResidualBottleneckBlock(ResidualBlock):
 
 
 class ResNet(CNN):
-    """
+    r"""
     A CNN whose convolutions come in residual blocks:
 
         [-> (CONV -> ACT) * P -> POOL] * (N / P) -> (FC -> ACT) * M -> FC
@@ -426,12 +426,12 @@ class ResNet(CNN):
     block of 3x3 convolutions, followed by a pooling layer; when P does not
     divide N, the last N % P entries form one more block, without pooling.
 
-    With bottleneck=True, a group of three or more entries whose input and
-    output channels agree becomes a ResidualBottleneckBlock: its first and
-    last entries are the 1x1 convolutions and the entries between them the
-    inner 3x3 ones, so a group [16, 16, 64] after 64 channels is
-    64 -1x1-> 16 -3x3-> 16 -1x1-> 64 (inner_channels=[16]). The other groups
-    stay ResidualBlocks.
+    With bottleneck=True, a group of three or more entries that starts and
+    ends with its input's number of channels becomes a
+    ResidualBottleneckBlock: the first and last entries are its outer
+    channels and the entries between them its inner channels, so the group
+    [64, 16, 64] after 64 channels is 64 -1x1-> 16 -3x3-> 16 -1x1-> 64
+    (inner_channels=[16]). The other groups stay ResidualBlocks.
 
     Inputs: those of CNN (conv_params is not used: every convolution is
     3x3 with padding 1), and
@@ -452,10 +452,9 @@ class ResNet(CNN):
         layers = []
         # TODO: Group self.channels into blocks of self.pool_every entries
         #  (the last may be shorter) and append, for each group, a residual
-        #  block (a ResidualBottleneckBlock when self.bottleneck, the group has
-        #  three or more entries and its input channels equal its last entry,
-        #  else a ResidualBlock of 3x3 convolutions), then a new pooling layer
-        #  after each full group.
+        #  block (a ResidualBottleneckBlock when self.bottleneck and the group
+        #  qualifies, as the docstring says, else a ResidualBlock of 3x3
+        #  convolutions), then a new pooling layer after each full group.
         #  Pass batchnorm, dropout and the activation to every block.
         ### BEGIN SOLUTION
         block_args = dict(batchnorm=self.batchnorm, dropout=self.dropout, activation_type=self.activation_type,
@@ -463,7 +462,7 @@ class ResNet(CNN):
         in_channels = self.in_size[0]
         for start in range(0, len(self.channels), self.pool_every):
             group = self.channels[start : start + self.pool_every]
-            if self.bottleneck and in_channels == group[-1] and len(group) >= 3:
+            if self.bottleneck and len(group) >= 3 and group[0] == group[-1] == in_channels:
                 inner = group[1:-1]
                 layers.append(ResidualBottleneckBlock(in_channels, inner, [3] * len(inner), **block_args))
             else:
