@@ -28,7 +28,7 @@ PROVIDED = REPO_ROOT / "release" / ASSIGNMENT / "hw"  # the homework's own code,
 # two suites on 2 cores took 40 s each with 2 threads, 12 s with 1).
 torch.set_num_threads(1)
 MAX_ANSWER_CHARS = 20_000  # per written answer, as shown in formgrader
-STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.training", "hw.answers", "hw.cnn")
+STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.training", "hw.answers", "hw.cnn", "hw.classifier")
 
 
 def pytest_addoption(parser):
@@ -146,6 +146,11 @@ def describe_call(probe, kwargs):
         "trainer_fit": "running your trainer's fit",
         "hyperparameters": f"calling {kwargs.get('name')}() in hw/answers.py",
         "written_answers": "reading your written answers in hw/answers.py",
+        "architecture_pass": f"building and running your {cls}",
+        "construction_error": f"building your {cls}",
+        "classifier_pass": f"running your {cls}",
+        "roc_threshold": "running your select_roc_thresh",
+        "yourcnn_train": "training your YourCNN",
     }
     return described.get(probe, f"running {probe}")
 

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # what a submission's modules may import besides the standard library.
 PRELOAD = (
     "numpy", "torch.nn", "torch.nn.functional", "torch.autograd", "torch.utils.data", "torch.optim",
-    "tqdm", "tqdm.auto",
+    "tqdm", "tqdm.auto", "sklearn.metrics",
 )  # fmt: skip
 
 
@@ -695,6 +695,126 @@ def written_answers(names):
     return answers
 
 
+# -- Part 4: architectures and classifiers --------------------------------------------
+
+ARCHITECTURE_PARTS = ("feature_extractor", "classifier", "main_path", "shortcut_path")
+
+
+def _describe(module):
+    """The layer class names of each part the skeleton names, and the state dict's shapes."""
+    parts = {}
+    for part in ARCHITECTURE_PARTS:
+        sub = getattr(module, part, None)
+        if isinstance(sub, torch.nn.Sequential):
+            parts[part] = [type(layer).__name__ for layer in sub]
+        elif isinstance(sub, torch.nn.Module):
+            parts[part] = [type(sub).__name__]
+    shapes = {str(k): [int(s) for s in v.shape] for k, v in module.state_dict().items()}
+    return {"parts": parts, "state_shapes": shapes,
+            "num_parameters": int(sum(p.numel() for p in module.parameters()))}  # fmt: skip
+
+
+def architecture_pass(cls, kwargs, state=None, x=None, dout=None):
+    """
+    hw.cnn's ``cls(**kwargs)``: its structure (layer class names of each named
+    part, state dict shapes, parameter count); with ``state``, that state dict
+    loaded (strictly) and, with ``x``, its output in eval mode; with ``dout``
+    also the gradient of <output, dout> with respect to x.
+    """
+    module = student_class(cls, module="hw.cnn")(**kwargs)
+    if not isinstance(module, torch.nn.Module):
+        raise StudentError(f"{cls} is not a torch.nn.Module")
+    result = _describe(module)
+    if state is None:
+        return result
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split()).replace(f"Error(s) in loading state_dict for {type(module).__name__}: ", "")
+        raise StudentError(f"{cls}: the parameters do not match the architecture: {detail[:400]}") from None
+    module.eval()
+    x = x.clone().requires_grad_(dout is not None)
+    with torch.set_grad_enabled(dout is not None):
+        out = module(x)
+    if not isinstance(out, torch.Tensor):
+        raise StudentError(f"{cls}.forward returned {type(out).__name__}, expected a tensor")
+    result["out"] = plain_tensor(out, f"{cls}.forward")
+    if dout is not None:
+        if tuple(out.shape) != tuple(dout.shape):
+            raise StudentError(f"{cls}.forward returned shape {tuple(out.shape)}, expected {tuple(dout.shape)}")
+        out.backward(dout)
+        if x.grad is None:
+            raise StudentError(f"{cls}: no gradient reached the input")
+        result["dx"] = plain_tensor(x.grad, f"{cls}: input gradient")
+    return result
+
+
+def construction_error(cls, kwargs):
+    """The exception hw.cnn's ``cls(**kwargs)`` raises, as (type name, message), or None."""
+    try:
+        student_class(cls, module="hw.cnn")(**kwargs)
+    except StudentError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - which exception is the answer
+        return [type(exc).__name__, str(exc)[:300]]
+    return None
+
+
+def classifier_pass(cls, kwargs, scores):
+    """
+    hw.classifier's ``cls(nn.Identity(), **kwargs)`` on ``scores`` used as the
+    model's output: predict_proba and classify.
+    """
+    classifier = student_class(cls, module="hw.classifier")(torch.nn.Identity(), **kwargs)
+    y_proba = classifier.predict_proba(scores.clone())
+    y_pred = classifier.classify(scores.clone())
+    return {"proba": plain_tensor(y_proba, f"{cls}.predict_proba"), "pred": plain_tensor(y_pred, f"{cls}.classify")}
+
+
+def roc_threshold(scores, y, positive_class):
+    """select_roc_thresh on a BinaryClassifier whose model outputs ``scores`` (N, 2) as they are."""
+    module = student_module("hw.classifier")
+    binary = student_class("BinaryClassifier", module="hw.classifier")(torch.nn.Identity(), positive_class=positive_class)
+    select = getattr(module, "select_roc_thresh", None)
+    if not callable(select):
+        raise StudentError("hw/classifier.py has no function select_roc_thresh")
+    thresh = select(binary, scores.clone(), y.clone())
+    try:
+        return float(thresh)  # a Python, numpy or one-element torch number
+    except (TypeError, ValueError):
+        raise StudentError(f"select_roc_thresh returned {type(thresh).__name__}, expected a float") from None
+
+
+def yourcnn_train(in_size, num_classes, train_x, train_y, test_x, epochs, batch_size, lr, seed):
+    """
+    YourCNN(in_size, num_classes) trained with the fixed recipe (Adam, cross
+    entropy, shuffled batches); returns its predicted labels of test_x and the
+    number of parameters. The harness holds the test labels.
+    """
+    torch.manual_seed(seed)
+    model = student_class("YourCNN", module="hw.cnn")(tuple(in_size), num_classes)
+    if not isinstance(model, torch.nn.Module):
+        raise StudentError("YourCNN is not a torch.nn.Module")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        for batch in torch.randperm(len(train_x), generator=order).split(batch_size):
+            scores = model(train_x[batch])
+            if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (len(batch), num_classes):
+                got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+                raise StudentError(f"YourCNN.forward returned {got}, expected shape ({len(batch)}, {num_classes})")
+            loss = torch.nn.functional.cross_entropy(scores, train_y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        predictions = torch.cat([model(chunk).argmax(dim=1) for chunk in test_x.split(200)])
+    return {"pred": plain_tensor(predictions, "YourCNN's predictions"),
+            "num_parameters": int(sum(p.numel() for p in model.parameters()))}  # fmt: skip
+
+
 PROBES = {
     f.__name__: f
     for f in (
@@ -711,5 +831,10 @@ PROBES = {
         trainer_fit,
         hyperparameters,
         written_answers,
+        architecture_pass,
+        construction_error,
+        classifier_pass,
+        roc_threshold,
+        yourcnn_train,
     )
 }

@@ -190,6 +190,9 @@ class CNN(nn.Module):
       last (see make_activation).
     - pooling_type, pooling_params: the pooling layer (see make_pooling; default: kernel_size=2).
 
+    Raises ValueError for an unknown activation_type or pooling_type (build
+    every activation and pooling layer with make_activation and make_pooling).
+
     Attributes (their names are the keys of the state dict):
     - feature_extractor: nn.Sequential of the convolutional part, layer by layer
       (Conv2d, activation, ..., pooling, ...).
@@ -225,10 +228,6 @@ class CNN(nn.Module):
         self.activation_type, self.activation_params = activation_type, dict(activation_params or {})
         self.pooling_type = pooling_type
         self.pooling_params = dict(pooling_params) if pooling_params is not None else dict(kernel_size=2)
-        # Unknown names fail here, with make_activation's and make_pooling's message.
-        make_activation(self.activation_type, self.activation_params)
-        make_pooling(self.pooling_type, self.pooling_params)
-
         self.feature_extractor = self._make_feature_extractor()
         self.classifier = self._make_classifier()
 

@@ -172,6 +172,81 @@ def part3_q2():
     raise NotImplementedError()
 
 
+# -- Part 4 -------------------------------------------------------------------
+
+
+def part4_overfit_hp():
+    """
+    Part 4: hyper-parameters of torch.optim.SGD with which the notebook's
+    small CNN (one 3x3 convolution of 32 channels, max pooling, a hidden
+    layer of 100) reaches 100% training accuracy on one batch of 16 images
+    within 25 steps. The autograder checks them on the Shapes set.
+
+    Returns:
+    - dict(lr=..., momentum=..., weight_decay=...): keyword arguments of torch.optim.SGD.
+    """
+    lr, momentum, weight_decay = 0, 0, 0
+    # TODO: Tweak the hyper-parameters until the model overfits the batch,
+    #  then delete the `raise` below.
+    raise NotImplementedError()
+    return dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def part4_q1():
+    """
+    Part 4, question 1: a regular residual block of two 3x3 convolutions on
+    256 channels (256 -> 256 -> 256) against a bottleneck block
+    256 -1x1-> 64 -3x3-> 64 -1x1-> 256.
+
+    (A) How many parameters does each have (biases included)?
+    (B) How many multiply-adds does each compute on an input of 256 x H x W
+    (ignore biases, activations and the sum)?
+    (C) Compare their ability to combine the input spatially (within each
+    feature map) and across feature maps.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part4_q2():
+    """
+    Part 4, question 2: receptive fields.
+
+    (A) How large is the receptive field (in input pixels, along one side)
+    of one output pixel after three 3x3 convolutions of stride 1? After
+    conv 3x3 -> max pool 2x2 -> conv 3x3 -> max pool 2x2 -> conv 3x3?
+    (B) Name three ways to grow the receptive field quickly and what each
+    costs or loses.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part4_q3():
+    """
+    Part 4, question 3: for a binary classifier, describe a situation in
+    which you would accept a higher false positive rate, and one in which
+    you would accept a higher false negative rate. Explain why.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part4_q4():
+    """
+    Part 4, question 4: a classifier screens a large population for a disease
+    from cheap features; a positive prediction sends the person to a
+    confirmatory test that is expensive and carries some risk, and an early
+    diagnosis allows a cheap treatment. Would you still choose the ROC point
+    closest to the ideal corner (as the notebook does)? How would you choose
+    it (A) when the disease, if missed, soon shows harmless symptoms that
+    lead to the diagnosis anyway, and (B) when, if missed, it is likely to
+    be fatal?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
 def display_answer(answer_fn):
     """
     Renders the Markdown returned by ``answer_fn`` in a notebook, or says

@@ -5,6 +5,11 @@ Part 3 starts it with our own fully connected and convolution modules,
 written without nn.Linear / nn.Conv2d / F.linear / F.conv2d, whose
 parameters have the same names and shapes as PyTorch's: a state dict of
 nn.Linear / nn.Conv2d loads into them as it is.
+
+Part 4 builds architectures from PyTorch's layers: a configurable CNN,
+residual blocks, a ResNet, and YourCNN. Their attribute names (given in each
+docstring) are the keys of their state dicts: keep them, so that weights
+saved from one implementation load into another.
 """
 import math
 
@@ -116,3 +121,311 @@ class LeNet(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x))
+
+
+# -- Part 4: architectures ---------------------------------------------------------
+
+ACTIVATIONS = {"relu": nn.ReLU, "lrelu": nn.LeakyReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU}
+POOLINGS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+
+
+def make_activation(activation_type: str, activation_params: dict | None = None) -> nn.Module:
+    """
+    Provided: a new activation layer, e.g. make_activation("lrelu", {"negative_slope": 0.1}).
+    Raises ValueError for a name that is not in ACTIVATIONS.
+    """
+    if activation_type not in ACTIVATIONS:
+        raise ValueError(f"activation_type must be one of {', '.join(ACTIVATIONS)}; got {activation_type!r}")
+    return ACTIVATIONS[activation_type](**(activation_params or {}))
+
+
+def make_pooling(pooling_type: str, pooling_params: dict | None = None) -> nn.Module:
+    """
+    Provided: a new pooling layer, e.g. make_pooling("avg", {"kernel_size": 3}).
+    Raises ValueError for a name that is not in POOLINGS.
+    """
+    if pooling_type not in POOLINGS:
+        raise ValueError(f"pooling_type must be one of {', '.join(POOLINGS)}; got {pooling_type!r}")
+    return POOLINGS[pooling_type](**(pooling_params or {}))
+
+
+class CNN(nn.Module):
+    """
+    A configurable convolutional classifier of the pattern
+
+        [(CONV -> ACT) * P -> POOL] * (N / P) -> (FC -> ACT) * M -> FC
+
+    with N = len(channels) convolutions, a pooling layer after every P of them
+    (when P does not divide N, the last N % P convolutions have no pooling
+    after them) and M = len(hidden_dims) hidden fully connected layers.
+
+    Inputs:
+    - in_size: (C, H, W) of one input image.
+    - out_classes: number of classes, the size of the output.
+    - channels: output channels of each convolution, e.g. [32, 32, 64, 64].
+    - pool_every: P, convolutions between two pooling layers.
+    - hidden_dims: output features of each hidden fully connected layer.
+    - conv_params: keyword arguments of every nn.Conv2d (default: kernel_size=3, padding=1).
+    - activation_type, activation_params: the activation after each layer but the
+      last (see make_activation).
+    - pooling_type, pooling_params: the pooling layer (see make_pooling; default: kernel_size=2).
+
+    Raises ValueError for an unknown activation_type or pooling_type (build
+    every activation and pooling layer with make_activation and make_pooling).
+
+    Attributes (their names are the keys of the state dict):
+    - feature_extractor: nn.Sequential of the convolutional part, layer by layer
+      (Conv2d, activation, ..., pooling, ...).
+    - classifier: nn.Sequential of the fully connected part, layer by layer
+      (Linear, activation, ..., Linear).
+
+    forward(x) maps x of shape (N, C, H, W) to class scores of shape (N, out_classes).
+    """
+
+    def __init__(
+        self,
+        in_size,
+        out_classes: int,
+        channels: list,
+        pool_every: int,
+        hidden_dims: list,
+        conv_params: dict | None = None,
+        activation_type: str = "relu",
+        activation_params: dict | None = None,
+        pooling_type: str = "max",
+        pooling_params: dict | None = None,
+    ):
+        super().__init__()
+        if not channels or pool_every < 1:
+            raise ValueError(f"CNN needs at least one convolution and pool_every >= 1; got channels={channels}, "
+                             f"pool_every={pool_every}")  # fmt: skip
+        self.in_size = tuple(in_size)
+        self.out_classes = out_classes
+        self.channels = list(channels)
+        self.pool_every = pool_every
+        self.hidden_dims = list(hidden_dims)
+        self.conv_params = dict(conv_params) if conv_params is not None else dict(kernel_size=3, padding=1)
+        self.activation_type, self.activation_params = activation_type, dict(activation_params or {})
+        self.pooling_type = pooling_type
+        self.pooling_params = dict(pooling_params) if pooling_params is not None else dict(kernel_size=2)
+        self.feature_extractor = self._make_feature_extractor()
+        self.classifier = self._make_classifier()
+
+    def _make_feature_extractor(self) -> nn.Sequential:
+        """The convolutional part: [(CONV -> ACT) * P -> POOL] * (N / P), then the N % P convolutions left."""
+        layers = []
+        # TODO: Append nn.Conv2d(in, out, **self.conv_params) and a new
+        #  activation for each entry of self.channels, and a new pooling layer
+        #  after every self.pool_every convolutions. The first convolution's
+        #  input channels are self.in_size[0].
+        raise NotImplementedError()
+        return nn.Sequential(*layers)
+
+    def _n_features(self) -> int:
+        """
+        The number of features the feature extractor outputs for one image
+        (C' * H' * W'), computed by passing one image of zeros through it.
+        """
+        # TODO: Run self.feature_extractor on torch.zeros(1, *self.in_size)
+        #  without building a graph and count the output's elements. Run it in
+        #  eval mode and restore the mode afterwards: in training mode, layers
+        #  such as Dropout draw random numbers and BatchNorm updates its
+        #  running statistics, which must not happen while building a model.
+        raise NotImplementedError()
+        return n_features
+
+    def _make_classifier(self) -> nn.Sequential:
+        """The fully connected part: (FC -> ACT) * M -> FC, from _n_features() inputs to out_classes scores."""
+        layers = []
+        # TODO: Append an nn.Linear and a new activation for each entry of
+        #  self.hidden_dims, then a last nn.Linear to self.out_classes (no
+        #  activation after it: the loss takes the raw scores).
+        raise NotImplementedError()
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        """
+        Inputs:
+        - x: images of shape (N, C, H, W), (C, H, W) = in_size.
+
+        Returns:
+        - scores: class scores of shape (N, out_classes).
+        """
+        # TODO: Extract the features, flatten them to (N, features) and
+        #  compute the scores.
+        raise NotImplementedError()
+        return scores
+
+
+class ResidualBlock(nn.Module):
+    """
+    A residual block: out = ACT(main_path(x) + shortcut_path(x)).
+
+    The main path is a convolution per entry of ``channels``, each with
+    "same" padding (kernel_size // 2, so odd kernels keep H and W), and between
+    two convolutions, in this order: Dropout2d (when dropout > 0), BatchNorm2d
+    (when batchnorm) and the activation. Nothing follows the last convolution:
+    the activation comes after the sum.
+
+    The shortcut path is the identity when the block keeps the number of
+    channels (in_channels == channels[-1]), else a 1x1 convolution without
+    bias that projects in_channels to channels[-1].
+
+    Inputs:
+    - in_channels: channels of the input.
+    - channels: output channels of each convolution of the main path.
+    - kernel_sizes: kernel size of each convolution (odd numbers), same length as channels.
+    - batchnorm, dropout: see above.
+    - activation_type, activation_params: see make_activation.
+
+    Attributes (their names are the keys of the state dict):
+    - main_path: nn.Sequential, layer by layer.
+    - shortcut_path: nn.Identity() or nn.Sequential(nn.Conv2d(in_channels, channels[-1], 1, bias=False)).
+    - activation: the activation applied after the sum.
+
+    forward(x) maps x of shape (N, in_channels, H, W) to (N, channels[-1], H, W).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: list,
+        kernel_sizes: list,
+        batchnorm: bool = False,
+        dropout: float = 0.0,
+        activation_type: str = "relu",
+        activation_params: dict | None = None,
+    ):
+        super().__init__()
+        if not channels or len(channels) != len(kernel_sizes):
+            raise ValueError(f"ResidualBlock needs one kernel size per convolution; got channels={channels}, "
+                             f"kernel_sizes={kernel_sizes}")  # fmt: skip
+        if any(k % 2 == 0 for k in kernel_sizes):
+            raise ValueError(f"ResidualBlock needs odd kernel sizes (so that padding keeps H and W); got {kernel_sizes}")
+        self.activation = make_activation(activation_type, activation_params)
+        main, shortcut = [], nn.Identity()
+        # TODO: Build the layers of the main path into the list `main` and,
+        #  when the number of channels changes, make `shortcut` the 1x1
+        #  projection, as the class docstring says.
+        raise NotImplementedError()
+        self.main_path = nn.Sequential(*main)
+        self.shortcut_path = shortcut
+
+    def forward(self, x):
+        """
+        Inputs:
+        - x: input of shape (N, in_channels, H, W).
+
+        Returns:
+        - out: ACT(main_path(x) + shortcut_path(x)), of shape (N, channels[-1], H, W).
+        """
+        # TODO: Add the two paths and apply the activation.
+        raise NotImplementedError()
+        return out
+
+
+class ResidualBottleneckBlock(ResidualBlock):
+    """
+    A bottleneck residual block: a 1x1 convolution down to inner_channels[0]
+    channels, the inner convolutions, and a 1x1 convolution back up to
+    in_out_channels. Input and output have the same number of channels, so
+    the shortcut is the identity. For example in_out_channels=256,
+    inner_channels=[64, 64], inner_kernel_sizes=[3, 3] is
+    256 -1x1-> 64 -3x3-> 64 -3x3-> 64 -1x1-> 256.
+
+    Inputs:
+    - in_out_channels: channels of the input and of the output.
+    - inner_channels: output channels of each inner convolution.
+    - inner_kernel_sizes: kernel size of each inner convolution (odd numbers).
+    - the remaining arguments as ResidualBlock's.
+
+    Attributes: those of ResidualBlock.
+    """
+
+    def __init__(self, in_out_channels: int, inner_channels: list, inner_kernel_sizes: list, **kwargs):
+        # TODO: Call ResidualBlock's __init__ with the channels and kernel
+        #  sizes of the whole main path, 1x1 convolutions included.
+        raise NotImplementedError()
+
+
+class ResNet(CNN):
+    r"""
+    A CNN whose convolutions come in residual blocks:
+
+        [-> (CONV -> ACT) * P -> POOL] * (N / P) -> (FC -> ACT) * M -> FC
+         \------- SKIP -------/
+
+    Every P = pool_every consecutive entries of ``channels`` form one residual
+    block of 3x3 convolutions, followed by a pooling layer; when P does not
+    divide N, the last N % P entries form one more block, without pooling.
+
+    With bottleneck=True, a group of three or more entries that starts and
+    ends with its input's number of channels becomes a
+    ResidualBottleneckBlock: the first and last entries are its outer
+    channels and the entries between them its inner channels, so the group
+    [64, 16, 64] after 64 channels is 64 -1x1-> 16 -3x3-> 16 -1x1-> 64
+    (inner_channels=[16]). The other groups stay ResidualBlocks.
+
+    Inputs: those of CNN (conv_params is not used: every convolution is
+    3x3 with padding 1), and
+    - batchnorm, dropout: passed to every residual block.
+    - bottleneck: see above.
+
+    Attributes: those of CNN; feature_extractor holds the residual blocks and
+    the pooling layers.
+    """
+
+    def __init__(self, in_size, out_classes, channels, pool_every, hidden_dims, batchnorm=False, dropout=0.0,
+                 bottleneck=False, **kwargs):  # fmt: skip
+        # Set before CNN's __init__, which builds the feature extractor with them.
+        self.batchnorm, self.dropout, self.bottleneck = batchnorm, dropout, bottleneck
+        super().__init__(in_size, out_classes, channels, pool_every, hidden_dims, **kwargs)
+
+    def _make_feature_extractor(self) -> nn.Sequential:
+        layers = []
+        # TODO: Group self.channels into blocks of self.pool_every entries
+        #  (the last may be shorter) and append, for each group, a residual
+        #  block (a ResidualBottleneckBlock when self.bottleneck and the group
+        #  qualifies, as the docstring says, else a ResidualBlock of 3x3
+        #  convolutions), then a new pooling layer after each full group.
+        #  Pass batchnorm, dropout and the activation to every block.
+        raise NotImplementedError()
+        return nn.Sequential(*layers)
+
+
+class YourCNN(nn.Module):
+    """
+    Your own architecture, for the experiments of the homework: any layers of
+    torch.nn (your own classes above included) that you think classify small
+    images well and train quickly.
+
+    Interface (keep it: it is how your network is built and graded):
+    - YourCNN(in_size, out_classes): in_size = (C, H, W) of one image, with
+      H and W at least 28; out_classes the number of classes.
+    - forward(x) maps images (N, C, H, W) to class scores (N, out_classes).
+
+    How it is graded: the grader builds YourCNN((3, 32, 32), 6), trains it on
+    2,000 images of the Shapes set with Adam (learning rate 1e-3) for 3
+    epochs in batches of 50 on one CPU core, and measures its accuracy on
+    1,000 other Shapes images. Every point of accuracy between 60% and 90%
+    earns part of the points, 90% or more earns them all; training must end
+    within the time the grader allows (a few times what a small CNN needs).
+    """
+
+    def __init__(self, in_size, out_classes):
+        super().__init__()
+        self.in_size, self.out_classes = tuple(in_size), out_classes
+        # TODO: Build your network's layers here.
+        raise NotImplementedError()
+
+    def forward(self, x):
+        """
+        Inputs:
+        - x: images of shape (N, C, H, W).
+
+        Returns:
+        - scores: class scores of shape (N, out_classes).
+        """
+        # TODO: Compute the class scores.
+        raise NotImplementedError()
+        return scores

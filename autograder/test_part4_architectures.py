@@ -1,0 +1,204 @@
+"""
+Hidden tests for Part 4: CNN, residual blocks, ResNet and YourCNN.
+
+Structure: each named part's layer classes and the state dict's keys and
+shapes against a reference built here (reference_models.py). Values: one
+explicit state dict, drawn here, loaded into the reference and into the
+student's model; outputs (and input gradients) compared in eval mode. The
+configurations differ from the notebook's.
+"""
+import pytest
+import torch
+from checks import check_close, check_equal
+
+import reference_models as ref
+from course.assets import explicit_state
+from hw.data import Shapes
+
+SEED = 42
+
+CNN_CASES = [
+    pytest.param(dict(in_size=(3, 28, 28), out_classes=7, channels=[6, 8, 8, 12], pool_every=2, hidden_dims=[20, 12]),
+                 id="defaults"),
+    pytest.param(dict(in_size=(1, 30, 26), out_classes=4, channels=[5] * 5, pool_every=2, hidden_dims=[10],
+                      conv_params=dict(kernel_size=3, stride=1, padding=0), activation_type="lrelu",
+                      activation_params=dict(negative_slope=0.2), pooling_type="avg",
+                      pooling_params=dict(kernel_size=2, stride=2)), id="5-convs-pool-every-2-avg-lrelu"),
+    pytest.param(dict(in_size=(3, 32, 32), out_classes=5, channels=[4, 8, 8], pool_every=3, hidden_dims=[],
+                      conv_params=dict(kernel_size=5, stride=2, padding=2), activation_type="tanh",
+                      pooling_type="max", pooling_params=dict(kernel_size=3, stride=2)), id="strided-no-hidden-tanh"),
+    pytest.param(dict(in_size=(2, 16, 16), out_classes=3, channels=[4, 6, 6, 8], pool_every=3, hidden_dims=[8],
+                      activation_type="elu", activation_params=dict(alpha=0.5)), id="pool-every-3-of-4-elu"),
+]  # fmt: skip
+
+BLOCK_CASES = [
+    pytest.param(dict(in_channels=4, channels=[6, 4], kernel_sizes=[3, 3]), id="identity-shortcut"),
+    pytest.param(dict(in_channels=3, channels=[5, 7, 6], kernel_sizes=[3, 5, 1], batchnorm=True), id="projection-batchnorm"),
+    pytest.param(dict(in_channels=5, channels=[5], kernel_sizes=[5], dropout=0.3, activation_type="lrelu",
+                      activation_params=dict(negative_slope=0.3)), id="one-conv-dropout"),
+    pytest.param(dict(in_channels=6, channels=[4, 8], kernel_sizes=[3, 3], batchnorm=True, dropout=0.2,
+                      activation_type="tanh"), id="projection-dropout-batchnorm-tanh"),
+]  # fmt: skip
+
+BOTTLENECK_CASES = [
+    pytest.param(dict(in_out_channels=16, inner_channels=[4], inner_kernel_sizes=[3]), id="16-4-16"),
+    pytest.param(dict(in_out_channels=12, inner_channels=[6, 3], inner_kernel_sizes=[3, 5], batchnorm=True,
+                      dropout=0.1, activation_type="lrelu"), id="12-6-3-12-batchnorm"),
+]  # fmt: skip
+
+RESNET_CASES = [
+    pytest.param(dict(in_size=(3, 16, 16), out_classes=6, channels=[6, 8, 8], pool_every=2, hidden_dims=[16]),
+                 id="pool-every-2-of-3"),
+    pytest.param(dict(in_size=(3, 20, 20), out_classes=4, channels=[8, 4, 8] * 3, pool_every=3, hidden_dims=[12],
+                      batchnorm=True, dropout=0.1, bottleneck=True, activation_type="lrelu",
+                      pooling_type="avg"), id="bottleneck-batchnorm"),
+    pytest.param(dict(in_size=(2, 18, 18), out_classes=3, channels=[4, 4, 8, 8], pool_every=4, hidden_dims=[],
+                      bottleneck=True, activation_type="tanh", pooling_params=dict(kernel_size=3)),
+                 id="bottleneck-that-does-not-apply"),
+]  # fmt: skip
+
+
+def describe(cls, kwargs):
+    return f"{cls}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+
+
+def check_structure(worker, cls, kwargs):
+    """The layers of each named part and the state dict's keys and shapes, against the reference."""
+    reference = ref.BUILDERS[cls](**kwargs)
+    got = worker.call("architecture_pass", cls=cls, kwargs=kwargs)
+    what = describe(cls, kwargs)
+    for part, expected in ref.block_names(reference).items():
+        check_equal(f"{what}: the layers of {part}", got["parts"].get(part), expected)
+    expected_shapes = {k: list(v.shape) for k, v in reference.state_dict().items()}
+    missing = sorted(set(expected_shapes) - set(got["state_shapes"]))
+    unexpected = sorted(set(got["state_shapes"]) - set(expected_shapes))
+    if missing or unexpected:
+        raise AssertionError(f"{what}: state dict keys differ: missing {missing[:4]}, unexpected {unexpected[:4]}")
+    for key, shape in expected_shapes.items():
+        check_equal(f"{what}: shape of {key}", got["state_shapes"][key], shape)
+    check_equal(f"{what}: number of parameters", got["num_parameters"], sum(p.numel() for p in reference.parameters()))
+
+
+def check_values(worker, cls, kwargs, x_shape, with_gradient=False):
+    """Output (and input gradient) with one explicit state dict, in eval mode, against the reference."""
+    reference = ref.BUILDERS[cls](**kwargs)
+    state = explicit_state(reference, torch.Generator().manual_seed(7))
+    reference.load_state_dict(state)
+    reference.eval()
+    x = torch.randn(x_shape).requires_grad_(with_gradient)
+    out = reference(x)
+    dout = torch.randn(out.shape) if with_gradient else None
+    if with_gradient:
+        out.backward(dout)
+    got = worker.call("architecture_pass", cls=cls, kwargs=kwargs, state=state, x=x.detach(), dout=dout)
+    what = describe(cls, kwargs)
+    check_close(f"{what} with a given state dict, in eval mode: output", got["out"], out.detach(), atol=1e-5, rtol=1e-4)
+    if with_gradient:
+        check_close(f"{what}: gradient of the input", got["dx"], x.grad, atol=1e-5, rtol=1e-4)
+
+
+def image_batch(in_size):
+    return (2, *in_size)
+
+
+# -- CNN -------------------------------------------------------------------------
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kwargs", CNN_CASES)
+def test_cnn_structure(worker, kwargs):
+    """CNN: the layers of feature_extractor and classifier, and the parameters' names and shapes"""
+    check_structure(worker, "CNN", kwargs)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kwargs", CNN_CASES)
+def test_cnn_output(worker, kwargs):
+    """CNN: the scores with a given state dict"""
+    check_values(worker, "CNN", kwargs, image_batch(kwargs["in_size"]))
+
+
+@pytest.mark.points(1)
+def test_cnn_refuses_unknown_names(worker):
+    """CNN: an unknown activation or pooling type is a ValueError"""
+    base = dict(in_size=(3, 8, 8), out_classes=2, channels=[4], pool_every=1, hidden_dims=[])
+    for bad in (dict(activation_type="swish"), dict(pooling_type="median")):
+        error = worker.call("construction_error", cls="CNN", kwargs={**base, **bad})
+        if error is None or error[0] != "ValueError":
+            got = "nothing" if error is None else f"{error[0]}: {error[1]}"
+            raise AssertionError(f"{describe('CNN', bad)}: expected a ValueError, got {got}")
+
+
+# -- residual blocks ---------------------------------------------------------------
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kwargs", BLOCK_CASES)
+def test_residual_block_structure(worker, kwargs):
+    """ResidualBlock: main path in order (conv, dropout, batchnorm, activation), shortcut exactly when channels change"""
+    check_structure(worker, "ResidualBlock", kwargs)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kwargs", BLOCK_CASES)
+def test_residual_block_values(worker, kwargs):
+    """ResidualBlock: output and input gradient (through both paths) with a given state dict"""
+    check_values(worker, "ResidualBlock", kwargs, (2, kwargs["in_channels"], 7, 9), with_gradient=True)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kwargs", BOTTLENECK_CASES)
+def test_bottleneck_block(worker, kwargs):
+    """ResidualBottleneckBlock: 1x1 down, the inner convolutions, 1x1 up, identity shortcut; output and input gradient"""
+    check_structure(worker, "ResidualBottleneckBlock", kwargs)
+    check_values(worker, "ResidualBottleneckBlock", kwargs, (2, kwargs["in_out_channels"], 6, 6), with_gradient=True)
+
+
+# -- ResNet ------------------------------------------------------------------------
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kwargs", RESNET_CASES)
+def test_resnet_structure(worker, kwargs):
+    """ResNet: residual blocks of pool_every convolutions with pooling between them, bottlenecks where they apply"""
+    check_structure(worker, "ResNet", kwargs)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kwargs", RESNET_CASES)
+def test_resnet_output(worker, kwargs):
+    """ResNet: the scores with a given state dict"""
+    check_values(worker, "ResNet", kwargs, image_batch(kwargs["in_size"]))
+
+
+# -- YourCNN -----------------------------------------------------------------------
+
+YOURCNN_RECIPE = dict(epochs=3, batch_size=50, lr=1e-3, seed=SEED)
+YOURCNN_TRAIN, YOURCNN_TEST = 2000, 1000
+YOURCNN_SECONDS = 240  # about ten times what a small CNN needs on one core
+ACCURACY_STEPS = [60, 66, 72, 78, 84, 90]  # one point at each: partial credit between 60% and 90%
+
+
+@pytest.fixture(scope="module")
+def yourcnn_accuracy(worker):
+    """YourCNN trained in the worker with the recipe its docstring states; its accuracy on held-out Shapes images."""
+    train, test = Shapes(train=True), Shapes(train=False)  # the notebook's first 2,000 and 1,000 images
+    test_labels = test.targets[:YOURCNN_TEST]
+    got = worker.call("yourcnn_train", timeout=YOURCNN_SECONDS, in_size=[3, 32, 32], num_classes=len(train.classes),
+                      train_x=train.images[:YOURCNN_TRAIN], train_y=train.targets[:YOURCNN_TRAIN],
+                      test_x=test.images[:YOURCNN_TEST], **YOURCNN_RECIPE)  # fmt: skip
+    pred = got["pred"]
+    if tuple(pred.shape) != (YOURCNN_TEST,):
+        raise AssertionError(f"YourCNN's predictions: expected shape ({YOURCNN_TEST},), got {tuple(pred.shape)}")
+    return 100.0 * float((pred.long() == test_labels).float().mean())
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("threshold", ACCURACY_STEPS, ids=[f"{t}%" for t in ACCURACY_STEPS])
+def test_yourcnn_accuracy(yourcnn_accuracy, threshold):
+    """YourCNN: held-out accuracy after the fixed training recipe (one point per step from 60% to 90%)"""
+    if yourcnn_accuracy < threshold:
+        raise AssertionError(
+            f"YourCNN reached {yourcnn_accuracy:.1f}% on the held-out Shapes images after the recipe "
+            f"(Adam, lr 1e-3, 3 epochs, batches of 50, {YOURCNN_TRAIN} images); this point needs {threshold}%"
+        )
