@@ -112,7 +112,65 @@ def resnet(in_size, out_classes, channels, pool_every, hidden_dims, batchnorm=Fa
     return Classifier(features, head(features, in_size, out_classes, hidden_dims, activation_type, activation_params))
 
 
-BUILDERS = {"CNN": cnn, "ResidualBlock": residual_block, "ResidualBottleneckBlock": bottleneck_block, "ResNet": resnet}
+def vgg(in_size, out_classes, channels, pool_every, hidden_dims, batchnorm=False, dropout=0.0, activation_type="relu",
+        activation_params=None, pooling_params=None):  # fmt: skip
+    pooling_params = dict(kernel_size=2) if pooling_params is None else pooling_params
+    layers, c_in = [], in_size[0]
+    for i, c_out in enumerate(channels):
+        layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+        layers += [nn.BatchNorm2d(c_out)] if batchnorm else []
+        layers.append(activation(activation_type, activation_params))
+        if (i + 1) % pool_every == 0:
+            layers.append(nn.MaxPool2d(**pooling_params))
+            layers += [nn.Dropout2d(dropout)] if dropout > 0 else []
+        c_in = c_out
+    features = nn.Sequential(*layers)
+    features.eval()
+    with torch.no_grad():
+        size = features(torch.zeros(1, *in_size)).numel()
+    features.train()
+    fc = []
+    for width in hidden_dims:
+        fc += [nn.Linear(size, width), activation(activation_type, activation_params)]
+        fc += [nn.Dropout(dropout)] if dropout > 0 else []
+        size = width
+    return Classifier(features, nn.Sequential(*fc, nn.Linear(size, out_classes)))
+
+
+class Sequenced(nn.Module):
+    """feature_extractor -> classifier with no flattening between them, as NiNNet is laid out."""
+
+    def __init__(self, feature_extractor, classifier):
+        super().__init__()
+        self.feature_extractor, self.classifier = feature_extractor, classifier
+
+    def forward(self, x):
+        return self.classifier(self.feature_extractor(x))
+
+
+def nin(in_size, out_classes, channels, kernel_sizes, batchnorm=False, dropout=0.0, activation_type="relu",
+        activation_params=None):  # fmt: skip
+    def mlpconv(c_in, widths, k, last):
+        layers = []
+        for j, (c_out, kernel) in enumerate(zip(widths, (k, 1, 1))):
+            layers.append(nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2))
+            if not (last and j == 2):
+                layers += [nn.BatchNorm2d(c_out)] if batchnorm else []
+                layers.append(activation(activation_type, activation_params))
+            c_in = c_out
+        return layers
+
+    features, c_in = [], in_size[0]
+    for width, k in zip(channels[:-1], kernel_sizes[:-1]):
+        features += mlpconv(c_in, [width] * 3, k, last=False)
+        features.append(nn.MaxPool2d(2))
+        features += [nn.Dropout2d(dropout)] if dropout > 0 else []
+        c_in = width
+    head = mlpconv(c_in, [channels[-1], out_classes, out_classes], kernel_sizes[-1], last=True)
+    return Sequenced(nn.Sequential(*features), nn.Sequential(*head, nn.AdaptiveAvgPool2d(1), nn.Flatten()))
+
+
+BUILDERS = {"CNN": cnn, "ResidualBlock": residual_block, "ResidualBottleneckBlock": bottleneck_block, "ResNet": resnet, "VGGNet": vgg, "NiNNet": nin}
 
 
 def layer_names(model):

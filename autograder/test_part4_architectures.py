@@ -1,5 +1,5 @@
 """
-Hidden tests for Part 4: CNN, residual blocks, ResNet and YourCNN.
+Hidden tests for Part 4: CNN, residual blocks, ResNet, VGGNet, NiNNet and YourCNN.
 
 Structure: each named part's layer classes and the state dict's keys and
 shapes against a reference built here (reference_models.py). Values: one
@@ -55,6 +55,20 @@ RESNET_CASES = [
     pytest.param(dict(in_size=(2, 18, 18), out_classes=3, channels=[4, 4, 8, 8], pool_every=4, hidden_dims=[],
                       bottleneck=True, activation_type="tanh", pooling_params=dict(kernel_size=3)),
                  id="bottleneck-that-does-not-apply"),
+]  # fmt: skip
+
+
+VGG_CASES = [
+    pytest.param(dict(in_size=(3, 16, 16), out_classes=5, channels=[4, 4, 8], pool_every=2, hidden_dims=[12]),
+                 id="plain"),
+    pytest.param(dict(in_size=(3, 20, 20), out_classes=6, channels=[4, 8, 8, 8], pool_every=2, hidden_dims=[16, 8],
+                      batchnorm=True, dropout=0.25, activation_type="lrelu"), id="batchnorm-dropout"),
+]  # fmt: skip
+
+NIN_CASES = [
+    pytest.param(dict(in_size=(3, 16, 16), out_classes=5, channels=[6, 8], kernel_sizes=[5, 3]), id="two-blocks"),
+    pytest.param(dict(in_size=(3, 20, 20), out_classes=4, channels=[4, 6, 8], kernel_sizes=[3, 3, 1], batchnorm=True,
+                      dropout=0.2, activation_type="elu"), id="three-blocks-batchnorm-dropout"),
 ]  # fmt: skip
 
 
@@ -169,6 +183,25 @@ def test_resnet_structure(worker, kwargs):
 def test_resnet_output(worker, kwargs):
     """ResNet: the scores with a given state dict"""
     check_values(worker, "ResNet", kwargs, image_batch(kwargs["in_size"]))
+
+
+# -- VGG and NiN -------------------------------------------------------------------
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kwargs", VGG_CASES)
+def test_vgg(worker, kwargs):
+    """VGGNet: 3x3 convolutions with optional BatchNorm2d, max pooling, Dropout2d after pooling and Dropout in the head; its scores"""
+    check_structure(worker, "VGGNet", kwargs)
+    check_values(worker, "VGGNet", kwargs, image_batch(kwargs["in_size"]))
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("kwargs", NIN_CASES)
+def test_nin(worker, kwargs):
+    """NiNNet: mlpconv blocks (KxK then two 1x1 convolutions), pooling between them, global average pooling; its scores"""
+    check_structure(worker, "NiNNet", kwargs)
+    check_values(worker, "NiNNet", kwargs, image_batch(kwargs["in_size"]))
 
 
 # -- YourCNN -----------------------------------------------------------------------

@@ -112,6 +112,14 @@ PART4_CASES = {  # class name -> list of (keyword arguments, input shape)
               activation_type="tanh", pooling_type="max", pooling_params=dict(kernel_size=2), batchnorm=True,
               dropout=0.1, bottleneck=True), (2, 3, 24, 24)),
     ],
+    "VGGNet": [
+        (dict(in_size=(3, 24, 24), out_classes=10, channels=[8, 8, 16, 16], pool_every=2, hidden_dims=[32],
+              batchnorm=True, dropout=0.2), (2, 3, 24, 24)),
+    ],
+    "NiNNet": [
+        (dict(in_size=(3, 24, 24), out_classes=10, channels=[8, 16, 16], kernel_sizes=[5, 3, 3], batchnorm=True,
+              dropout=0.2), (2, 3, 24, 24)),
+    ],
 }  # fmt: skip
 
 
