@@ -393,6 +393,117 @@ class ResNet(CNN):
         return nn.Sequential(*layers)
 
 
+class VGGNet(CNN):
+    """
+    A VGG-style CNN: the pattern of CNN with 3x3 convolutions ("same"
+    padding) and max pooling, and switches for batch normalization and
+    dropout:
+
+        [(CONV -> [BN] -> ACT) * P -> POOL -> [DROP2D]] * (N / P) -> (FC -> ACT -> [DROP]) * M -> FC
+
+    BN is nn.BatchNorm2d (when batchnorm), DROP2D is nn.Dropout2d(dropout)
+    after each pooling layer and DROP is nn.Dropout(dropout) after each hidden
+    activation (both when dropout > 0). When P does not divide N, the last
+    N % P convolutions have no pooling (and no dropout) after them.
+
+    Inputs: those of CNN but conv_params (every convolution is 3x3 with
+    padding 1) and pooling_type (always max), and
+    - batchnorm: add BatchNorm2d after each convolution.
+    - dropout: the dropout probability (0 for none).
+
+    Attributes: those of CNN.
+    """
+
+    def __init__(self, in_size, out_classes, channels, pool_every, hidden_dims, batchnorm=False, dropout=0.0,
+                 **kwargs):  # fmt: skip
+        self.batchnorm, self.dropout = batchnorm, dropout
+        super().__init__(in_size, out_classes, channels, pool_every, hidden_dims,
+                         conv_params=dict(kernel_size=3, padding=1), pooling_type="max", **kwargs)  # fmt: skip
+
+    def _make_feature_extractor(self) -> nn.Sequential:
+        layers = []
+        # TODO: As CNN's, with a BatchNorm2d between each convolution and its
+        #  activation (when self.batchnorm) and a Dropout2d after each pooling
+        #  layer (when self.dropout > 0).
+        raise NotImplementedError()
+        return nn.Sequential(*layers)
+
+    def _make_classifier(self) -> nn.Sequential:
+        layers = []
+        # TODO: As CNN's, with a Dropout after each hidden activation (when
+        #  self.dropout > 0).
+        raise NotImplementedError()
+        return nn.Sequential(*layers)
+
+
+class NiNNet(nn.Module):
+    """
+    A network-in-network CNN: no fully connected layers. Each block is an
+    "mlpconv", a KxK convolution followed by two 1x1 convolutions (a small
+    MLP applied at every pixel), each convolution followed by [BN] and the
+    activation:
+
+        [MLPCONV -> POOL -> [DROP2D]] * (B - 1) -> MLPCONV(out_classes) -> global average pool
+
+    Block b has channels[b] output channels in all three convolutions and a
+    kernel_sizes[b] x kernel_sizes[b] first convolution with "same" padding
+    (kernel_size // 2; odd kernels). POOL is nn.MaxPool2d(2) and DROP2D is
+    nn.Dropout2d(dropout) (when dropout > 0). The last mlpconv block maps
+    channels[-1] channels to out_classes channels (its KxK convolution has
+    channels[-1] outputs, its two 1x1 convolutions out_classes), with no
+    activation after its last convolution; nn.AdaptiveAvgPool2d(1) and
+    nn.Flatten() then give one score per class.
+
+    Inputs:
+    - in_size: (C, H, W) of one input image.
+    - out_classes: number of classes.
+    - channels: output channels of each block but the last's 1x1 convolutions, e.g. [32, 64, 64].
+    - kernel_sizes: the first convolution's kernel size of each block, e.g. [5, 5, 3].
+    - batchnorm: add BatchNorm2d after each convolution (except the very last).
+    - dropout: the dropout probability after each pooling layer (0 for none).
+    - activation_type, activation_params: see make_activation.
+
+    Attributes (their names are the keys of the state dict):
+    - feature_extractor: nn.Sequential of the blocks but the last, with their
+      pooling and dropout layers, layer by layer (Conv2d, [BatchNorm2d],
+      activation, Conv2d, ..., MaxPool2d, [Dropout2d], Conv2d, ...).
+    - classifier: nn.Sequential of the last block, layer by layer, then
+      AdaptiveAvgPool2d and Flatten.
+
+    forward(x) maps x of shape (N, C, H, W) to class scores of shape (N, out_classes).
+    """
+
+    def __init__(self, in_size, out_classes, channels, kernel_sizes, batchnorm=False, dropout=0.0,
+                 activation_type="relu", activation_params=None):  # fmt: skip
+        super().__init__()
+        if not channels or len(channels) != len(kernel_sizes):
+            raise ValueError(f"NiNNet needs one kernel size per block; got channels={channels}, kernel_sizes={kernel_sizes}")
+        if any(k % 2 == 0 for k in kernel_sizes):
+            raise ValueError(f"NiNNet needs odd kernel sizes; got {kernel_sizes}")
+        self.in_size, self.out_classes = tuple(in_size), out_classes
+        self.activation_type, self.activation_params = activation_type, dict(activation_params or {})
+        features, head = [], []
+        # TODO: Build the blocks as the docstring says: all but the last into
+        #  `features` (each followed by MaxPool2d(2) and, when dropout > 0,
+        #  Dropout2d), the last into `head` followed by AdaptiveAvgPool2d(1)
+        #  and Flatten().
+        raise NotImplementedError()
+        self.feature_extractor = nn.Sequential(*features)
+        self.classifier = nn.Sequential(*head)
+
+    def forward(self, x):
+        """
+        Inputs:
+        - x: images of shape (N, C, H, W).
+
+        Returns:
+        - scores: class scores of shape (N, out_classes).
+        """
+        # TODO: The feature extractor, then the classifier.
+        raise NotImplementedError()
+        return scores
+
+
 class YourCNN(nn.Module):
     """
     Your own architecture, for the experiments of the homework: any layers of
