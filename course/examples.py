@@ -68,7 +68,7 @@ def build_example(example: Example, dest: Path, root: Path = REPO_ROOT) -> Path:
         if count != 1:
             raise ValueError(
                 f"example {example.name}: the text to replace occurs {count} times in {edit['file']}, "
-                "expected exactly once; update examples/submissions/{example.name}/submission.toml"
+                f"expected exactly once; update examples/submissions/{example.name}/submission.toml"
             )
         path.write_text(text.replace(edit["old"], edit["new"]))
     return dest
