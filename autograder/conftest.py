@@ -84,9 +84,13 @@ def describe(item):
 
 def pytest_collection_finish(session):
     """Every graded test is listed, so a run that stops early still accounts for all points."""
+    seen = {}
     for item in session.items:
         if item.get_closest_marker("points") is None:
             raise pytest.UsageError(f"{item.nodeid} has no points marker")
+        if item.name in seen:  # results are keyed by name: a second test of that name would replace the first
+            raise pytest.UsageError(f"{item.nodeid} has the same name as {seen[item.name]}; rename one")
+        seen[item.name] = item.nodeid
         session.config._grading_results[item.name] = describe(item)
     submission = session.config.getoption("--submission")
     if submission:

@@ -94,7 +94,7 @@ def test_select_roc_thresh(worker, positive_class):
 
 
 @pytest.mark.points(2)
-def test_overfit_hyperparameters(worker):
+def test_overfit_one_batch_hyperparameters(worker):
     """part4_overfit_hp: SGD with these reaches 100% on one batch of 16 Shapes images within 25 steps (the notebook's CNN)"""
     hp = worker.call("hyperparameters", name="part4_overfit_hp")
     keys = ("lr", "momentum", "weight_decay")
