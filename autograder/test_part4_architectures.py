@@ -1,5 +1,5 @@
 """
-Hidden tests for Part 4: CNN, residual blocks, ResNet, VGGNet, NiNNet and YourCNN.
+Hidden tests for Part 4: CNN, residual blocks, ResNet, VGGNet and NiNNet.
 
 Structure: each named part's layer classes and the state dict's keys and
 shapes against a reference built here (reference_models.py). Values: one
@@ -13,9 +13,6 @@ from checks import check_close, check_equal
 
 import reference_models as ref
 from course.assets import explicit_state
-from hw.data import Shapes
-
-SEED = 42
 
 CNN_CASES = [
     pytest.param(dict(in_size=(3, 28, 28), out_classes=7, channels=[6, 8, 8, 12], pool_every=2, hidden_dims=[20, 12]),
@@ -202,36 +199,3 @@ def test_nin(worker, kwargs):
     """NiNNet: mlpconv blocks (KxK then two 1x1 convolutions), pooling between them, global average pooling; its scores"""
     check_structure(worker, "NiNNet", kwargs)
     check_values(worker, "NiNNet", kwargs, image_batch(kwargs["in_size"]))
-
-
-# -- YourCNN -----------------------------------------------------------------------
-
-YOURCNN_RECIPE = dict(epochs=3, batch_size=50, lr=1e-3, seed=SEED)
-YOURCNN_TRAIN, YOURCNN_TEST = 2000, 1000
-YOURCNN_SECONDS = 240  # about ten times what a small CNN needs on one core
-ACCURACY_STEPS = [60, 66, 72, 78, 84, 90]  # one point at each: partial credit between 60% and 90%
-
-
-@pytest.fixture(scope="module")
-def yourcnn_accuracy(worker):
-    """YourCNN trained in the worker with the recipe its docstring states; its accuracy on held-out Shapes images."""
-    train, test = Shapes(train=True), Shapes(train=False)  # the notebook's first 2,000 and 1,000 images
-    test_labels = test.targets[:YOURCNN_TEST]
-    got = worker.call("yourcnn_train", timeout=YOURCNN_SECONDS, in_size=[3, 32, 32], num_classes=len(train.classes),
-                      train_x=train.images[:YOURCNN_TRAIN], train_y=train.targets[:YOURCNN_TRAIN],
-                      test_x=test.images[:YOURCNN_TEST], **YOURCNN_RECIPE)  # fmt: skip
-    pred = got["pred"]
-    if tuple(pred.shape) != (YOURCNN_TEST,):
-        raise AssertionError(f"YourCNN's predictions: expected shape ({YOURCNN_TEST},), got {tuple(pred.shape)}")
-    return 100.0 * float((pred.long() == test_labels).float().mean())
-
-
-@pytest.mark.points(1)
-@pytest.mark.parametrize("threshold", ACCURACY_STEPS, ids=[f"{t}%" for t in ACCURACY_STEPS])
-def test_yourcnn_accuracy(yourcnn_accuracy, threshold):
-    """YourCNN: held-out accuracy after the fixed training recipe (one point per step from 60% to 90%)"""
-    if yourcnn_accuracy < threshold:
-        raise AssertionError(
-            f"YourCNN reached {yourcnn_accuracy:.1f}% on the held-out Shapes images after the recipe "
-            f"(Adam, lr 1e-3, 3 epochs, batches of 50, {YOURCNN_TRAIN} images); this point needs {threshold}%"
-        )

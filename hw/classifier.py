@@ -140,8 +140,9 @@ def select_roc_thresh(classifier: BinaryClassifier, x, y, plot: bool = False):
 
     # TODO: Compute the positive class's probability of every sample (without
     #  building a graph), the ROC curve with sklearn.metrics.roc_curve (its
-    #  pos_label is the classifier's positive_class), and return the threshold
-    #  whose point (fpr, tpr) minimises the distance sqrt(fpr^2 + (1 - tpr)^2).
+    #  pos_label is the classifier's positive_class), and return, as it is,
+    #  the roc_curve threshold whose point (fpr, tpr) minimises the distance
+    #  sqrt(fpr^2 + (1 - tpr)^2) (the first one if several tie).
     ### BEGIN SOLUTION
     with torch.no_grad():
         proba = classifier.predict_proba(x)[:, classifier.positive_class]
