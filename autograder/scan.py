@@ -97,9 +97,9 @@ class Scan:
     findings: dict = field(default_factory=dict)
     unreadable: str | None = None
 
-    def problems_for(self, classes, base_classes=("Layer",)):
-        """Findings that concern any of ``classes``: their own code, their base class, or module-level code."""
-        relevant = [None, *base_classes, *classes]
+    def problems_for(self, classes, base_classes=("Layer",), module_level=True):
+        """Findings that concern any of ``classes``: their own code, their base class, and (with module_level) module-level code."""
+        relevant = [None] * module_level + [*base_classes, *classes]
         return [(cls, f) for cls in relevant for f in self.findings.get(cls, [])]
 
 
@@ -174,11 +174,14 @@ def scan_source(path: Path, rules: Rules) -> Scan:
     return scan
 
 
-def check_by_hand(scan: Scan, *classes: str):
-    """Fails with the first forbidden use in code the given classes run."""
+def check_by_hand(scan: Scan, *classes: str, module_level: bool = True):
+    """
+    Fails with the first forbidden use in code the given classes run: their
+    own, their base class's and, with module_level, the module's top level.
+    """
     if scan.unreadable:
         raise AssertionError(scan.unreadable)
-    problems = scan.problems_for(classes)
+    problems = scan.problems_for(classes, module_level=module_level)
     if problems:
         owner, finding = problems[0]
         where = f"in {owner}" if owner else "outside any class"

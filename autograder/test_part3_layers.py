@@ -349,7 +349,9 @@ MODULE_CASES = [  # class, args, kwargs, input shape
 @pytest.mark.parametrize("cls, args, kwargs, x_shape", MODULE_CASES)
 def test_module_state_dict_parity(worker, cnn_scan, cls, args, kwargs, x_shape):
     """An hw.cnn module with a torch layer's state dict loaded: output within 1e-6, same gradients under autograd"""
-    check_by_hand(cnn_scan, cls)
+    # hw/cnn.py's top level may use nn.Conv2d for Part 4's architectures; what MyLinear and MyConv2d call at
+    # run time is refused in the worker (module_rules) however it is reached.
+    check_by_hand(cnn_scan, cls, module_level=False)
     torch_layer = TORCH_MODULES[cls](*args, **kwargs)
     state = {name: value.detach().clone() for name, value in torch_layer.state_dict().items()}
     x = torch.randn(x_shape)
