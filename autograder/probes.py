@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 # what a submission's modules may import besides the standard library.
 PRELOAD = (
     "numpy", "torch.nn", "torch.nn.functional", "torch.autograd", "torch.utils.data", "torch.optim",
-    "tqdm", "tqdm.auto", "sklearn.metrics",
+    "tqdm", "tqdm.auto", "sklearn.metrics", "matplotlib.pyplot",
 )  # fmt: skip
 
 

@@ -59,12 +59,12 @@ BINARY_CASES = [(1, 0.5), (1, 0.8), (0, 0.3), (0, 0.65)]
 @pytest.mark.points(1)
 @pytest.mark.parametrize("positive_class, threshold", BINARY_CASES, ids=[f"positive-{c}-threshold-{t}" for c, t in BINARY_CASES])
 def test_binary_classify(worker, positive_class, threshold):
-    """BinaryClassifier.classify: the positive class exactly where its probability is above the threshold"""
+    """BinaryClassifier.classify: the positive class exactly where its probability is at least the threshold"""
     scores = scores_batch(40, 2, scale=2.0)
     proba = torch.softmax(scores, dim=1)[:, positive_class]
     keep = (proba - threshold).abs() > 1e-4  # no sample on the threshold itself: rounding would decide it
     scores, proba = scores[keep], proba[keep]
-    expected = torch.where(proba > threshold, positive_class, 1 - positive_class)
+    expected = torch.where(proba >= threshold, positive_class, 1 - positive_class)
     got = worker.call("classifier_pass", cls="BinaryClassifier", kwargs=dict(positive_class=positive_class, threshold=threshold),
                       scores=scores)  # fmt: skip
     check_labels(f"BinaryClassifier(positive_class={positive_class}, threshold={threshold}).classify",

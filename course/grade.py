@@ -28,7 +28,7 @@ from tqdm import tqdm
 from course import ASSIGNMENT, REPO_ROOT, isolation
 from course.gradebook import NbgraderCourse, answer_names, hidden_cells_problem, part_titles
 from course.review import apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_student
-from course.sandbox import Budget
+from course.sandbox import OWN_TIME_SECONDS, Budget
 from course.submissions import Submission, discover, stage
 
 AUTOGRADER = REPO_ROOT / "autograder"
@@ -50,8 +50,8 @@ class Settings:
     isolation: str = isolation.PROCESS
 
     def suite_limit(self):
-        """A backstop for the whole pytest run: the worker's budget plus the harness's own work."""
-        return 2 * self.budget.seconds + 600
+        """A backstop for the whole pytest run: the worker's budget and the probes' own times, plus the harness's work."""
+        return 2 * self.budget.seconds + sum(OWN_TIME_SECONDS.values()) + 600
 
 
 @dataclass

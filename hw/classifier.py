@@ -92,13 +92,13 @@ class ArgMaxClassifier(Classifier):
 class BinaryClassifier(Classifier):
     """
     A classifier of two classes that predicts the positive class when its
-    probability is above a threshold.
+    probability is at least a threshold.
 
     Inputs:
     - model: an nn.Module mapping x (N, ...) to scores (N, 2).
     - positive_class: the index (0 or 1) of the positive class.
     - threshold: the positive class is predicted when its probability is
-      strictly greater than this.
+      greater than or equal to this (as the thresholds of an ROC curve mean).
     """
 
     def __init__(self, model: nn.Module, positive_class: int = 1, threshold: float = 0.5):
@@ -111,10 +111,11 @@ class BinaryClassifier(Classifier):
         self.threshold = threshold
 
     def _classify(self, y_proba):
-        # TODO: Predict positive_class where its probability is greater than
-        #  self.threshold and the other class elsewhere, as torch.long labels.
+        # TODO: Predict positive_class where its probability is greater than or
+        #  equal to self.threshold and the other class elsewhere, as torch.long
+        #  labels.
         ### BEGIN SOLUTION
-        positive = y_proba[:, self.positive_class] > self.threshold
+        positive = y_proba[:, self.positive_class] >= self.threshold
         y_pred = torch.where(positive, self.positive_class, 1 - self.positive_class).long()
         ### END SOLUTION
         return y_pred
@@ -133,16 +134,17 @@ def select_roc_thresh(classifier: BinaryClassifier, x, y, plot: bool = False):
     Returns:
     - thresh: the chosen threshold on the positive class's probability, a float.
     """
-    # Imported here, not at the top: importing them takes a second, and the
+    # Imported here, not at the top: importing it takes a second, and the
     # grader imports this module for every submission.
-    import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
 
     # TODO: Compute the positive class's probability of every sample (without
     #  building a graph), the ROC curve with sklearn.metrics.roc_curve (its
-    #  pos_label is the classifier's positive_class), and return, as it is,
-    #  the roc_curve threshold whose point (fpr, tpr) minimises the distance
-    #  sqrt(fpr^2 + (1 - tpr)^2) (the first one if several tie).
+    #  pos_label is the classifier's positive_class), and set thresh to the
+    #  roc_curve threshold, as it is, whose point (fpr, tpr) minimises the
+    #  distance sqrt(fpr^2 + (1 - tpr)^2) (the first one if several tie).
+    #  The plot below uses the names fpr, tpr (roc_curve's arrays), best (the
+    #  index of the chosen point) and thresh: keep them.
     ### BEGIN SOLUTION
     with torch.no_grad():
         proba = classifier.predict_proba(x)[:, classifier.positive_class]
@@ -151,6 +153,8 @@ def select_roc_thresh(classifier: BinaryClassifier, x, y, plot: bool = False):
     thresh = float(thresholds[best])
     ### END SOLUTION
     if plot:
+        import matplotlib.pyplot as plt
+
         fig, ax = plt.subplots(figsize=(5, 5))
         ax.plot(fpr, tpr, color="C0", label="ROC curve")
         ax.plot([0, 1], [0, 1], color="gray", linestyle="--", label="chance")

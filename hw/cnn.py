@@ -422,15 +422,20 @@ class ResNet(CNN):
          \------- SKIP -------/
 
     Every P = pool_every consecutive entries of ``channels`` form one residual
-    block of 3x3 convolutions, followed by a pooling layer; when P does not
-    divide N, the last N % P entries form one more block, without pooling.
+    block of 3x3 convolutions (entry i is the output channels of its i-th
+    convolution; the block's last activation comes after the sum, as in
+    ResidualBlock), followed by a pooling layer; when P does not divide N,
+    the last N % P entries form one more block, without pooling.
 
     With bottleneck=True, a group of three or more entries that starts and
     ends with its input's number of channels becomes a
     ResidualBottleneckBlock: the first and last entries are its outer
     channels and the entries between them its inner channels, so the group
     [64, 16, 64] after 64 channels is 64 -1x1-> 16 -3x3-> 16 -1x1-> 64
-    (inner_channels=[16]). The other groups stay ResidualBlocks.
+    (inner_channels=[16], inner_kernel_sizes=[3]: every inner convolution is
+    3x3). In such a group, unlike the others, the first entry is not the
+    output of a convolution but the block's outer channels. The other groups
+    stay ResidualBlocks.
 
     Inputs: those of CNN (conv_params is not used: every convolution is
     3x3 with padding 1), and
@@ -548,11 +553,11 @@ class NiNNet(nn.Module):
     Block b has channels[b] output channels in all three convolutions and a
     kernel_sizes[b] x kernel_sizes[b] first convolution with "same" padding
     (kernel_size // 2; odd kernels). POOL is nn.MaxPool2d(2) and DROP2D is
-    nn.Dropout2d(dropout) (when dropout > 0). The last mlpconv block maps
-    channels[-1] channels to out_classes channels (its KxK convolution has
-    channels[-1] outputs, its two 1x1 convolutions out_classes), with no
-    activation after its last convolution; nn.AdaptiveAvgPool2d(1) and
-    nn.Flatten() then give one score per class.
+    nn.Dropout2d(dropout) (when dropout > 0). The last mlpconv block ends in
+    out_classes channels: its KxK convolution has channels[-1] outputs and
+    its two 1x1 convolutions out_classes, with no BN and no activation after
+    its last convolution; nn.AdaptiveAvgPool2d(1) and nn.Flatten() then give
+    one score per class.
 
     Inputs:
     - in_size: (C, H, W) of one input image.
@@ -636,10 +641,12 @@ class YourCNN(nn.Module):
     How it is graded: the grader builds YourCNN((3, 32, 32), 6), trains it on
     2,000 images of the Shapes set with Adam (learning rate 1e-3) for 3
     epochs in batches of 50 on one CPU core, and measures its accuracy on
-    1,000 other Shapes images: one point at each of 60, 66, 72, 78, 84 and
-    90% (six in all). Keep the training under half a minute on one core (the
-    notebook's cell prints its time with HW_FAST=1): a slower network may run
-    out of the time the grader allows a submission and lose these points.
+    1,000 new Shapes images, drawn like the notebook's but not the same ones:
+    one point at each of 60, 66, 72, 78, 84 and 90% (six in all). Training
+    has four minutes of its own on the grader's core, apart from the time of
+    every other test; a network that needs longer loses these six points, so
+    keep it under a minute on yours (the notebook's cell prints its time with
+    HW_FAST=1).
     """
 
     def __init__(self, in_size, out_classes):
