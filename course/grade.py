@@ -8,6 +8,7 @@ which is for staff only.
 """
 import contextlib
 import ctypes
+import fcntl
 import hashlib
 import json
 import os
@@ -391,6 +392,12 @@ def grade(
     cells do not match the suite, nbgrader cannot register the assignment).
     """
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _grading_folder_lock(out):
+        return _grade(paths, out, jobs, settings, execute, progress, course_root, force, report)
+
+
+def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, force, report):
     report = report or (lambda line: tqdm.write(line, file=sys.stderr))
     submissions = unique_students([s for p in paths for s in discover(p)], report)
     settings = settings or grading_settings(progress=progress)
@@ -403,6 +410,7 @@ def grade(
 
     logs = out / ".logs"
     staging = out / ".staging"
+    shutil.rmtree(staging, ignore_errors=True)  # what a killed run left: no other run can be using it now
     for folder in (logs, staging):
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o700)  # staff only: what submissions printed, and their private copies
@@ -476,3 +484,26 @@ def grade(
         write_gradebook(out)
     run.summaries = {student: run.summaries[student] for student in sorted(run.summaries)}
     return run
+
+
+@contextlib.contextmanager
+def _grading_folder_lock(out: Path):
+    """
+    One grading run at a time writes into a grading folder: two would stage,
+    record and rebuild the gradebook over each other. The kernel releases the
+    lock when the run ends, even when it is killed.
+    """
+    with open(out / ".grading.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise RuntimeError(
+                f"{out} is being graded by another `course grade` ({holder}): wait for it to finish, or stop it "
+                "(Ctrl-C keeps what it graded), then run this again"
+            ) from None
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        yield

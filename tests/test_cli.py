@@ -104,7 +104,8 @@ def test_unreadable_notebook_is_one_clear_line(tmp_path, solution_folder, course
     assert feedback.count("Part2_Optimization.ipynb could not be read") == 1
     # The notebooks that can be read reach formgrader as usual; the broken one counts as not submitted.
     autograded = course_root / "autograded" / "dora" / ASSIGNMENT
-    assert sorted(p.name for p in autograded.glob("*.ipynb")) == ["Part1_Backprop.ipynb", "Part3_Convolution.ipynb"]
+    readable = sorted(p.name for p in solution_folder.glob("*.ipynb") if p.name != "Part2_Optimization.ipynb")
+    assert len(readable) >= 2 and sorted(p.name for p in autograded.glob("*.ipynb")) == readable
 
     # A trial submission is taken out of the course again.
     assert list((out / ".logs").glob("dora.*"))

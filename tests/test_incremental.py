@@ -4,6 +4,7 @@ killed half-way loses only the students in flight, the next run continues,
 and grading one late submission leaves every other row of the gradebook.
 """
 import csv
+import fcntl
 import json
 import os
 import signal
@@ -48,9 +49,20 @@ def processes_mentioning(text):
     return pids
 
 
-def start_grading(submitted, out, course, *extra):
+def grading_command(submitted, out, course, *extra):
     command = [sys.executable, "-m", "course", "grade", submitted, "--out", out, "--course-root", course, "--jobs", "1", *extra]
-    return subprocess.Popen([str(c) for c in command], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return [str(c) for c in command]
+
+
+def start_grading(submitted, out, course, *extra):
+    """A grading run in the background."""
+    return subprocess.Popen(grading_command(submitted, out, course, *extra), cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def run_grading(submitted, out, course, *extra):
+    """A grading run to its end."""
+    return subprocess.run(grading_command(submitted, out, course, *extra), cwd=REPO_ROOT, capture_output=True, text=True)
 
 
 def wait_for(predicate, seconds):
@@ -104,7 +116,7 @@ def test_a_killed_run_loses_only_students_in_flight_and_the_next_continues(class
 
     # The next run grades only what is left.
     before = {s: (out / s / "results.json").stat().st_mtime_ns for s in completed(out)}
-    proc = subprocess.run(start_grading(root / "submitted", out, course).args, cwd=REPO_ROOT, capture_output=True, text=True)
+    proc = run_grading(root / "submitted", out, course)
     assert proc.returncode == 0, proc.stderr
     assert f"Not graded again (same submission, suite and budget; --force regrades): {len(before)} student" in proc.stdout
     assert {s: (out / s / "results.json").stat().st_mtime_ns for s in before} == before, "finished students were regraded"
@@ -120,7 +132,7 @@ def test_one_late_submission_adds_one_row(class_of_three, tmp_path):
         pytest.skip("needs the class graded by the test above")
     rows_before = gradebook(out)
     late = build_example(next(e for e in load_examples() if e.name == "release"), tmp_path / "dan")
-    proc = subprocess.run(start_grading(late, out, course).args, cwd=REPO_ROOT, capture_output=True, text=True)
+    proc = run_grading(late, out, course)
     assert proc.returncode == 0, proc.stderr
     rows = gradebook(out)
     assert set(rows) == {*STUDENTS, "dan"} and rows["dan"]["total"] == "0"
@@ -137,11 +149,28 @@ def test_a_student_graded_into_another_folder_is_put_back(class_of_three, tmp_pa
         pytest.skip("needs the class graded by the tests above")
     ann = json.loads((out / "ann" / "results.json").read_text())
     trial = build_example(next(e for e in load_examples() if e.name == "release"), tmp_path / "ann")
-    proc = subprocess.run(start_grading(trial, tmp_path / "trial-grades", course).args, cwd=REPO_ROOT, capture_output=True, text=True)
+    proc = run_grading(trial, tmp_path / "trial-grades", course)
     assert proc.returncode == 0, proc.stderr
     assert not NbgraderCourse(course).agrees("ann", ann, None), "the trial run replaced ann's scores"
 
-    proc = subprocess.run(start_grading(root / "submitted", out, course).args, cwd=REPO_ROOT, capture_output=True, text=True)
+    proc = run_grading(root / "submitted", out, course)
     assert proc.returncode == 0, proc.stderr
     assert "put back into gradebook.db (another grading folder had replaced them): ann" in proc.stdout
     assert NbgraderCourse(course).agrees("ann", ann, root / "submitted" / "ann" / "hw2")
+
+
+def test_a_second_run_into_the_same_folder_is_refused(class_of_three, tmp_path):
+    root, course = class_of_three
+    out = tmp_path / "grades"
+    first = start_grading(root / "submitted", out, course, "--force")
+    try:
+        assert wait_for(lambda: (out / ".grading.lock").exists() and (out / ".grading.lock").read_text(), 120)
+        second = run_grading(root / "submitted", out, course)
+        assert second.returncode == 2 and f"pid {first.pid}" in second.stderr, second.stderr
+        assert "is being graded by another `course grade`" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        first.kill()
+        first.wait()
+    assert wait_for(lambda: not processes_mentioning(str(out)), 10), "a hidden suite outlived the killed grader"
+    with open(out / ".grading.lock") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the killed run's lock went with it: the next run may grade
