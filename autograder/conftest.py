@@ -7,6 +7,7 @@ Run by ``course grade`` as
 """
 import json
 import random
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -252,6 +253,10 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" or (report.when == "setup" and not report.passed):
         result = item.config._grading_results[item.name]
         message, harness_error = ("", False) if report.passed else failure_message(call.excinfo)
+        if harness_error:
+            # pytest.ini's --tb=line keeps a failing submission's log short (and fast: formatting 130
+            # tracebacks took three seconds); the grader's own errors keep their whole traceback there.
+            report.longrepr = "".join(traceback.format_exception(call.excinfo.value))
         result.update(
             points=result["max_points"] if report.passed else 0,
             passed=report.passed,

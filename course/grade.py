@@ -81,12 +81,17 @@ def _pytest_command(args):
     return [sys.executable, "-m", "pytest", "-c", str(AUTOGRADER / "pytest.ini"), str(AUTOGRADER), "-q", *args]
 
 
+def _suite_env():
+    """The hidden suite needs no installed pytest plugin (nbval alone imports Jupyter's stack: two seconds a suite)."""
+    return {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
 def suite_catalog():
     """Every hidden test with its part and points, as the solution would report them."""
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "catalog.json"
         command = _pytest_command(["--collect-only", "--results", str(results)])
-        proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+        proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=_suite_env())
         if proc.returncode != 0 or not results.exists():
             raise RuntimeError(f"the hidden suite does not collect:\n{proc.stdout}{proc.stderr}")
         return json.loads(results.read_text())["tests"]
@@ -139,7 +144,7 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
     stopped = None
     with open(logs / f"{submission.student}.pytest.log", "wb") as log:
         proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=_die_with_grader)  # fmt: skip
+                                env=_suite_env(), start_new_session=True, preexec_fn=_die_with_grader)  # fmt: skip
         with _running_lock:
             _running.add(proc)
         try:

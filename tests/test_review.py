@@ -78,7 +78,8 @@ def test_flagged_code_has_its_points_withheld(flagged):
 
 def test_clear_then_uphold_then_regrade(flagged):
     root, out, settings, course_root = flagged
-    assert hidden_scores(course_root) == {"part1": 0, "part2": 0, "part3": 0}
+    scores = hidden_scores(course_root)
+    assert len(scores) >= 3 and set(scores.values()) == {0}, scores
     cleared = course("review", "carol", "--clear", "--note", "debugging left-over", "--out", out, "--course-root", course_root)
     assert cleared.returncode == 0, cleared.stderr
     r = results(out)
