@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from course import REPO_ROOT
-from course import isolation
+from course import isolation, sandbox
 from course.sandbox import Budget, ProbeError, ProtocolViolation, Worker
 
 PROBES = REPO_ROOT / "autograder" / "probes.py"
@@ -271,6 +271,20 @@ def test_time_budget_covers_the_whole_submission(worker_for):
     with pytest.raises(ProbeError, match=r"time budget exceeded"):
         worker.call("layer_pass", spec={"cls": "Sigmoid"}, x=x, douts=[x])
     assert time.monotonic() - started < 0.5, "a submission out of time costs no more time"
+
+
+def test_a_probe_with_its_own_time_is_not_paid_from_the_budget(worker_for, monkeypatch):
+    worker = worker_for(layers=SOLUTION + SLOW_RELU.replace("time.sleep(1.5)", "time.sleep(4)"), timeout=2.0, seconds=60.0)
+    x = torch.randn(3, 2)
+    worker.call("layer_pass", spec={"cls": "Sigmoid"}, x=x, douts=[x])  # starts the worker
+    used = worker.seconds_used
+    monkeypatch.setitem(sandbox.OWN_TIME_SECONDS, "layer_pass", 10.0)
+    relu_pass(worker)  # 4 s: past the probe timeout, within the probe's own time
+    assert worker.seconds_used == used, "the probe's own time was taken from the submission's budget"
+    monkeypatch.delitem(sandbox.OWN_TIME_SECONDS, "layer_pass")
+    with pytest.raises(ProbeError, match=r"timed out after 2 s"):
+        relu_pass(worker)
+    assert worker.seconds_used > used
 
 
 DISK_HOG = """
