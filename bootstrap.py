@@ -4,6 +4,7 @@ Set-up and entry point that needs nothing but python3 (3.11).
 
     python3 bootstrap.py demo    set up .venv, then build the release and grade the examples
     python3 bootstrap.py test    set up .venv, then run the whole test suite
+    python3 bootstrap.py setup   set up .venv only (e.g. on a machine that will be a grading worker)
 
 Set-up creates .venv in this folder if it is missing and installs the project
 into it (again whenever pyproject.toml changes). As root on Debian or Ubuntu
@@ -64,10 +65,13 @@ def main():
     commands = {
         "demo": [VENV / "bin" / "course", "demo"],
         "test": [PYTHON, "-m", "pytest"],
+        "setup": None,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     set_up()
+    if commands[sys.argv[1]] is None:
+        return
     command = [str(c) for c in commands[sys.argv[1]] + sys.argv[2:]]
     print("+", " ".join(command), flush=True)
     os.chdir(ROOT)

@@ -5,6 +5,7 @@ and a results file with one readable line per failed test.
 Run by ``course grade`` as
 ``pytest -c autograder/pytest.ini autograder --submission DIR --results FILE``.
 """
+import hashlib
 import json
 import random
 import traceback
@@ -16,7 +17,7 @@ import torch
 
 from course import ASSIGNMENT, REPO_ROOT
 from course.isolation import choose_level
-from course.review import withheld_message
+from course.review import withheld_message, write_atomically
 from course.sandbox import Budget, ProbeError, Worker
 from scan import AUTOGRAD, OWN_MODULES, TORCH_LAYERS, TORCH_OPTIMIZERS, scan_source
 from tamper_scan import scan_submission
@@ -46,6 +47,7 @@ def pytest_addoption(parser):
     group.addoption("--scratch", help="folder for the worker's scratch files (removed by course grade)")
     group.addoption("--worker-log", help="file that collects what the submission prints")
     group.addoption("--answers", default="", help="comma-separated answer functions of hw/answers.py to read")
+    group.addoption("--reference-cache", help="folder that keeps the harness's reference trainings across submissions")
 
 
 def pytest_configure(config):
@@ -221,6 +223,37 @@ def read_written_answers(config, worker):
     except ProbeError as exc:
         config._written_answers = {name: f"*The answers could not be read: {exc}*" for name in names}
     save_results(config)
+
+
+@pytest.fixture(scope="session")
+def reference_training(request):
+    """
+    ``reference_training(experiment, settings, code_files, train)``: what
+    ``train()`` (a trusted training in the harness, which returns plain JSON
+    data) gives for ``settings``, kept in --reference-cache under a key of the
+    experiment, the settings, the code that influences the training and
+    torch's version. A class hands in the same few hyper-parameters again and
+    again: each is trained once per course, not once per student.
+    """
+    folder = request.config.getoption("--reference-cache")
+
+    def cached(experiment, settings, code_files, train):
+        if not folder:
+            return train()
+        sha = hashlib.sha256(json.dumps([experiment, settings, torch.__version__], sort_keys=True).encode())
+        for path in code_files:
+            sha.update(Path(path).read_bytes())
+        path = Path(folder) / f"{experiment}-{sha.hexdigest()[:32]}.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+        result = train()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, json.dumps(result))  # suites running side by side may write the same key: same text
+        return result
+
+    return cached
 
 
 @pytest.fixture(autouse=True)

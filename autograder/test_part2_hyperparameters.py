@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from hw import data
 from hw.data import Shapes
 
 IN_FEATURES = 3 * 32 * 32
@@ -87,19 +88,30 @@ def shapes():
     return Shapes(train=True), Shapes(train=False)
 
 
-@pytest.mark.points(2)
-def test_overfit_hyperparameters(worker, shapes):
-    """part2_overfit_hp: the notebook's MLP (3 hidden layers of 128) and VanillaSGD reach 100% on 20 samples within 20 epochs"""
-    hp = hyperparameters(worker, "part2_overfit_hp", ("wstd", "lr", "reg"))
+# The code that decides what a reference training gives, besides its settings.
+TRAINING_CODE = (__file__, data.__file__)
+
+
+def overfit_best_accuracy(shapes, wstd, lr, reg):
+    """The best training accuracy (%) of the notebook's overfitting run, 20 epochs on 20 samples."""
     train, _ = shapes
     torch.manual_seed(SEED)
-    model = reference_mlp(len(train.classes), [128] * 3, hp["wstd"])
-    optimizer = OPTIMIZERS["vanilla"](model.parameters(), hp["lr"], hp["reg"])
+    model = reference_mlp(len(train.classes), [128] * 3, wstd)
+    optimizer = OPTIMIZERS["vanilla"](model.parameters(), lr, reg)
     x, y = train.images[:20], train.targets[:20]
     best = 0.0
     for _ in range(20):
         correct = sum(train_batch(model, optimizer, x[i : i + 10], y[i : i + 10])[0] for i in (0, 10))
         best = max(best, 100.0 * correct / 20)
+    return best
+
+
+@pytest.mark.points(2)
+def test_overfit_hyperparameters(worker, shapes, reference_training):
+    """part2_overfit_hp: the notebook's MLP (3 hidden layers of 128) and VanillaSGD reach 100% on 20 samples within 20 epochs"""
+    hp = hyperparameters(worker, "part2_overfit_hp", ("wstd", "lr", "reg"))
+    settings = {key: hp[key] for key in ("wstd", "lr", "reg")}
+    best = reference_training("part2_overfit", settings, TRAINING_CODE, lambda: overfit_best_accuracy(shapes, **settings))
     if best < 100.0:
         raise AssertionError(
             f"with {hp} the best training accuracy in 20 epochs was {best:.0f}%, expected 100% "
@@ -111,22 +123,31 @@ OPTIM_EPOCHS, OPTIM_MAX_BATCHES, OPTIM_BATCH = 5, 100, 50  # the notebook's sche
 MIN_ACCURACY = 35.0  # chance is 100/6 = 16.7%
 
 
-@pytest.mark.points(1)
-@pytest.mark.parametrize("name", OPTIMIZERS)
-def test_optimizer_hyperparameters(worker, shapes, name):
-    """part2_optim_hp: the learning rate for this optimizer trains the notebook's MLP (5 hidden layers of 128) well above chance"""
-    hp = hyperparameters(worker, "part2_optim_hp", ("wstd", f"lr_{name}", "reg"))
+def optimizer_test_accuracy(shapes, name, wstd, lr, reg):
+    """The test accuracy (%) after the notebook's fast schedule, or None when the loss diverged."""
     train, test = shapes
     torch.manual_seed(SEED)
-    model = reference_mlp(len(train.classes), [128] * 5, hp["wstd"])
-    optimizer = OPTIMIZERS[name](model.parameters(), hp[f"lr_{name}"], hp["reg"])
+    model = reference_mlp(len(train.classes), [128] * 5, wstd)
+    optimizer = OPTIMIZERS[name](model.parameters(), lr, reg)
     for _ in range(OPTIM_EPOCHS):
         for _, (x, y) in zip(range(OPTIM_MAX_BATCHES), DataLoader(train, OPTIM_BATCH)):
             _, finite = train_batch(model, optimizer, x, y)
             if not finite:
-                raise AssertionError(f"with wstd={hp['wstd']}, lr_{name}={hp[f'lr_{name}']} the loss diverged (inf or nan)")
+                return None
     with torch.no_grad():
-        accuracy = 100.0 * float((model(test.images).argmax(dim=1) == test.targets).float().mean())
+        return 100.0 * float((model(test.images).argmax(dim=1) == test.targets).float().mean())
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizer_hyperparameters(worker, shapes, reference_training, name):
+    """part2_optim_hp: the learning rate for this optimizer trains the notebook's MLP (5 hidden layers of 128) well above chance"""
+    hp = hyperparameters(worker, "part2_optim_hp", ("wstd", f"lr_{name}", "reg"))
+    settings = {"wstd": hp["wstd"], "lr": hp[f"lr_{name}"], "reg": hp["reg"]}
+    accuracy = reference_training(f"part2_optim_{name}", settings, TRAINING_CODE,
+                                  lambda: optimizer_test_accuracy(shapes, name, **settings))  # fmt: skip
+    if accuracy is None:
+        raise AssertionError(f"with wstd={hp['wstd']}, lr_{name}={hp[f'lr_{name}']} the loss diverged (inf or nan)")
     if accuracy < MIN_ACCURACY:
         raise AssertionError(
             f"with wstd={hp['wstd']}, lr_{name}={hp[f'lr_{name}']}, reg={hp['reg']} the test accuracy after "

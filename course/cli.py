@@ -163,15 +163,17 @@ def cmd_grade(args):
 
     try:
         settings = settings_from(args)
+        if args.scheduler:
+            print(f"Grading on the Dask cluster at {args.scheduler} (its workers decide how many at once)")
         run = grade(args.paths, args.out, jobs=args.jobs, settings=settings, execute=args.execute,
-                    course_root=course_root, force=args.force)  # fmt: skip
+                    course_root=course_root, force=args.force, scheduler=args.scheduler)  # fmt: skip
     except (SubmissionError, RuntimeError) as exc:  # a level that cannot run here, a solution that cannot calibrate
         return fail("grade", exc)
     print_run(run, args.out)
     print_table(run.summaries, run.parts)
     print_flagged(run.summaries, args.out)
     print(f"\nGradebook: {args.out / 'gradebook.csv'} (every student in {args.out}); "
-          f"feedback: {args.out}/<student>/feedback.html")  # fmt: skip
+          f"feedback: {args.out}/<student>/feedback.html; the class: {args.out / 'class.html'}")  # fmt: skip
     if run.problems:
         print(f"\n{len(run.problems)} submission(s) with a problem (see above and the 'problem' column)", file=sys.stderr)
     return 1 if run.problems else 0
@@ -400,6 +402,9 @@ def build_parser():
     add_out(p, "that receives the results")
     p.add_argument("--jobs", type=positive(int), default=2, help="submissions graded in parallel (default: 2)")
     p.add_argument("--execute", action="store_true", help="re-execute the notebooks in nbgrader autograde (HW_FAST=1)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786) instead of here; "
+                        "every worker machine needs this repository at the same commit, set up, and bubblewrap")  # fmt: skip
     add_course_root(p)
     add_budget_options(p)
     p.set_defaults(func=cmd_grade)

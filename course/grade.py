@@ -26,7 +26,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from course import ASSIGNMENT, REPO_ROOT, isolation
+from course import ASSIGNMENT, REPO_ROOT, cluster, isolation
+from course.class_report import write_class_report
 from course.gradebook import NbgraderCourse, answer_names, hidden_cells_problem, part_titles
 from course.review import apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_student
 from course.sandbox import OWN_TIME_SECONDS, Budget
@@ -40,6 +41,8 @@ AUTOGRADER = REPO_ROOT / "autograder"
 TIME_BUDGET_FACTOR = 5
 MIN_TIME_BUDGET = 60.0
 CALIBRATION_CACHE = REPO_ROOT / ".cache" / "time-budget.json"
+# The harness's reference trainings (Part 2's hyper-parameters), kept across submissions and runs.
+REFERENCE_CACHE = REPO_ROOT / ".cache" / "reference-training"
 CSV_INTERVAL = 10.0  # seconds between rebuilds of gradebook.csv during a run (and once at its end, however it ends)
 
 
@@ -112,6 +115,7 @@ def _suite_args(submission: Submission, settings: Settings, results: Path, logs:
         "--slot-uid", str(uid),
         "--scratch", str(scratch),
         "--answers", ",".join(answers),
+        "--reference-cache", str(REFERENCE_CACHE),
     ]  # fmt: skip
 
 
@@ -278,11 +282,16 @@ def _summary(outcome: Outcome, parts, reviews, settings: Settings, **extra):
     return summary_of(outcome.student, tests, parts, outcome.flags, reviews.get(outcome.student), **extra)
 
 
-def suite_fingerprint(settings: Settings) -> str:
-    """What a grade depends on besides the submission: the hidden suite, its references, the grader and the budget."""
+def code_fingerprint() -> str:
+    """The code a grade depends on: the hidden suite, its references, the solution, the grader and the notebooks."""
     files = [p for folder in ("autograder", "hw", "tests/assets") for p in sorted((REPO_ROOT / folder).glob("*.p[ty]"))]
     files += [REPO_ROOT / "course" / name for name in ("grade.py", "worker.py", "sandbox.py", "isolation.py", "review.py")]
-    return _digest(files + source_notebook_paths()) + f"|{settings}"
+    return _digest(files + source_notebook_paths())
+
+
+def suite_fingerprint(settings: Settings) -> str:
+    """What a grade depends on besides the submission: the code and the budget."""
+    return f"{code_fingerprint()}|{settings}"
 
 
 def source_notebook_paths():
@@ -377,6 +386,7 @@ def grade(
     course_root: Path = REPO_ROOT,
     force: bool = False,
     report=None,
+    scheduler: str | None = None,
 ):
     """
     Grades every submission under ``paths`` into ``out``; the notebooks go to
@@ -390,7 +400,9 @@ def grade(
     loses only the students in flight, and the next run grades only the
     students whose submission, suite or budget changed (all with ``force``).
     ``report(line)`` receives one line per student with a problem (default:
-    printed above the progress bar).
+    printed above the progress bar). With ``scheduler`` (a Dask scheduler's
+    address) the hidden suites run on that cluster's workers instead of
+    ``jobs`` at a time here (see course.cluster); recording stays here.
 
     Returns a Run. Raises SubmissionError for a path that holds no
     submission, RuntimeError when the course cannot grade (its hidden-tests
@@ -398,11 +410,12 @@ def grade(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with _grading_folder_lock(out):
-        return _grade(paths, out, jobs, settings, execute, progress, course_root, force, report)
+    with _grading_folder_lock(out), contextlib.ExitStack() as stack:
+        client = stack.enter_context(cluster.connect(scheduler)) if scheduler else None
+        return _grade(paths, out, jobs, settings, execute, progress, course_root, force, report, client)
 
 
-def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, force, report):
+def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, force, report, client):
     report = report or (lambda line: tqdm.write(line, file=sys.stderr))
     submissions = unique_students([s for p in paths for s in discover(p)], report)
     settings = settings or grading_settings(progress=progress)
@@ -424,22 +437,20 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
 
     answers = answer_names(Path(course_root))
     titles = part_titles(Path(course_root))
+    code = code_fingerprint()
     suite = suite_fingerprint(settings)
-    # Each running suite holds a slot: with root, its worker runs as the slot's own uid.
-    slots = queue.SimpleQueue()
-    for slot in range(max(1, jobs)):
-        slots.put(slot)
-
-    def run_in_slot(sub):
-        slot = slots.get()
-        try:
-            return run_suite(sub, catalog, logs, settings, answers, slot=slot)
-        finally:
-            slots.put(slot)
-
     run = Run(parts=sorted({t["part"] for t in catalog}))
+
+    def note_problem(line):
+        run.problems.append(line)
+        report(line)
+
     csv_written = 0.0
-    try:
+    if client:
+        cluster.check_workers(client, code, settings.isolation)
+    with contextlib.ExitStack() as stack:
+        stack.callback(write_gradebook, out)
+        stack.callback(shutil.rmtree, staging, ignore_errors=True)
         todo = {}
         for sub in submissions:
             stage(sub, staging)
@@ -459,12 +470,14 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
                 shutil.rmtree(staging / sub.student, ignore_errors=True)
             else:
                 todo[sub.student] = (sub, fingerprint)
-        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
-        try:
-            futures = {pool.submit(run_in_slot, sub): sub for sub, _ in todo.values()}
-            bar = tqdm(as_completed(futures), total=len(futures), desc="grading", unit="submission", disable=not progress)
-            for future in bar:
-                outcome = future.result()
+        subs = [sub for sub, _ in todo.values()]
+        if client:
+            graded = cluster.outcomes(client, subs, settings, catalog, answers, code, logs, note_problem)
+        else:
+            graded = _local_outcomes(subs, catalog, logs, settings, answers, jobs)
+        with contextlib.closing(graded):  # interrupted (Ctrl-C, SIGTERM): no new suite starts, the running ones end
+            bar = tqdm(graded, total=len(subs), desc="grading", unit="submission", disable=not progress)
+            for outcome in bar:
                 sub, fingerprint = todo[outcome.student]
                 with _interrupts_deferred():
                     summary = _record(out, outcome, sub, run.parts, settings, nbgrader, fingerprint, titles)
@@ -477,18 +490,34 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
                     csv_written = time.monotonic()
                 for problem in (summary.get("problem"), summary.get("notebook_problem")):
                     if problem:
-                        run.problems.append(f"{outcome.student}: {problem}")
-                        report(run.problems[-1])
-        finally:
-            # Interrupted (Ctrl-C, SIGTERM): no new suite starts, the running ones end, nothing half-written is kept.
-            pool.shutdown(wait=False, cancel_futures=True)
-            end_running_suites()
-            pool.shutdown(wait=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        write_gradebook(out)
+                        note_problem(f"{outcome.student}: {problem}")
+    write_class_report(out)
     run.summaries = {student: run.summaries[student] for student in sorted(run.summaries)}
     return run
+
+
+def _local_outcomes(subs, catalog, logs, settings, answers, jobs):
+    """Grades ``subs`` on this machine, ``jobs`` at a time; yields each Outcome as it finishes."""
+    # Each running suite holds a slot: with root, its worker runs as the slot's own uid.
+    slots = queue.SimpleQueue()
+    for slot in range(max(1, jobs)):
+        slots.put(slot)
+
+    def run_in_slot(sub):
+        slot = slots.get()
+        try:
+            return run_suite(sub, catalog, logs, settings, answers, slot=slot)
+        finally:
+            slots.put(slot)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        for future in as_completed([pool.submit(run_in_slot, sub) for sub in subs]):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        end_running_suites()
+        pool.shutdown(wait=True)
 
 
 @contextlib.contextmanager

@@ -356,6 +356,7 @@ def remove_students(students, course_root: Path = REPO_ROOT, out: Path | None = 
     folder ``out`` their results there (the CSV is then rebuilt). Returns the
     students that were found anywhere.
     """
+    from course.class_report import write_class_report
     from course.review import write_gradebook
     from course.submissions import student_id
 
@@ -382,6 +383,7 @@ def remove_students(students, course_root: Path = REPO_ROOT, out: Path | None = 
                 found.append(student)
     if out and Path(out).is_dir():
         write_gradebook(Path(out))
+        write_class_report(Path(out))
     return found
 
 

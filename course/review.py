@@ -175,5 +175,8 @@ def decide(out: Path, student: str, decision: str, note: str = ""):
     new = summary_of(student, tests, list(summary["parts"]), summary["flags"], reviews[student], **extra)
     write_student(out, new)
     write_gradebook(out)
+    from course.class_report import write_class_report  # it reads this module's summaries
+
+    write_class_report(out)
     return new
 

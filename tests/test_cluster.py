@@ -1,0 +1,71 @@
+"""Grading on a Dask cluster (`course grade --scheduler`) gives every student the grade local grading gives."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+from distributed import Client, LocalCluster
+
+from course.cluster import ClusterError, check_workers, worker_problem
+from course.grade import code_fingerprint, grade
+from course.gradebook import scratch_course
+from course.isolation import choose_level
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        yield cluster
+
+
+def comparable(outcome):
+    """Everything of a grade that must not depend on where it was graded, by key."""
+    grade = {"problem": outcome.problem, "flags": outcome.flags, "isolation": outcome.isolation,
+             "test order": [t["name"] for t in outcome.tests]}  # fmt: skip
+    return grade | {t["name"]: (t["passed"], t["points"], t["message"]) for t in outcome.tests}
+
+
+def kill_a_worker_once_grading_started(client, out, done: list):
+    """Kills one worker process outright as soon as the first result is recorded: its tasks must be rerun."""
+    while not list(out.glob("*/results.json")):
+        time.sleep(0.2)
+    pid = next(iter(client.run(os.getpid).values()))
+    os.kill(pid, signal.SIGKILL)
+    done.append(pid)
+
+
+def test_cluster_grades_every_example_like_this_machine(graded_examples, local_cluster, tmp_path):
+    _, local, local_out = graded_examples
+    out = tmp_path / "grades"
+    out.mkdir()
+    killed = []
+    with Client(local_cluster) as client:
+        killer = threading.Thread(target=kill_a_worker_once_grading_started, args=(client, out, killed), daemon=True)
+        killer.start()
+        run = grade([local_out.parent / "submitted"], out, progress=False,
+                    course_root=scratch_course(tmp_path / "course"), scheduler=local_cluster.scheduler_address)  # fmt: skip
+        killer.join(timeout=5)
+    assert killed, "the test did not kill a worker while grading"
+    assert run.problems == []
+    remote = {o.student: o for o in run.outcomes}
+    assert sorted(remote) == sorted(local)
+    differences = {}
+    for student, outcome in local.items():
+        here, there = comparable(outcome), comparable(remote[student])
+        differences |= {(student, key): (here.get(key), there.get(key)) for key in here | there if here.get(key) != there.get(key)}
+    assert differences == {}, "(student, what): (graded here, graded on the cluster)"
+    assert sorted(p.name for p in (out / ".logs").glob("solution.*.log")) == ["solution.pytest.log", "solution.worker.log"]
+
+
+def test_workers_with_other_code_are_refused(local_cluster):
+    with Client(local_cluster) as client:
+        level, _ = choose_level()
+        check_workers(client, code_fingerprint(), level)  # the same repository: accepted
+        with pytest.raises(ClusterError, match="course repository differs"):
+            check_workers(client, "another commit", level)
+
+
+def test_a_worker_names_the_isolation_it_lacks(monkeypatch):
+    monkeypatch.setattr("course.cluster.isolation.choose_level", lambda level: ("process", "resource limits only"))
+    assert "cannot isolate submissions with bubblewrap" in worker_problem(code_fingerprint(), "bubblewrap")
