@@ -3,7 +3,9 @@ The ``course`` command: build, grade and validate the homework.
 
     course release            build release/hw2 from hw/ and source/hw2
     course assets             regenerate tests/assets from the solution
-    course grade PATH...      grade submissions into grades/
+    course grade PATH...      grade submissions into grades/ (--scheduler: on a Dask cluster)
+    course similarity PATH... rank pairs of submissions by how alike their code is
+    course gradescope         build the autograder zip for Gradescope
     course review [STUDENT]   list flagged submissions, or clear / uphold one
     course export             the one gradebook as CSV (and for Canvas)
     course roster FILE.csv    students' names and e-mails into nbgrader's gradebook
@@ -177,6 +179,18 @@ def cmd_grade(args):
     if run.problems:
         print(f"\n{len(run.problems)} submission(s) with a problem (see above and the 'problem' column)", file=sys.stderr)
     return 1 if run.problems else 0
+
+
+def cmd_gradescope(args):
+    from course.gradescope import build_zip
+
+    try:
+        out = build_zip(args.out, visibility=args.visibility, timeout=args.timeout)
+    except (RuntimeError, ValueError) as exc:  # a suite that does not collect, a timeout out of range
+        return fail("gradescope", exc)
+    print(f"Built {out} ({out.stat().st_size >> 10} KiB). On Gradescope: Configure Autograder > Zip file upload, "
+          "then Update Autograder; give it at least 2 GB of memory in its settings (see the README)")  # fmt: skip
+    return 0
 
 
 def example_matches(example):
@@ -408,6 +422,18 @@ def build_parser():
     add_course_root(p)
     add_budget_options(p)
     p.set_defaults(func=cmd_grade)
+
+    p = command("gradescope", "build Gradescope's autograder zip", "Reads autograder/, course/, tests/assets, "
+                f"release/{ASSIGNMENT}/hw and the source notebooks; writes --out: setup.sh, run_autograder, "
+                "requirements.txt (pinned to this environment, CPU torch) and what grading needs, nothing of the "
+                "solution. The same sources give the same bytes.")
+    p.add_argument("--out", type=Path, default=Path("gradescope/autograder.zip"),
+                   help="the zip to write (default: gradescope/autograder.zip)")
+    p.add_argument("--visibility", choices=["visible", "after_due_date", "after_published", "hidden"], default="visible",
+                   help="when students see the tests (default: visible; hidden also hides their total)")
+    p.add_argument("--timeout", type=positive(int), default=600,
+                   help="the assignment's autograder timeout on Gradescope, in seconds (default: 600)")
+    p.set_defaults(func=cmd_gradescope)
 
     p = command("demo", "build the release and grade the bundled examples", "Writes release/, build/demo/submitted/ "
                 "(the examples), the --out folder and the course's gradebook.db, as `course grade` does.")

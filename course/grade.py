@@ -28,9 +28,8 @@ from tqdm import tqdm
 
 from course import ASSIGNMENT, REPO_ROOT, cluster, isolation
 from course.class_report import write_class_report
-from course.gradebook import NbgraderCourse, answer_names, hidden_cells_problem, part_titles
 from course.review import apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_student
-from course.sandbox import OWN_TIME_SECONDS, Budget
+from course.budget import OWN_TIME_SECONDS, Budget
 from course.submissions import Submission, discover, stage
 
 AUTOGRADER = REPO_ROOT / "autograder"
@@ -350,7 +349,7 @@ def _interrupts_deferred():
             raise KeyboardInterrupt
 
 
-def _autograde(nbgrader: NbgraderCourse, student: str, folder, summary: dict):
+def _autograde(nbgrader, student: str, folder, summary: dict):
     """nbgrader autograde of one student's notebooks; a problem sentence or None, never an exception."""
     try:
         return nbgrader.autograde(student, folder, summary)
@@ -358,7 +357,7 @@ def _autograde(nbgrader: NbgraderCourse, student: str, folder, summary: dict):
         return f"nbgrader failed on the notebooks ({type(exc).__name__}: {str(exc)[:300]})"
 
 
-def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgrader: NbgraderCourse, fingerprint, titles):
+def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgrader, fingerprint, titles):
     """
     Writes one student's grade the moment it exists: results.json (atomically)
     and the feedback page, then the notebooks into nbgrader's gradebook. The
@@ -420,6 +419,9 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
     submissions = unique_students([s for p in paths for s in discover(p)], report)
     settings = settings or grading_settings(progress=progress)
     catalog = suite_catalog()
+    # nbgrader's stack is imported only here: a machine that runs suites alone (a Dask worker, Gradescope) needs none of it.
+    from course.gradebook import NbgraderCourse, answer_names, hidden_cells_problem, part_titles
+
     mismatch = hidden_cells_problem(catalog, Path(course_root))
     if mismatch:
         raise RuntimeError(mismatch)
