@@ -174,11 +174,43 @@ def cmd_grade(args):
     print_run(run, args.out)
     print_table(run.summaries, run.parts)
     print_flagged(run.summaries, args.out)
+    print_similarity(args.paths, args.out)
     print(f"\nGradebook: {args.out / 'gradebook.csv'} (every student in {args.out}); "
           f"feedback: {args.out}/<student>/feedback.html; the class: {args.out / 'class.html'}")  # fmt: skip
     if run.problems:
         print(f"\n{len(run.problems)} submission(s) with a problem (see above and the 'problem' column)", file=sys.stderr)
     return 1 if run.problems else 0
+
+
+def cmd_similarity(args):
+    # The paths are checked before anything heavy is imported: a typo is answered at once.
+    from course.submissions import discover
+
+    try:
+        for path in args.paths:
+            discover(path)
+    except SubmissionError as exc:
+        return fail("similarity", exc)
+    from course.similarity import similarity_report, summary_line
+
+    out_html = args.out / "similarity.html"
+    try:
+        pairs = similarity_report(args.paths, out_html)  # problems are printed to stderr as well
+    except (SubmissionError, FileNotFoundError) as exc:  # FileNotFoundError: release/hw2/hw not built
+        return fail("similarity", exc)
+    print(summary_line(pairs, out_html))
+    return 0
+
+
+def print_similarity(paths, out):
+    """The similarity report of the graded class, and its most similar pair; the grades are written already."""
+    from course.similarity import similarity_report, summary_line
+
+    try:
+        pairs = similarity_report(paths, out / "similarity.html", report=lambda line: None)
+        print(summary_line(pairs, out / "similarity.html"))
+    except (OSError, SubmissionError) as exc:
+        print(f"Similarity report not written: {exc}", file=sys.stderr)
 
 
 def cmd_gradescope(args):
@@ -422,6 +454,16 @@ def build_parser():
     add_course_root(p)
     add_budget_options(p)
     p.set_defaults(func=cmd_grade)
+
+    p = command("similarity", "compare every pair of submissions' code", "Reads the submissions (never changes them) "
+                f"and the starter code in release/{ASSIGNMENT}/hw, which is left out. Writes --out/similarity.html: "
+                "every pair ranked by how much of their hw/*.py they share (copydetect's fingerprints; answers.py as "
+                "text), the most similar side by side with the shared passages highlighted. Evidence, not proof. "
+                "`course grade` writes the same report at the end of each run.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                   help="a submission folder, an nbgrader submitted/ tree, a folder of .zip files, or a .zip")
+    add_out(p, "that receives similarity.html")
+    p.set_defaults(func=cmd_similarity)
 
     p = command("gradescope", "build Gradescope's autograder zip", "Reads autograder/, course/, tests/assets, "
                 f"release/{ASSIGNMENT}/hw and the source notebooks; writes --out: setup.sh, run_autograder, "

@@ -30,7 +30,7 @@ from course import ASSIGNMENT, REPO_ROOT, cluster, isolation
 from course.class_report import write_class_report
 from course.review import apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_student
 from course.budget import OWN_TIME_SECONDS, Budget
-from course.submissions import Submission, discover, stage
+from course.submissions import Submission, discover, stage, unique_students
 
 AUTOGRADER = REPO_ROOT / "autograder"
 # The default time budget of a submission: this many times what the
@@ -180,24 +180,6 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
             ran = dict(test, passed=False, points=0, message=stopped or "grading stopped before this test ran")
         outcome.tests.append(ran)
     return outcome
-
-
-def unique_students(submissions, report=None):
-    """
-    Gives every submission its own student id: when two names clean up to the
-    same id ("leo m.zip", "leo_m.zip"), the second becomes leo_m_2, and
-    ``report`` is told which file became which id.
-    """
-    seen = {}
-    for sub in submissions:
-        base, n = sub.student, 1
-        while sub.student in seen:
-            n += 1
-            sub.student = f"{base}_{n}"
-        if sub.student != base and report:
-            report(f"{sub.source} is graded as student {sub.student}: {seen[base].source} already has the id {base}")
-        seen[sub.student] = sub
-    return submissions
 
 
 def _digest(paths):

@@ -175,3 +175,21 @@ def stage(submission: Submission, staging: Path) -> Submission:
         if unpacked.exists():
             shutil.rmtree(unpacked)
     return submission
+
+
+def unique_students(submissions, report=None):
+    """
+    Gives every submission its own student id: when two names clean up to the
+    same id ("leo m.zip", "leo_m.zip"), the second becomes leo_m_2, and
+    ``report`` is told which file became which id.
+    """
+    seen = {}
+    for sub in submissions:
+        base, n = sub.student, 1
+        while sub.student in seen:
+            n += 1
+            sub.student = f"{base}_{n}"
+        if sub.student != base and report:
+            report(f"{sub.source} is graded as student {sub.student}: {seen[base].source} already has the id {base}")
+        seen[sub.student] = sub
+    return submissions

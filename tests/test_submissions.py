@@ -4,8 +4,7 @@ import zipfile
 import pytest
 
 from course import ASSIGNMENT
-from course.grade import unique_students
-from course.submissions import SubmissionError, Submission, discover, stage
+from course.submissions import Submission, SubmissionError, discover, stage, unique_students
 
 
 def make_submission(folder):

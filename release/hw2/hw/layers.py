@@ -229,7 +229,7 @@ class TanH(Layer):
         Returns:
         - out: tensor of the same shape as x, values in (-1, 1).
         """
-        # TODO: Compute tanh of x and cache what backward needs.
+        # TODO: Compute tanh of x (torch.tanh may be used here) and cache what backward needs.
         raise NotImplementedError()
         return out
 

@@ -1,0 +1,638 @@
+"""
+``course similarity``: how much code each pair of submissions shares, as an HTML report.
+
+Every pair of submissions is compared on the release's ``hw/*.py`` modules, a
+file only with the file of the same name, with copydetect's fingerprints
+(https://github.com/blingenf/copydetect, with its defaults: every k-gram of
+K = 25 characters is a fingerprint). Code is first tokenised by Pygments:
+names become ``V``/``F``/``O``, strings ``S``, comments and white space go,
+so renaming variables, reformatting, rewording comments or reordering
+functions keeps the fingerprints of the copied passages. The written answers
+(TEXT_FILES: ``answers.py``) are compared as text instead: each answer is a
+string, which the tokeniser turns into one ``S``, so any two complete
+answers.py would look alike and a copied answer would not show.
+
+The starter's code is excluded: a token (a character of the filtered code,
+or of the text) that lies under any k-gram of the release's starter modules
+is the starter's, every other token is the student's own. Handing in the
+starter, keeping its docstrings and scaffolding, or reordering its methods
+is never evidence.
+
+The score of a pair (a, b), in [0, 1]:
+
+- ``code = (fa, fb)``: fa is the share of a's own tokens, over all modules but
+  the answers together, that lie under a k-gram b also has (copydetect's
+  copied slices of a's files against b's, less the starter's tokens); fb the
+  same for b. A side with fewer than MIN_OWN_TOKENS own tokens is divided by
+  MIN_OWN_TOKENS, so two nearly untouched starters that share one idiom do not
+  top the list;
+- ``text = (fa, fb)``: the same for the written answers;
+- ``score = max(mean(code), mean(text))``: copied code or copied answers. The
+  mean of the two sides ranks a pair high only when the sharing goes both
+  ways: a complete solution that contains a short one scores about half.
+
+Similarity is evidence for a person to read, not proof: a scaffolded exercise
+leads independent solutions to many of the same lines (two independent
+solutions of this homework share 30 to 75 % of a module), and the report shows
+the passages so that the reader can judge.
+
+copydetect compares one pair of files at a time, in Python (about 5 ms for
+two solutions of layers.py; a class of 500 has 125,000 pairs: hours), so the
+ranking is computed here for all pairs at once from the same fingerprints
+(``_overlap_matrix``; the tests check it against copydetect's copied slices),
+and copydetect's ``compare_files`` and ``highlight_overlap`` then mark the
+passages of the pairs that the report shows (bench/similarity_speed.py
+times it: most of the time goes to Pygments, about 0.2 s per submission).
+"""
+import ast
+import functools
+import hashlib
+import html
+import io
+import random
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from copydetect import CodeFingerprint, compare_files
+from copydetect.utils import get_token_coverage, highlight_overlap
+from tqdm import tqdm
+
+from course import ASSIGNMENT, REPO_ROOT
+from course.submissions import discover, stage, unique_students
+
+STARTER = REPO_ROOT / "release" / ASSIGNMENT / "hw"
+TEXT_FILES = frozenset({"answers.py"})  # written answers: compared as text, not as tokens
+# copydetect's noise threshold = its guarantee threshold (its defaults), so its winnowing window is 1: every
+# k-gram is a fingerprint. A wider window would make the scores change from run to run: copydetect hashes
+# k-grams with Python's hash(), whose seed changes with every process, and the window keeps the smallest.
+K = 25
+MIN_OWN_TOKENS = 300  # about 15 lines of code (or 4 of prose): a side that added less is divided by this
+MAX_FILE_BYTES = 256 << 10  # the solution's largest module has 38 KiB; a larger file is compared up to this
+PROGRESS_FROM = 50  # progress bars for this many submissions or more
+DETAIL_THRESHOLD = 0.8  # pairs the report shows side by side: at least this score ...
+DETAIL_TOP = 10  # ... or among the first this many ...
+DETAIL_MAX = 50  # ... and at most this many
+TABLE_ROWS = 500  # pairs the table lists
+CONTEXT_LINES = 12  # unmatched lines kept around each highlighted passage
+
+
+@dataclass(frozen=True)
+class FileMatch:
+    name: str  # "layers.py"
+    fraction_a: float  # of a's own tokens in this file, the share under a k-gram b also has
+    fraction_b: float
+    tokens_a: int  # those tokens of a
+    tokens_b: int
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: str
+    b: str
+    score: float  # max(mean(code), mean(text))
+    code: tuple = (0.0, 0.0)  # of a's and of b's own code (all modules but TEXT_FILES), the share the other has
+    text: tuple = (0.0, 0.0)  # the same for the written answers
+    files: tuple = ()  # a FileMatch per module they share passages of, the most shared first
+
+
+@dataclass
+class _File:
+    """One file's fingerprints as arrays: copydetect's dict of lists would take gigabytes for a class."""
+
+    positions: np.ndarray  # starts of the k-grams not in the starter, in the filtered code, ascending
+    hashes: np.ndarray  # their fingerprints
+    own: int  # tokens (characters of the filtered code) under no k-gram of the starter
+    starter: np.ndarray  # for each token, whether it lies under a k-gram of the starter
+
+
+@dataclass
+class _Submission:
+    student: str
+    folder: Path  # holds hw/
+    files: dict = field(default_factory=dict)  # name -> _File
+    problems: list = field(default_factory=list)
+
+
+# -- Fingerprints -------------------------------------------------------------
+
+
+def fingerprint(text: str, name: str, boilerplate=frozenset(), exact_offsets=False) -> CodeFingerprint:
+    """
+    copydetect's fingerprint of one file (tokenised unless it is one of
+    TEXT_FILES), less the k-grams in ``boilerplate``, and ``.starter``: which
+    tokens of its filtered code lie under one of those k-grams.
+
+    copydetect's own removal (``CodeFingerprint(boilerplate=...)``) calls
+    ``np.intersect1d(..., assume_unique=True)`` on hashes that repeat whenever
+    a k-gram occurs twice in a file; it then also drops every occurrence but
+    the last of each repeated k-gram, boilerplate or not, which undercounts
+    and under-highlights repetitive code. So the boilerplate is removed here,
+    from the fingerprint's index, and copydetect's coverage recomputed.
+    ``exact_offsets``: see ``_class_offsets_fixed``, for highlighting.
+    """
+    code = name not in TEXT_FILES
+    fp = CodeFingerprint(name, K, 1, filter=code, fp=io.StringIO(text))
+    starter = [idx for h, idx in fp.hash_idx.items() if h in boilerplate]
+    fp.starter = _windows(np.concatenate(starter) if starter else np.zeros(0, np.int64), len(fp.filtered_code))
+    if boilerplate:
+        kept = {h: idx for h, idx in fp.hash_idx.items() if h not in boilerplate}
+        fp.hash_idx, fp.hashes = kept, set(kept)
+        fp.token_coverage = get_token_coverage(kept, K, len(fp.filtered_code))
+    if exact_offsets and len(fp.offsets):
+        fp.offsets = _class_offsets_fixed(fp.filtered_code, fp.offsets)
+    return fp
+
+
+def _class_offsets_fixed(filtered: str, offsets: np.ndarray) -> np.ndarray:
+    """
+    copydetect's offsets (filtered position -> characters filtered out before
+    it) with its class-name entries fixed, for highlighting.
+
+    ``utils.filter_code`` records a class name's entry as ``len(name) - 1``
+    instead of the characters filtered out so far (it adds them correctly to
+    its running count), so a passage that begins at a class name was
+    highlighted from near the top of the file. A class name is the only
+    token whose ``O`` starts a position's entries; the next entry counts
+    the name's ``len(name) - 1`` on top of the right value.
+    """
+    offsets = offsets.copy()
+    for e in range(len(offsets) - 2, 0, -1):
+        at = offsets[e, 0]
+        if 0 <= at < len(filtered) and filtered[at] == "O" and offsets[e - 1, 0] != at:
+            offsets[e, 1] = offsets[e + 1, 1] - offsets[e, 1]
+    return offsets
+
+
+def _windows(starts: np.ndarray, length: int) -> np.ndarray:
+    """Which of ``length`` tokens lie under a k-gram that starts at one of ``starts``."""
+    edges = np.zeros(length + 1, np.int64)
+    np.add.at(edges, np.asarray(starts, np.int64), 1)
+    np.add.at(edges, np.asarray(starts, np.int64) + K, -1)
+    return np.cumsum(edges[:length]) > 0
+
+
+def _arrays(fp: CodeFingerprint) -> _File:
+    own = int(np.count_nonzero(~fp.starter)) if fp.hash_idx else 0
+    if not fp.hash_idx:
+        return _File(np.zeros(0, np.int64), np.zeros(0, np.int64), own, fp.starter)
+    counts = np.fromiter((len(v) for v in fp.hash_idx.values()), np.int64, len(fp.hash_idx))
+    hashes = np.repeat(np.fromiter(fp.hash_idx.keys(), np.int64, len(fp.hash_idx)), counts)
+    positions = np.concatenate([np.asarray(v, np.int64) for v in fp.hash_idx.values()])
+    order = np.argsort(positions)
+    return _File(positions[order], hashes[order], own, fp.starter)
+
+
+def module_names(starter: Path) -> list:
+    """The modules compared: the starter's ``hw/*.py``."""
+    return sorted(p.name for p in Path(starter).glob("*.py"))
+
+
+def starter_hashes(starter: Path | None) -> frozenset:
+    """Every k-gram of every starter module, as copydetect takes boilerplate (all k-grams of all its files)."""
+    hashes = set()
+    for path in sorted(Path(starter).glob("*.py")) if starter else ():
+        hashes |= fingerprint(path.read_text(encoding="utf-8"), path.name).hashes
+    return frozenset(hashes)
+
+
+def read_code(path: Path, student: str, problems: list) -> str | None:
+    """One file of a submission; what is wrong with it goes to ``problems``, and None when there is nothing to read."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        problems.append(f"{student}: hw/{path.name} is missing; compared without it")
+        return None
+    except OSError as exc:
+        problems.append(f"{student}: hw/{path.name} cannot be read ({exc.strerror or exc}); compared without it")
+        return None
+    if len(data) > MAX_FILE_BYTES:
+        problems.append(f"{student}: hw/{path.name} is larger than {MAX_FILE_BYTES >> 10} KiB; compared its beginning")
+        data = data[:MAX_FILE_BYTES]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{student}: hw/{path.name} is not UTF-8 text (byte {exc.start}); compared with "
+                        f"the undecodable bytes replaced")  # fmt: skip
+        return data.decode("utf-8", errors="replace")
+
+
+def _fingerprint_all(submissions: dict, names: list, boilerplate: frozenset, progress: bool) -> list:
+    found, done = [], {}  # identical files (an untouched module) are fingerprinted once
+    bar = tqdm(submissions.items(), desc="fingerprints", unit="submission", file=sys.stderr, disable=not progress)
+    for student, folder in bar:
+        sub = _Submission(student, Path(folder))
+        for name in names:
+            text = read_code(sub.folder / "hw" / name, student, sub.problems)
+            if text is not None:
+                key = (name, hashlib.sha256(text.encode()).digest())
+                if key not in done:
+                    done[key] = _arrays(fingerprint(text, name, boilerplate))
+                sub.files[name] = done[key]
+        found.append(sub)
+    return found
+
+
+# -- All pairs ----------------------------------------------------------------
+
+
+def _shifted(rows: np.ndarray, by: int) -> np.ndarray:
+    """rows moved down by ``by`` (out[q] = rows[q - by]), zeros above."""
+    out = np.zeros_like(rows)
+    if by < len(rows):
+        out[by:] = rows[: len(rows) - by]
+    return out
+
+
+def _window_or(rows: np.ndarray, width: int) -> np.ndarray:
+    """out[q] = rows[q - width + 1] | ... | rows[q], by doubling: log(width) passes."""
+    out, done, span, power = None, 0, 1, rows
+    while width:
+        if width & 1:
+            part = _shifted(power, done)
+            out = part if out is None else out | part
+            done += span
+        width >>= 1
+        if width:
+            power, span = power | _shifted(power, span), 2 * span
+    return out
+
+
+def _overlap_matrix(files: list) -> np.ndarray:
+    """
+    ``overlap[i, j]``: how many of file i's own tokens (under no k-gram of the
+    starter) lie under a k-gram that file j also has, for every pair at once
+    (``files[i]`` None: no such file).
+
+    That is copydetect's ``compare_files(i, j)`` (the union of the windows
+    [p, p + K) of the positions p of i whose k-gram j also has), less the
+    starter's tokens. Here each token of i gets one bit per other file, set
+    where that file has a k-gram whose window holds the token (bit rows,
+    OR-ed over a sliding window of K rows), and the bits are counted.
+    """
+    n = len(files)
+    overlap = np.zeros((n, n), np.int64)
+    present = [i for i, f in enumerate(files) if f is not None and len(f.hashes)]
+    if len(present) < 2:
+        return overlap
+    # Which files hold each k-gram, one bit per file (np.packbits' order), for the k-grams that two files
+    # or more hold: one that a single file holds matches nothing.
+    distinct = {i: np.unique(files[i].hashes) for i in present}
+    every, holders = np.unique(np.concatenate(list(distinct.values())), return_counts=True)
+    shared = every[holders > 1]
+    if not len(shared):
+        return overlap
+    bits = np.zeros((len(shared), (n + 7) // 8), np.uint8)
+
+    def rows(hashes):  # each hash's row of bits, or -1
+        at = np.minimum(np.searchsorted(shared, hashes), len(shared) - 1)
+        return np.where(shared[at] == hashes, at, -1)
+
+    for i in present:
+        row = rows(distinct[i])
+        bits[row[row >= 0], i >> 3] |= np.uint8(0x80 >> (i & 7))
+    for i in present:
+        row = rows(files[i].hashes)
+        found = row >= 0
+        if not found.any():
+            continue
+        starts = np.zeros((len(files[i].starter), bits.shape[1]), np.uint8)  # starts[p]: who has the k-gram at p
+        starts[files[i].positions[found]] = bits[row[found]]
+        starts[:, i >> 3] &= np.uint8(~(0x80 >> (i & 7)) & 0xFF)
+        covered = _window_or(starts, K)[~files[i].starter]  # covered[q]: who has a k-gram over own token q
+        overlap[i] = np.unpackbits(covered, axis=1, count=n).sum(axis=0, dtype=np.int64)
+    return overlap
+
+
+def compare(submissions: dict, starter: Path | None = STARTER, names=None, problems=None, progress=None) -> list:
+    """
+    Every pair of ``submissions`` ({student: folder that holds hw/}), the most similar first.
+
+    Compares the starter's ``hw/*.py`` modules (or ``names``), less the
+    starter's code (``starter=None``: nothing excluded, then ``names`` is
+    needed). A file that is missing, unreadable or not UTF-8 goes to
+    ``problems`` (a list), and its submission is compared without it (with
+    the undecodable bytes replaced). Progress bars (stderr) by default from
+    PROGRESS_FROM submissions.
+    """
+    if names is None and starter is None:
+        raise ValueError("compare needs the starter or the names of the modules to compare")
+    if starter is not None and not Path(starter).is_dir():
+        raise FileNotFoundError(f"{starter}: no starter code (`course release` builds it)")
+    names = sorted(names) if names is not None else module_names(starter)
+    progress = len(submissions) >= PROGRESS_FROM if progress is None else progress
+    subs = _fingerprint_all(submissions, names, starter_hashes(starter), progress)
+    if problems is not None:
+        problems.extend(line for sub in subs for line in sub.problems)
+    n = len(subs)
+    overlap, own = np.zeros((len(names), n, n), np.int64), np.zeros((len(names), n), np.int64)
+    for f, name in enumerate(tqdm(names, desc="comparing", unit="module", file=sys.stderr, disable=not progress)):
+        files = [sub.files.get(name) for sub in subs]
+        overlap[f] = _overlap_matrix(files)
+        own[f] = [file.own if file is not None else 0 for file in files]
+
+    def fractions(kind):  # fractions[i, j]: of i's own tokens of this kind, the share j also has
+        return overlap[kind].sum(axis=0) / np.maximum(own[kind].sum(axis=0), MIN_OWN_TOKENS)[:, None]
+
+    is_text = np.array([name in TEXT_FILES for name in names], bool)
+    code, text = fractions(~is_text), fractions(is_text)
+    a, b = np.triu_indices(n, 1)
+    code_score, text_score = (code[a, b] + code[b, a]) / 2, (text[a, b] + text[b, a]) / 2
+    scores = np.maximum(code_score, text_score)
+    share = overlap / np.maximum(own, 1)[:, :, None]  # share[f, i, j]: of i's own tokens in module f, j has
+    pairs = []
+    # The most similar first; at the same score (identical answers), the one sharing more of the other kind.
+    for index in np.lexsort((b, a, -(code_score + text_score), -scores)):
+        i, j = int(a[index]), int(b[index])
+        matches = [
+            FileMatch(names[f], float(share[f, i, j]), float(share[f, j, i]), int(overlap[f, i, j]),
+                      int(overlap[f, j, i]))  # fmt: skip
+            for f in np.flatnonzero(overlap[:, i, j] + overlap[:, j, i])
+        ]
+        matches.sort(key=lambda m: -(m.tokens_a + m.tokens_b))
+        pairs.append(Pair(subs[i].student, subs[j].student, float(scores[index]),
+                          (float(code[i, j]), float(code[j, i])), (float(text[i, j]), float(text[j, i])),
+                          tuple(matches)))  # fmt: skip
+    return pairs
+
+
+# -- The report ---------------------------------------------------------------
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+h1 { margin-bottom: .2em; }
+.note { background: #fff8e1; border-left: 4px solid #e0a000; padding: .5em 1em; max-width: 60em; }
+.problems { color: #8a1c1c; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: .2em .6em; text-align: left; vertical-align: top; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.shown td:first-child { font-weight: bold; }
+section.pair { border-top: 2px solid #888; margin-top: 2em; }
+.side { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
+.side h4 { margin: .3em 0; }
+pre { background: #f6f6f6; padding: .5em; overflow: auto; max-height: 45em; font-size: 82%; margin: 0; }
+mark { background: #ffd58a; }
+summary { cursor: pointer; font-weight: bold; margin: .5em 0; }
+"""
+
+
+def _percent(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+def _sides(pair: Pair, kind: str) -> str:
+    a, b = getattr(pair, kind)
+    return f"{_percent(a)} / {_percent(b)}" if a or b else ""
+
+
+def _highlighted(text: str, slices) -> str:
+    """copydetect's highlighting, escaped; copydetect returns a text with no passage as it is, unescaped."""
+    if text is None:
+        return "<em>(missing)</em>"
+    if len(slices) == 0 or slices.shape[1] == 0:
+        return html.escape(text)
+    marked, _ = highlight_overlap(text, slices, "<mark>", "</mark>", truncate=CONTEXT_LINES, escape_html=True)
+    return marked
+
+
+def _pair_section(rank: int, pair: Pair, fingerprints) -> str:
+    a, b = html.escape(pair.a), html.escape(pair.b)
+    parts = [f'<section class="pair" id="pair-{rank}"><h2>{rank}. {a} and {b}: {_percent(pair.score)}</h2>',
+             f"<p>Code: {_percent(pair.code[0])} of {a}'s and {_percent(pair.code[1])} of {b}'s is shared; "
+             f"written answers: {_percent(pair.text[0])} of {a}'s and {_percent(pair.text[1])} of {b}'s. "
+             f"Highlighted: the passages the other also has, at least {K} characters long once names, strings, "
+             f"comments and layout are normalised (of text, in the answers); the starter's own passages are not, "
+             f"but a passage may begin or end in the starter's code. Code more than {CONTEXT_LINES} lines away "
+             f"from a passage is cut (...).</p>"]  # fmt: skip
+    for match in pair.files:
+        fps = [fingerprints(student, match.name) for student in (pair.a, pair.b)]
+        texts = [fp.raw_code if fp else None for fp in fps]
+        slices = compare_files(*fps)[2] if None not in fps else (np.zeros((2, 0)), np.zeros((2, 0)))
+        parts.append(
+            f"<details open><summary>{html.escape(match.name)}: {_percent(match.fraction_a)} of {a}'s, "
+            f"{_percent(match.fraction_b)} of {b}'s</summary><div class=side>"
+            + "".join(f"<div><h4>{html.escape(s)}</h4><pre>{_highlighted(t, sl)}</pre></div>"
+                      for s, t, sl in zip((pair.a, pair.b), texts, slices))  # fmt: skip
+            + "</div></details>"
+        )
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _table_row(number: int, pair: Pair, shown_as: int | None) -> str:
+    cells = [f'<a href="#pair-{shown_as}">{number}</a>' if shown_as else str(number), html.escape(pair.a),
+             html.escape(pair.b)]  # fmt: skip
+    numbers = [_percent(pair.score), _sides(pair, "code"), _sides(pair, "text")]
+    modules = ", ".join(f"{html.escape(m.name)} ({_percent(m.fraction_a)} / {_percent(m.fraction_b)})"
+                        for m in pair.files)  # fmt: skip
+    return (f"<tr{' class=shown' if shown_as else ''}>" + "".join(f"<td>{c}</td>" for c in cells)
+            + "".join(f"<td class=num>{c}</td>" for c in numbers) + f"<td>{modules}</td></tr>")  # fmt: skip
+
+
+def write_report(pairs: list, out_html: Path, submissions: dict, starter: Path | None = STARTER, problems=(),
+                 threshold=DETAIL_THRESHOLD, top=DETAIL_TOP, most=DETAIL_MAX, rows=TABLE_ROWS) -> Path:  # fmt: skip
+    """
+    Writes ``compare``'s pairs as one self-contained HTML page (nothing is
+    loaded from elsewhere): the first ``rows`` pairs ranked, then side by
+    side, with the shared passages highlighted, the pairs that share code
+    and score ``threshold`` or more or are among the first ``top`` (``most``
+    at most). It reads the files again from ``submissions`` ({student: folder}).
+    """
+    shown = [p for rank, p in enumerate(pairs) if p.files and (rank < top or p.score >= threshold)][:most]
+    shown_as = {(p.a, p.b): rank for rank, p in enumerate(shown, 1)}
+    scores = np.array([p.score for p in pairs]) if pairs else np.zeros(1)
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Code similarity: {ASSIGNMENT}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>Code similarity: {ASSIGNMENT}</h1>",
+        f"<p>{len(submissions)} submissions, {len(pairs)} pairs, {time.strftime('%Y-%m-%d %H:%M')}. Compared: the "
+        f"starter's hw/*.py modules ({html.escape(str(starter))}), less the starter's code; "
+        f"{', '.join(sorted(TEXT_FILES))} as text, the others as code (names, strings, comments and layout "
+        "ignored).</p>",
+        '<p class="note">A high score is evidence for a person to look at, not proof. Each fraction is the share of '
+        "what a student added to the starter (the code outside every passage of the starter) that lies in a passage "
+        "the other student's files also have; the score is the mean of the two students' fractions, for the code or "
+        "for the written answers, whichever is higher. Independent solutions of a scaffolded exercise share many "
+        "short passages: compare a pair with "
+        f"the class (median {_percent(float(np.median(scores)))}, 90th percentile "
+        f"{_percent(float(np.percentile(scores, 90)))}, highest {_percent(float(scores.max()))}) and read the "
+        "highlighted code before concluding anything.</p>",
+    ]
+    if problems:
+        out.append(f'<h2>Problems ({len(problems)})</h2><ul class="problems">')
+        out += [f"<li>{html.escape(line)}</li>" for line in problems]
+        out.append("</ul>")
+    out.append("<h2>Pairs, the most similar first</h2>")
+    if not pairs:
+        out.append("<p>Fewer than two submissions: nothing to compare.</p>")
+    else:
+        out.append("<table><tr><th>#</th><th>Student</th><th>Student</th><th>Score</th><th>Code (of each)</th>"
+                   "<th>Answers (of each)</th><th>Modules with shared passages (of each)</th></tr>")  # fmt: skip
+        out += [_table_row(number, p, shown_as.get((p.a, p.b))) for number, p in enumerate(pairs[:rows], 1)]
+        out.append("</table>")
+        if len(pairs) > rows:
+            out.append(f"<p>{len(pairs) - rows} more pairs, none above {_percent(pairs[rows - 1].score)}.</p>")
+    boilerplate = starter_hashes(starter) if shown else frozenset()
+
+    @functools.cache
+    def fingerprints(student, name):  # a student's file is often in several of the pairs shown
+        text = read_code(Path(submissions[student]) / "hw" / name, student, [])
+        return fingerprint(text, name, boilerplate, exact_offsets=True) if text is not None else None
+
+    out += [_pair_section(rank, pair, fingerprints) for rank, pair in enumerate(shown, 1)]
+    out.append("</body></html>\n")
+    out_html = Path(out_html)
+    out_html.parent.mkdir(parents=True, exist_ok=True)
+    out_html.write_text("\n".join(out), encoding="utf-8")
+    return out_html
+
+
+# -- From the paths given to the command ---------------------------------------
+
+
+def similarity_report(paths, out_html: Path, starter: Path | None = STARTER, progress=None, report=None) -> list:
+    """
+    ``course similarity PATH...``: finds the submissions in ``paths`` (as
+    ``course grade`` does: zips, nbgrader's submitted/, folders with hw/),
+    stages private copies of them in a temporary folder, compares every pair
+    and writes the HTML report to ``out_html``. A submission that cannot be
+    staged (no hw/, a broken zip) is left out, and a file that cannot be read
+    compared without; each such problem is passed to ``report`` (default:
+    printed to stderr) and listed in the report. Returns the pairs, the most
+    similar first. Raises SubmissionError, as ``discover``, for a path that
+    holds no submission.
+    """
+    report = report or (lambda line: tqdm.write(line, file=sys.stderr))
+    submissions = unique_students([sub for path in paths for sub in discover(path)])
+    progress = len(submissions) >= PROGRESS_FROM if progress is None else progress
+    problems, folders = [], {}
+    with tempfile.TemporaryDirectory(prefix="similarity-") as staging:  # mode 0700: students' code
+        for sub in tqdm(submissions, desc="staging", unit="submission", file=sys.stderr, disable=not progress):
+            stage(sub, Path(staging))
+            if sub.problem:
+                problems.append(f"{sub.student}: left out, {sub.problem}")
+            else:
+                folders[sub.student] = sub.folder
+        pairs = compare(folders, starter, problems=problems, progress=progress)
+        write_report(pairs, out_html, folders, starter, problems)
+    for line in problems:
+        report(line)
+    return pairs
+
+
+def summary_line(pairs: list, out_html) -> str:
+    """One line for the end of ``course grade`` and ``course similarity``."""
+    if not pairs:
+        return f"Similarity: fewer than two submissions to compare ({out_html})"
+    top = pairs[0]
+    return f"Most similar: {top.a} and {top.b}, {_percent(top.score)} — {out_html}"
+
+
+# -- A disguised copy, for the tests and the benchmark ------------------------
+
+
+class _Renamer(ast.NodeTransformer):
+    def __init__(self, mapping):
+        self.mapping = mapping
+
+    def visit_Name(self, node):
+        node.id = self.mapping.get(node.id, node.id)
+        return node
+
+    def visit_arg(self, node):
+        node.arg = self.mapping.get(node.arg, node.arg)
+        return self.generic_visit(node)
+
+
+def _local_names(function) -> set:
+    """The arguments and the names a function (nested ones included) assigns, less global/nonlocal ones."""
+    names, declared = set(), set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names)
+    return names - declared - {"self", "cls"}
+
+
+def _needs_at_definition(statement) -> set:
+    """Names a def or class statement reads when it runs (decorators, bases, defaults, class bodies), not in calls."""
+    needed = set()
+
+    def visit(node):
+        if isinstance(node, ast.Name):
+            needed.add(node.id)
+        for child_field, value in ast.iter_fields(node):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and child_field == "body":
+                continue
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, ast.AST):
+                    visit(child)
+
+    visit(statement)
+    return needed
+
+
+def _shuffle_definitions(body: list, rng: random.Random) -> list:
+    """Shuffles each run of consecutive defs and classes, keeping what one needs when it runs after it."""
+    definition = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    out, run = [], []
+    for statement in body + [None]:
+        if isinstance(statement, definition):
+            run.append(statement)
+            continue
+        reads = [_needs_at_definition(statement) | {statement.name} for statement in run]
+        needs = {i: {j for j in range(i) if run[j].name in reads[i]} for i in range(len(run))}
+        placed = []
+        while len(placed) < len(run):
+            ready = [i for i in range(len(run)) if i not in placed and needs[i] <= set(placed)]
+            placed.append(rng.choice(ready))
+        out.extend(run[i] for i in placed)
+        run = []
+        if statement is not None:
+            out.append(statement)
+    return out
+
+
+def disguise(source: str, seed: int = 0) -> str:
+    """
+    What a student who copies might hand in: every function's arguments and
+    local variables renamed (consistently), top-level functions and classes
+    and the methods of each class put in another order (one each still comes
+    after what it needs when it is defined), comments and layout gone
+    (``ast.unparse``). Deterministic for a seed. The copy is not meant to
+    run: a call that passes a renamed argument by keyword breaks.
+    """
+    tree = ast.parse(source)
+    rng = random.Random(seed)
+    taken = set(re.findall(r"\w+", source))  # no new name may be one of the module's
+    words = ["val", "tmp", "res", "buf", "acc", "item", "data", "cur", "aux", "elem", "obj", "arr"]
+    counter = 0
+
+    def rename_functions(statements):
+        nonlocal counter
+        for statement in statements:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                mapping = {}
+                for name in sorted(_local_names(statement)):
+                    while True:
+                        counter += 1
+                        new = f"{rng.choice(words)}{counter}"
+                        if new not in taken:
+                            break
+                    mapping[name] = new
+                _Renamer(mapping).visit(statement)
+            elif isinstance(statement, ast.ClassDef):
+                rename_functions(statement.body)
+                statement.body = _shuffle_definitions(statement.body, rng)
+
+    rename_functions(tree.body)
+    tree.body = _shuffle_definitions(tree.body, rng)
+    return ast.unparse(tree) + "\n"

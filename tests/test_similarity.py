@@ -1,0 +1,406 @@
+"""`course similarity`: every pair of submissions compared with copydetect's fingerprints, the starter excluded."""
+import html
+import io
+import random
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from copydetect import CodeFingerprint, compare_files
+from copydetect.utils import find_fingerprint_overlap, get_copied_slices
+
+from course import REPO_ROOT
+from course.similarity import (
+    K,
+    STARTER,
+    _fingerprint_all,
+    _overlap_matrix,
+    compare,
+    disguise,
+    fingerprint,
+    module_names,
+    similarity_report,
+    starter_hashes,
+    write_report,
+)
+
+ASSETS = Path(__file__).parent / "assets" / "similarity"
+SOLUTION = REPO_ROOT / "hw"
+MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\n", re.M)
+STARTER_NEAR_ZERO = 0.05
+
+
+def edited_modules():
+    """The modules a student edits: those in which the solution differs from the starter."""
+    return [n for n in module_names(STARTER) if (SOLUTION / n).read_text() != (STARTER / n).read_text()]
+
+
+def copy_hw(folder: Path, texts: dict) -> Path:
+    """A submission folder: the starter's hw/, with ``texts`` ({module: text}) written over it."""
+    shutil.copytree(STARTER, folder / "hw", ignore=shutil.ignore_patterns("__pycache__"))
+    for name, text in texts.items():
+        (folder / "hw" / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+    return folder
+
+
+def pair_of(pairs, a, b):
+    (found,) = [p for p in pairs if {p.a, p.b} == {a, b}]
+    return found
+
+
+@pytest.fixture(scope="module")
+def independent():
+    """The instructor's solution and every independent student solution in tests/assets/similarity/."""
+    folders = {"solution": REPO_ROOT}
+    folders.update({f.name: f for f in sorted(ASSETS.iterdir()) if (f / "hw").is_dir()})
+    assert len(folders) >= 2, f"no independent solution in {ASSETS}"
+    return folders
+
+
+def test_the_independent_solutions_are_not_the_instructors(independent):
+    """A module taken from the solution (or left as the starter) would make a 'copy' of an independent pair."""
+    for student, folder in independent.items():
+        if student == "solution":
+            continue
+        modules = sorted(p.name for p in (folder / "hw").glob("*.py"))
+        assert modules, f"{student}: no hw/*.py"
+        for name in modules:
+            text = (folder / "hw" / name).read_text()
+            assert text != MARKERS.sub("", (SOLUTION / name).read_text()), f"{student}/hw/{name} is the solution's"
+            assert text != (STARTER / name).read_text(), f"{student}/hw/{name} is the starter: leave it out"
+
+
+@pytest.fixture(scope="module")
+def disguised(tmp_path_factory):
+    """The solution as a student who copies it might hand it in: names, order and layout changed."""
+    copy = {name: disguise((SOLUTION / name).read_text(), seed=1) for name in edited_modules()}
+    for name, text in copy.items():
+        assert text != (SOLUTION / name).read_text()
+    return copy_hw(tmp_path_factory.mktemp("disguised"), copy)
+
+
+def test_a_disguised_copy_ranks_above_every_pair_of_independent_solutions(independent, disguised):
+    pairs = compare({**independent, "copy": disguised})
+    copied = pair_of(pairs, "solution", "copy")
+    honest = [p for p in pairs if "copy" not in (p.a, p.b)]
+    best = max(honest, key=lambda p: p.score)
+    print(f"copy of the solution: {copied.score:.1%} (code {copied.code}, answers {copied.text}); "
+          f"best independent pair: {best.a} and {best.b} {best.score:.1%}")  # fmt: skip
+    assert pairs[0] is copied
+    assert copied.score > best.score
+    assert {m.name for m in copied.files} == set(edited_modules())  # every copied module shows
+
+
+def test_the_starter_alone_scores_near_zero_against_every_solution(independent, disguised):
+    pairs = compare({**independent, "copy": disguised, "starter": STARTER.parent})
+    against = [p for p in pairs if "starter" in (p.a, p.b)]
+    assert len(against) == len(independent) + 1
+    print("starter against: " + ", ".join(f"{p.a if p.b == 'starter' else p.b} {p.score:.2%}" for p in against))
+    for pair in against:
+        assert pair.score < STARTER_NEAR_ZERO, pair
+
+
+def test_written_answers_are_compared_as_text(independent, disguised):
+    """As code every answer is one string token: any two complete answers.py would look alike, a copied one not."""
+    pairs = compare({**independent, "copy": disguised})
+    assert min(pair_of(pairs, "solution", "copy").text) > 0.5
+    for pair in pairs:
+        if "copy" not in (pair.a, pair.b):
+            assert max(pair.text) < 0.15, pair
+
+
+def test_without_the_starter_excluded_the_starter_would_look_copied():
+    """What the exclusion is for: the starter's scaffolding is most of every submission."""
+    pairs = compare({"solution": REPO_ROOT, "starter": STARTER.parent}, starter=None, names=module_names(STARTER))
+    assert pairs[0].score > 0.3
+
+
+# -- The ranking is copydetect's ----------------------------------------------
+
+
+def starter_tokens(fp, boilerplate):
+    """Tokens of the filtered code under a k-gram of the starter, k-gram by k-gram."""
+    under = np.zeros(len(fp.filtered_code), bool)
+    for p in range(len(fp.filtered_code) - K + 1):
+        if hash(fp.filtered_code[p : p + K]) in boilerplate:  # copydetect's k-gram hash
+            under[p : p + K] = True
+    return under
+
+
+def check_against_copydetect(folders: dict, names):
+    """_overlap_matrix, all pairs at once, counts copydetect's copied slices less the starter, for every ordered pair."""
+    boilerplate = starter_hashes(STARTER)
+    subs = _fingerprint_all(folders, names, boilerplate, progress=False)
+    for name in names:
+        files = [sub.files.get(name) for sub in subs]
+        overlap = _overlap_matrix(files)
+        fps = [fingerprint((sub.folder / "hw" / name).read_text(), name, boilerplate) if f else None
+               for sub, f in zip(subs, files)]  # fmt: skip
+        starter = [starter_tokens(fp, boilerplate) if fp else None for fp in fps]
+        for i, j in np.ndindex(len(subs), len(subs)):
+            if i != j and fps[i] and fps[j]:
+                copied, _ = find_fingerprint_overlap(fps[i].hashes, fps[j].hashes, fps[i].hash_idx, fps[j].hash_idx)
+                under = np.zeros(len(fps[i].filtered_code), bool)
+                for start, end in get_copied_slices(copied, K).T:
+                    under[start:end] = True
+                assert under.sum() == compare_files(fps[i], fps[j])[0]
+                assert overlap[i, j] == np.count_nonzero(under & ~starter[i]), (name, subs[i].student, subs[j].student)
+        for f, under in zip(files, starter):
+            assert f is None or f.own == (np.count_nonzero(~under) if f.hashes.size else 0)
+
+
+def test_the_ranking_counts_what_copydetect_counts(independent, disguised):
+    check_against_copydetect({**independent, "copy": disguised, "starter": STARTER.parent}, edited_modules())
+
+
+SNIPPETS = [  # {0}: a variant
+    "def f{0}(a, b):\n    total = a * {0} + b\n    for k in range(b):\n        total -= k % 3\n    return total\n",
+    "class Box{0}:\n    def __init__(self, w):\n        self.w = w + {0}\n\n"
+    "    def area(self):\n        return self.w ** 2\n",
+    "def g{0}(xs):\n    return sorted(x for x in xs if x > {0}) + [len(xs), min(xs, default=0)]\n",
+    "TABLE{0} = {{'a': {0}, 'b': [1, 2, 3], 'c': ('x', 'y')}}\n",
+    "def h{0}(s):\n    out = []\n    while s:\n        out.append(s[:2])\n"
+    "        s = s[2:]\n    return '-'.join(out)\n",
+]
+
+
+def test_the_ranking_counts_what_copydetect_counts_for_a_class_of_many(tmp_path):
+    """Twelve students, more than one byte of bits per k-gram, sharing random parts in random orders."""
+    rng = random.Random(3)
+    folders = {}
+    for s in range(12):
+        parts = [SNIPPETS[i].format(v) for i in range(len(SNIPPETS)) for v in range(3) if rng.random() < 0.5]
+        rng.shuffle(parts)
+        folder = tmp_path / f"s{s}"
+        (folder / "hw").mkdir(parents=True)
+        (folder / "hw" / "layers.py").write_text("\n\n".join(parts))
+        folders[folder.name] = folder
+    check_against_copydetect(folders, ["layers.py"])
+
+
+def test_repeated_passages_all_count_when_the_starter_is_excluded(tmp_path):
+    """copydetect's own boilerplate removal keeps only the last occurrence of a repeated k-gram."""
+    boilerplate = starter_hashes(STARTER)
+    block = "    total = 0\n    for item in values:\n        total += item * item - 3\n    return total / len(values)\n"
+    text = f"def first(values):\n{block}\n\ndef second(values):\n{block}"
+    ours = fingerprint(text, "layers.py", boilerplate)
+    theirs = CodeFingerprint("layers.py", K, 1, boilerplate=np.array(sorted(boilerplate)), fp=io.StringIO(text))
+    assert max(len(v) for v in ours.hash_idx.values()) == 2
+    assert ours.token_coverage > theirs.token_coverage
+
+
+def test_a_side_with_no_code_of_its_own_is_no_division_by_zero(tmp_path):
+    """The starter's functions swapped: k-grams the starter lacks, every token of them the starter's."""
+    first = "def first(values, scale):\n    total = 0\n    for item in values:\n        total += item * scale - 1\n"
+    second = "def second(values):\n    total = sum(values) + len(values) * 3\n    return total * 2\n"
+    folders = {}
+    for name, text in [("starter", f"{first}\n{second}"), ("swapped", f"{second}\n{first}"),
+                       ("other", f"def other(total):\n    return total * 2\n{first}")]:  # fmt: skip
+        (tmp_path / name / "hw").mkdir(parents=True)
+        (tmp_path / name / "hw" / "layers.py").write_text(text)
+        folders[name] = tmp_path / name
+    (pair,) = compare({n: folders[n] for n in ("other", "swapped")}, starter=folders["starter"] / "hw")
+    (match,) = pair.files
+    assert match.tokens_a > 0 and match.tokens_b == 0 and match.fraction_b == 0
+    assert 0 < pair.score < 0.5
+
+
+# -- The disguise is a real one -------------------------------------------------
+
+TOY = '''
+import math
+
+SCALE = 3
+
+
+def area(radius, *, exact=False):
+    squared = radius * radius
+    return math.pi * squared if exact else 3 * squared
+
+
+def perimeter(radius):
+    return 2 * math.pi * radius
+
+
+def volume(radius):
+    factor = 4 / 3
+    return factor * math.pi * radius ** 3
+
+
+class Shape:
+    sides = 0
+
+    def __init__(self, size):
+        self.size = size
+
+    def scaled(self, by):
+        result = Shape(self.size * by)
+        return result
+
+    def describe(self):
+        parts = [f"{self.sides} sides", f"size {self.size}"]
+        return ", ".join(parts)
+
+
+class Square(Shape):
+    sides = 4
+
+    def area(self):
+        side = self.size
+        return side * side
+
+
+def total(shapes):
+    acc = 0
+    for shape in shapes:
+        acc += shape.size * SCALE
+    return acc
+'''
+
+
+def test_the_disguise_renames_and_reorders_but_keeps_the_program():
+    copy = disguise(TOY, seed=0)
+    assert disguise(TOY, seed=0) == copy
+    for local in ("squared", "factor", "result", "parts", "side", "acc", "shape", "radius"):
+        assert not re.search(rf"\b{local}\b", copy), local
+    order = re.findall(r"^(?:def|class) (\w+)", copy, re.M)
+    assert sorted(order) == sorted(re.findall(r"^(?:def|class) (\w+)", TOY, re.M))
+    assert order != re.findall(r"^(?:def|class) (\w+)", TOY, re.M)
+    assert order.index("Square") > order.index("Shape")  # a base class still comes first
+    original, disguised_ = {}, {}
+    exec(compile(TOY, "toy", "exec"), original)
+    exec(compile(copy, "toy", "exec"), disguised_)
+    for module in (original, disguised_):
+        shapes = [module["Square"](2), module["Shape"](5).scaled(2)]
+        module["answers"] = (module["area"](2), module["volume"](1), module["total"](shapes),
+                             shapes[0].area(), shapes[1].describe())  # fmt: skip
+    assert original["answers"] == disguised_["answers"]
+
+
+# -- The report -----------------------------------------------------------------
+
+SHARED_CLASS = '''
+
+class Mirror(Layer):
+    """A layer the two wrote together."""
+
+    def forward(self, x, **kw):
+        banner = "</script><b>"
+        self.grad_cache["x"] = x
+        flipped = torch.flip(x, dims=(-1,)) * 2 + len(banner)
+        return flipped.clamp(min=0)
+
+    def backward(self, dout):
+        x = self.grad_cache["x"]
+        return torch.flip(dout * (x > 0), dims=(-1,)) * 2
+'''
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, disguised):
+    """Two students who share a new class (and a string that would end a script), the solution and its copy."""
+    root = tmp_path_factory.mktemp("report")
+    layers = (STARTER / "layers.py").read_text() + SHARED_CLASS
+    folders = {
+        "solution": REPO_ROOT,
+        "copy": disguised,
+        "mallory": copy_hw(root / "mallory", {"layers.py": layers}),
+        "<i>eve</i>": copy_hw(root / "eve", {"layers.py": "# mine\n" + layers}),
+    }
+    problems = ["<i>eve</i>: a problem <b>noted</b>"]
+    pairs = compare(folders, problems=problems)
+    out = write_report(pairs, root / "grades" / "similarity.html", folders, problems=problems, top=2)
+    return pairs, out.read_text(encoding="utf-8")
+
+
+def test_the_report_ranks_the_pairs(report):
+    pairs, page = report
+    table = page[page.index("<table>"): page.index("</table>")]
+    rows = re.findall(r"<tr[^>]*><td>.*?</td><td>(.*?)</td><td>(.*?)</td><td class=num>(\d+) %</td>", table)
+    assert len(rows) == len(pairs) == 6
+    assert [(html.unescape(a), html.unescape(b)) for a, b, _ in rows] == [(p.a, p.b) for p in pairs]
+    assert [int(score) for _, _, score in rows] == sorted((int(s) for _, _, s in rows), reverse=True)
+    assert {pairs[0].a, pairs[0].b} in ({"mallory", "<i>eve</i>"}, {"solution", "copy"})
+
+
+def test_the_report_escapes_code_names_and_problems(report):
+    _, page = report
+    assert "</script><b>" not in page
+    assert "&lt;/script&gt;&lt;b&gt;" in page
+    assert "<i>eve</i>" not in page and "&lt;i&gt;eve&lt;/i&gt;" in page
+    assert "<b>noted</b>" not in page
+    assert not re.search(r"<(script|link|img|iframe)\b|\bsrc=|url\(", page)  # self-contained, nothing to fetch
+
+
+def test_the_report_highlights_the_shared_passages(report):
+    _, page = report
+    sections = re.findall(r'<section class="pair" id="pair-\d+">(.*?)</section>', page, re.S)
+    assert len(sections) == 2  # top=2: the other pairs share nothing
+    (shared,) = [s for s in sections if "mallory" in s]
+    code = re.findall(r"<pre>(.*?)</pre>", shared, re.S)
+    assert len(code) == 2
+    for side in code:
+        marked = "".join(html.unescape(m) for m in re.findall(r"<mark>(.*?)</mark>", side, re.S))
+        assert "flipped.clamp(min=0)" in marked and "torch.flip(dout * (x > 0)" in marked
+        assert "class Layer(" not in marked  # the starter is no shared passage
+
+
+def raw_positions(fp):
+    """Where copydetect's compare_files puts each position of the filtered code in the file's text."""
+    at = np.arange(len(fp.filtered_code))
+    return at + fp.offsets[:, 1][np.clip(np.searchsorted(fp.offsets[:, 0], at), 0, len(fp.offsets) - 1)]
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["fixed", "copydetect"])
+def test_highlighted_passages_begin_where_they_begin_in_the_code(exact):
+    """
+    copydetect maps a class name to near the top of the file, so a passage that
+    begins there (the first line of a student's forward after the starter's
+    docstrings: 24 filtered characters) was highlighted from near the top.
+    When copydetect fixes it, the 'copydetect' case fails: drop _class_offsets_fixed.
+    """
+    text = (SOLUTION / "layers.py").read_text()
+    fp = fingerprint(text, "layers.py", exact_offsets=exact)
+    raw = raw_positions(fp)
+    wrong = [p for p, c in enumerate(fp.filtered_code)
+             if (c == "O" and not re.search(r"class\s+$", text[: raw[p]])) or (c not in 'VFOS"' and text[raw[p]] != c)]
+    assert fp.filtered_code.count("O") > 5
+    assert (wrong == []) == exact
+
+
+# -- Problems are reported, not raised --------------------------------------------
+
+
+def test_a_broken_submission_is_reported_not_a_crash(tmp_path, disguised):
+    cls = tmp_path / "class"
+    shutil.copytree(SOLUTION, cls / "alice" / "hw", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(disguised / "hw", cls / "bob" / "hw")
+    carol = copy_hw(cls / "carol", {"layers.py": b"\xff\xfe# caf\xe9\n" + (SOLUTION / "layers.py").read_bytes()})
+    (carol / "hw" / "cnn.py").unlink()
+    (carol / "hw" / "classifier.py").unlink()
+    (carol / "hw" / "classifier.py").mkdir()
+    (cls / "dave").mkdir()
+    (cls / "dave" / "Part1_Backprop.ipynb").write_text("{}")  # notebooks, no hw/
+    (cls / "erin.zip").write_bytes(b"not a zip")
+    with zipfile.ZipFile(cls / "frank.zip", "w") as zf:  # a zip with a whole hw2/ in it
+        for path in sorted(STARTER.glob("*.py")):
+            zf.write(path, f"hw2/hw/{path.name}")
+    said = []
+    pairs = similarity_report([cls], tmp_path / "grades" / "similarity.html", report=said.append)
+    page = (tmp_path / "grades" / "similarity.html").read_text()
+    students = {s for p in pairs for s in (p.a, p.b)}
+    assert students == {"alice", "bob", "carol", "frank"}
+    assert {pairs[0].a, pairs[0].b} in ({"alice", "bob"}, {"alice", "carol"})
+    assert pair_of(pairs, "alice", "carol").score > 0.5  # carol's layers.py is still compared
+    expected = {
+        "carol": ["layers.py is not UTF-8", "cnn.py is missing", "classifier.py cannot be read"],
+        "dave": ["left out, it has no hw/ folder"],
+        "erin": ["left out, erin.zip: not a readable zip file"],
+    }
+    for student, problems in expected.items():
+        for problem in problems:
+            assert any(line.startswith(f"{student}: ") and problem in line for line in said), (problem, said)
+            assert html.escape(problem) in page
