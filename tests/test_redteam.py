@@ -33,6 +33,10 @@ ATTACKS_DIR = Path(__file__).resolve().parent / "redteam"
 INNOCENTS = ["solution", "conv_loops", "momentum_sign", "dropout_not_rescaled", "release"]
 INNOCENT_EVERY = 8  # an innocent student after every so many attackers
 WALL_TIME_FACTOR = 3.0  # attack run <= factor x (clean seconds per submission) x submissions
+# Half of a real run's minimum budget (course.grade.MIN_TIME_BUDGET): the innocents use a few seconds of it (the
+# solution's worker about 3 s) and the attacks that spin until their budget is spent end sooner. What the red team
+# checks (no attack gains, no innocent grade moves, nothing is left behind) does not depend on the budget's size.
+REDTEAM_TIME_BUDGET = 30.0
 SLOT_ALLOWANCE = 150.0  # seconds a suite may run past its worker's time budget (the harness's own work)
 SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")
 GRADER_FOLDERS = ("autograder", "course", "hw", "release", "tests/assets")
@@ -209,7 +213,7 @@ def redteam(request, tmp_path_factory):
     if level == isolation.UID:
         REPO_ROOT.chmod(0o700)
     try:
-        settings = grading_settings(isolation_level=level, progress=False)
+        settings = grading_settings(isolation_level=level, time_budget=REDTEAM_TIME_BUDGET, progress=False)
         fingerprint_before = grader_fingerprint()
         start = time.monotonic()
         clean_run = grade([root / "clean"], root / "clean-grades", settings=settings, progress=False, course_root=course)
