@@ -141,8 +141,9 @@ def select_roc_thresh(classifier: BinaryClassifier, x, y, plot: bool = False):
     # TODO: Compute the positive class's probability of every sample (without
     #  building a graph), the ROC curve with sklearn.metrics.roc_curve (its
     #  pos_label is the classifier's positive_class), and set thresh to the
-    #  roc_curve threshold, as it is, whose point (fpr, tpr) minimises the
-    #  distance sqrt(fpr^2 + (1 - tpr)^2) (the first one if several tie).
+    #  roc_curve threshold whose point (fpr, tpr) minimises the distance
+    #  sqrt(fpr^2 + (1 - tpr)^2) (the first one if several tie), unchanged
+    #  (not rounded or shifted) and as a Python float.
     #  The plot below uses the names fpr, tpr (roc_curve's arrays), best (the
     #  index of the chosen point) and thresh: keep them.
     ### BEGIN SOLUTION
