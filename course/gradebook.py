@@ -353,11 +353,10 @@ def remove_students(students, course_root: Path = REPO_ROOT, out: Path | None = 
     Takes students out of the course (a withdrawal, a test submission, the
     demo's examples): their rows in gradebook.db with every grade, their
     submitted/, autograded/ and feedback/ folders, and with the grading
-    folder ``out`` their results there (the CSV is then rebuilt). Returns the
+    folder ``out`` their results there (the CSV and the class report are then rebuilt). Returns the
     students that were found anywhere.
     """
-    from course.class_report import write_class_report
-    from course.review import write_gradebook
+    from course.review import write_class_files
     from course.submissions import student_id
 
     bad = [s for s in students if not s or student_id(s) != s]
@@ -382,8 +381,7 @@ def remove_students(students, course_root: Path = REPO_ROOT, out: Path | None = 
             if known:
                 found.append(student)
     if out and Path(out).is_dir():
-        write_gradebook(Path(out))
-        write_class_report(Path(out))
+        write_class_files(Path(out))
     return found
 
 

@@ -667,6 +667,8 @@ def grader_error(exc: BaseException, started: float) -> dict:
 
 def write_results(path: Path, results: dict):
     """One complete JSON document, put in place in one step."""
+    # Not course.review.write_atomically: that module imports jinja2 (feedback pages) at its top, and the
+    # grader-error path must write results.json even when the grading environment is broken.
     text = json.dumps(results, indent=1, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".results.", delete=False) as f:

@@ -174,9 +174,14 @@ def decide(out: Path, student: str, decision: str, note: str = ""):
     tests = apply_review(summary["tests"], summary["flags"], reviews[student])
     new = summary_of(student, tests, list(summary["parts"]), summary["flags"], reviews[student], **extra)
     write_student(out, new)
-    write_gradebook(out)
+    write_class_files(out)
+    return new
+
+
+def write_class_files(out: Path):
+    """gradebook.csv and class.html, both rebuilt from every results.json in ``out``."""
     from course.class_report import write_class_report  # it reads this module's summaries
 
+    write_gradebook(out)
     write_class_report(out)
-    return new
 
