@@ -64,7 +64,10 @@ def set_up():
 def main():
     commands = {
         "demo": [VENV / "bin" / "course", "demo"],
-        "test": [PYTHON, "-m", "pytest"],
+        # Grading waits on sandboxes and kernels much of the time: two or more processes keep the CPUs busy
+        # (tests/conftest.py says which tests share a process).
+        "test": [PYTHON, "-m", "pytest", "--numprocesses=auto", "--maxprocesses=4", "--dist=loadgroup",
+                 "--no-loadscope-reorder"],
         "setup": None,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:

@@ -92,7 +92,7 @@ def suite_catalog():
     """Every hidden test with its part and points, as the solution would report them."""
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "catalog.json"
-        command = _pytest_command(["--collect-only", "--results", str(results)])
+        command = _pytest_command(["--collect-only", f"--results={results}"])
         proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=_suite_env())
         if proc.returncode != 0 or not results.exists():
             raise RuntimeError(f"the hidden suite does not collect:\n{proc.stdout}{proc.stderr}")
@@ -100,22 +100,25 @@ def suite_catalog():
 
 
 def _suite_args(submission: Submission, settings: Settings, results: Path, logs: Path, scratch: Path, uid: int, answers):
+    # One word per option (--name=value): pytest takes the value of an option it does not know yet for a path to
+    # collect, and an empty one for the current folder, whose tests/conftest.py it would then load.
     budget = settings.budget
-    return [
-        "--submission", str(submission.folder),
-        "--results", str(results),
-        "--worker-log", str(logs / f"{submission.student}.worker.log"),
-        "--probe-timeout", str(budget.probe_seconds),
-        "--time-budget", str(budget.seconds),
-        "--memory-mib", str(budget.memory_bytes >> 20),
-        "--disk-mib", str(budget.disk_bytes >> 20),
-        "--processes", str(budget.processes),
-        "--isolation", settings.isolation,
-        "--slot-uid", str(uid),
-        "--scratch", str(scratch),
-        "--answers", ",".join(answers),
-        "--reference-cache", str(REFERENCE_CACHE),
-    ]  # fmt: skip
+    options = {
+        "submission": submission.folder,
+        "results": results,
+        "worker-log": logs / f"{submission.student}.worker.log",
+        "probe-timeout": budget.probe_seconds,
+        "time-budget": budget.seconds,
+        "memory-mib": budget.memory_bytes >> 20,
+        "disk-mib": budget.disk_bytes >> 20,
+        "processes": budget.processes,
+        "isolation": settings.isolation,
+        "slot-uid": uid,
+        "scratch": scratch,
+        "answers": ",".join(answers),
+        "reference-cache": REFERENCE_CACHE,
+    }
+    return [f"--{name}={value}" for name, value in options.items()]
 
 
 def _end_suite(proc: subprocess.Popen):

@@ -35,7 +35,8 @@ LEVELS = (BUBBLEWRAP, UID, PROCESS)
 
 # Grading slots run as uids far above any login or system account, one per
 # slot and per grading process, so that two `course grade` runs on one
-# machine never share a uid (the uid fallback kills by uid).
+# machine never share a uid (the uid fallback kills by uid). Linux's pids stay
+# below 2**22, so the highest slot uid (about 1.77e9) is a valid uid.
 SLOT_UID_BASE = 1_500_000_000
 SLOTS_PER_PROCESS = 64
 
@@ -60,8 +61,9 @@ def readable_by_everyone(path: Path) -> bool:
     return bool(path.stat().st_mode & 0o004) and all(folder.stat().st_mode & 0o001 for folder in folders)
 
 
-def slot_uid(slot: int) -> int:
-    return SLOT_UID_BASE + (os.getpid() % 100_000) * SLOTS_PER_PROCESS + slot % SLOTS_PER_PROCESS
+def slot_uid(slot: int, pid: int | None = None) -> int:
+    """The uid of grading slot ``slot`` of the process ``pid`` (this one by default)."""
+    return SLOT_UID_BASE + (os.getpid() if pid is None else pid) * SLOTS_PER_PROCESS + slot % SLOTS_PER_PROCESS
 
 
 @lru_cache(maxsize=None)

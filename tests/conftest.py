@@ -1,4 +1,8 @@
 import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -6,6 +10,36 @@ from course import REPO_ROOT
 from course.examples import build_all
 from course.grade import grade
 from course.gradebook import scratch_course
+
+
+# `python3 bootstrap.py test` runs the suite on several processes (pytest-xdist, --dist loadgroup). Every module's
+# tests stay on one process, so that a fixture a module shares is built once; the three modules that share the
+# graded examples stay together for the same reason. Each red team level is a group of its own. The groups that
+# take longest start first, so that the others fill the time around them.
+SHARING_GRADED_EXAMPLES = {"test_grading.py", "test_class_report.py", "test_cluster.py"}
+LONGEST_FIRST = ["redteam-bubblewrap", "redteam-uid", "graded-examples", "test_notebooks.py", "test_incremental.py",
+                 "test_cli.py", "test_gradescope.py", "test_review.py"]  # fmt: skip
+
+
+def xdist_group(item):
+    module = item.path.name
+    if module in SHARING_GRADED_EXAMPLES:
+        return "graded-examples"
+    if module == "test_redteam.py" and hasattr(item, "callspec"):
+        return f"redteam-{item.callspec.params.get('redteam', 'other')}"
+    return module
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+
+    def rank(item):
+        group = xdist_group(item)
+        return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a group is the collection's
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +75,28 @@ def hidden_sources():
         lines |= {line.strip() for line in path.read_text().splitlines() if any(d in line for d in DISTINCTIVE)}
     assert len(lines) > 20
     return lines
+
+
+@pytest.fixture(scope="session")
+def own_grader_temp():
+    """``with own_grader_temp() as folder:`` (see _own_grader_temp)."""
+    return _own_grader_temp
+
+
+@contextmanager
+def _own_grader_temp():
+    """
+    A temporary folder of the grader's own while the block runs (where its
+    suites' scratch folders go), so that a test can check that nothing was
+    left behind without taking the scratch folders of another test grading
+    at the same time for leftovers. Like the system's temporary folder, a
+    sandbox's uid may pass through it.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="hw-test-temp-"))
+    folder.chmod(0o711)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(tempfile, "tempdir", str(folder))
+            yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -2,8 +2,6 @@
 import csv
 import json
 import re
-import tempfile
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -166,7 +164,7 @@ class QuickStop(Settings):
         return 20.0
 
 
-def test_a_suite_stopped_for_time_keeps_its_log_and_leaves_nothing(tmp_path):
+def test_a_suite_stopped_for_time_keeps_its_log_and_leaves_nothing(tmp_path, own_grader_temp):
     """The backstop on a whole suite: it is killed, the log is written, the scratch folder and every process are gone."""
     example = next(e for e in load_examples() if e.name == "solution")
     folder = build_example(example, tmp_path / "sleepy" / ASSIGNMENT)
@@ -175,14 +173,15 @@ def test_a_suite_stopped_for_time_keeps_its_log_and_leaves_nothing(tmp_path):
     (sub,) = discover(folder)
     stage(sub, tmp_path / "staging")
     (tmp_path / "logs").mkdir()
-    before = set(Path(tempfile.gettempdir()).glob("hw-suite-*"))
     settings = QuickStop(Budget(seconds=600), grading_settings(time_budget=600).isolation)
-    outcome = run_suite(sub, suite_catalog(), tmp_path / "logs", settings)
+    with own_grader_temp() as grader_temp:
+        outcome = run_suite(sub, suite_catalog(), tmp_path / "logs", settings)
+        left = list(grader_temp.iterdir())
     assert 20 <= outcome.seconds < 60
     stopped = [t for t in outcome.tests if t["message"] == "grading stopped: the hidden suite ran for more than 20 s"]
     assert stopped and all(not t["passed"] for t in stopped)
     assert "grading stopped: the hidden suite ran for more than 20 s" in (tmp_path / "logs" / "sleepy.pytest.log").read_text()
-    assert set(Path(tempfile.gettempdir()).glob("hw-suite-*")) <= before
+    assert not left, "the suite's scratch folder is removed"
     if isolation.running_as_root():
         assert isolation.pids_of_uid(isolation.slot_uid(0)) == [], "the stopped worker's processes are gone"
 
