@@ -66,8 +66,7 @@ def main():
         "demo": [VENV / "bin" / "course", "demo"],
         # Grading waits on sandboxes and kernels much of the time: two or more processes keep the CPUs busy
         # (tests/conftest.py says which tests share a process).
-        "test": [PYTHON, "-m", "pytest", "--numprocesses=auto", "--maxprocesses=4", "--dist=loadgroup",
-                 "--no-loadscope-reorder"],
+        "test": [PYTHON, "-m", "pytest", "--numprocesses=auto", "--maxprocesses=4"],
         "setup": None,
     }
     if len(sys.argv) < 2 or sys.argv[1] not in commands:

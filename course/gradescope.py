@@ -255,6 +255,16 @@ def zip_members(config: dict) -> dict:
     return {name: (data, name in executable) for name, data in files.items()}
 
 
+def unpack(archive: Path, dest: Path):
+    """As Gradescope unpacks the zip into /autograder/source: files with their permissions."""
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            target = dest / info.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(info))
+            target.chmod((info.external_attr >> 16) & 0o777)
+
+
 def build_zip(out_zip: Path, visibility="visible", timeout=GRADESCOPE_TIMEOUT, time_budget=TIME_BUDGET,
               memory_budget=MEMORY_BUDGET) -> Path:
     """

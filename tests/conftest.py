@@ -12,34 +12,45 @@ from course.grade import grade
 from course.gradebook import scratch_course
 
 
-# `python3 bootstrap.py test` runs the suite on several processes (pytest-xdist, --dist loadgroup). Every module's
-# tests stay on one process, so that a fixture a module shares is built once; the three modules that share the
-# graded examples stay together for the same reason. Each red team level is a group of its own. The groups that
-# take longest start first, so that the others fill the time around them.
+# `python3 bootstrap.py test` runs the suite on several processes (pytest-xdist). Every module's tests stay on one
+# process, so that a fixture the module shares is built once; the three modules that share the graded examples stay
+# together for the same reason, and each red team level is a group of its own. The groups that take longest start
+# first, so that the others fill the time around them. (xdist's own --dist=loadgroup relies on a pytest internal
+# that pytest 9 renamed, so the grouping is this scheduler's.)
 SHARING_GRADED_EXAMPLES = {"test_grading.py", "test_class_report.py", "test_cluster.py"}
 LONGEST_FIRST = ["redteam-bubblewrap", "redteam-uid", "graded-examples", "test_notebooks.py", "test_incremental.py",
                  "test_cli.py", "test_gradescope.py", "test_review.py"]  # fmt: skip
 
 
-def xdist_group(item):
-    module = item.path.name
+def test_group(nodeid: str) -> str:
+    """'tests/test_redteam.py::test_x[uid-name]' -> 'redteam-uid'; 'tests/test_cli.py::test_y' -> 'test_cli.py'."""
+    path, _, test = nodeid.partition("::")
+    module = Path(path).name
     if module in SHARING_GRADED_EXAMPLES:
         return "graded-examples"
-    if module == "test_redteam.py" and hasattr(item, "callspec"):
-        return f"redteam-{item.callspec.params.get('redteam', 'other')}"
+    if module == "test_redteam.py" and "[" in test:  # the level is the first parameter: [bubblewrap-cpu_burner]
+        return "redteam-" + test.split("[", 1)[1].rstrip("]").split("-", 1)[0]
     return module
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
 
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return test_group(nodeid)
+
+    config.option.loadscopereorder = False  # the collection's order (below), not the groups' sizes
+    return GroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
     def rank(item):
-        group = xdist_group(item)
+        group = test_group(item.nodeid)
         return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
 
-    items.sort(key=rank)  # stable: the order within a group is the collection's
+    items.sort(key=rank)  # stable: within a group, the collection's order
 
 
 @pytest.fixture(scope="session")

@@ -73,16 +73,6 @@ RESULTS_SCHEMA = {
 EXAMPLES = {e.name: e for e in load_examples()}
 
 
-def unpack(archive: Path, dest: Path):
-    """As Gradescope unpacks the zip into /autograder/source: files with their permissions."""
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            target = dest / info.filename
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(zf.read(info))
-            target.chmod((info.external_attr >> 16) & 0o777)
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """(the zip, a fake Gradescope root holding it in source/ and run_autograder, setup's output)."""
@@ -91,7 +81,7 @@ def built(tmp_path_factory):
     base = Path(tempfile.mkdtemp(prefix="gradescope-test-"))
     base.chmod(0o755)
     root = base / "autograder"
-    unpack(archive, root / "source")
+    gradescope.unpack(archive, root / "source")
     shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
     setup = subprocess.run([sys.executable, "-m", "course.gradescope", "setup"], cwd=root / "source",
                            capture_output=True, text=True, env=_env(root))  # fmt: skip
