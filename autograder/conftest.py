@@ -18,7 +18,8 @@ import torch
 from course import ASSIGNMENT, REPO_ROOT
 from course.isolation import choose_level
 from course.review import withheld_message, write_atomically
-from course.sandbox import Budget, ProbeError, Worker
+from course.sandbox import Budget, ProbeError, Worker, return_freed_memory
+from hw.data import Shapes
 from scan import AUTOGRAD, OWN_MODULES, TORCH_LAYERS, TORCH_OPTIMIZERS, scan_source
 from tamper_scan import scan_submission
 
@@ -256,12 +257,32 @@ def reference_training(request):
     return cached
 
 
+@pytest.fixture(scope="session")
+def notebook_training_images():
+    """
+    ``notebook_training_images(n)``: the first ``n`` of the notebooks' Shapes
+    training images (N, 3, 32, 32) and their labels (N,), as copies: the
+    other images are not kept while a test waits for the worker (the harness
+    and the worker share the container's memory).
+    """
+
+    def first(n):
+        train = Shapes(train=True)
+        return train.images[:n].clone(), train.targets[:n].clone()
+
+    return first
+
+
 @pytest.fixture(autouse=True)
 def seeded():
     """Harness-side randomness (inputs of the probes) is the same in every run."""
     random.seed(1234)
     np.random.seed(1234)
     torch.manual_seed(1234)
+
+
+def pytest_runtest_teardown(item):
+    return_freed_memory()  # what the test freed: the worker's next probe may need it
 
 
 def part_of(item):

@@ -15,7 +15,7 @@ from checks import check_close, check_equal
 from sklearn.metrics import roc_curve
 
 import reference_models as ref
-from hw.data import Shapes
+from hw.data import SHAPE_CLASSES
 
 SEED = 42  # the notebook's seed
 
@@ -94,7 +94,7 @@ def test_select_roc_thresh(worker, positive_class):
 
 
 @pytest.mark.points(2)
-def test_overfit_one_batch_hyperparameters(worker):
+def test_overfit_one_batch_hyperparameters(worker, notebook_training_images):
     """part4_overfit_hp: SGD with these reaches 100% on one batch of 16 Shapes images within 25 steps (the notebook's CNN)"""
     hp = worker.call("hyperparameters", name="part4_overfit_hp")
     keys = ("lr", "momentum", "weight_decay")
@@ -103,10 +103,9 @@ def test_overfit_one_batch_hyperparameters(worker):
         raise AssertionError(f"part4_overfit_hp() must return a dict with the keys {list(keys)}; missing {missing}")
     if not all(math.isfinite(hp[k]) and hp[k] >= 0 for k in keys) or not hp["lr"] > 0:
         raise AssertionError(f"part4_overfit_hp(): {hp} must be finite, >= 0, with lr > 0")
-    train = Shapes(train=True)
-    images, labels = train.images[:16], train.targets[:16]  # the notebook's batch
+    images, labels = notebook_training_images(16)  # the notebook's batch
     torch.manual_seed(SEED)
-    model = ref.cnn((3, 32, 32), len(train.classes), channels=[32], pool_every=1, hidden_dims=[100])
+    model = ref.cnn((3, 32, 32), len(SHAPE_CLASSES), channels=[32], pool_every=1, hidden_dims=[100])
     optimizer = torch.optim.SGD(model.parameters(), **{k: hp[k] for k in keys})
     best = 0.0
     for _ in range(25):

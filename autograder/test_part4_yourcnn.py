@@ -8,7 +8,7 @@ own so that it runs last.
 """
 import pytest
 
-from hw.data import Shapes, make_shapes
+from hw.data import SHAPE_CLASSES, make_shapes
 
 SEED = 42  # the notebook's seed
 
@@ -19,13 +19,12 @@ ACCURACY_STEPS = [60, 66, 72, 78, 84, 90]  # one point at each: partial credit b
 
 
 @pytest.fixture(scope="module")
-def yourcnn_accuracy(worker):
+def yourcnn_accuracy(worker, notebook_training_images):
     """YourCNN trained in the worker with the recipe its docstring states; its accuracy on held-out Shapes images."""
-    train = Shapes(train=True)  # the notebook's first 2,000 training images
+    train_x, train_y = notebook_training_images(YOURCNN_TRAIN)
     test_images, test_labels, _ = make_shapes(YOURCNN_TEST, HELD_OUT_SEED)
-    got = worker.call("yourcnn_train", in_size=[3, 32, 32], num_classes=len(train.classes),
-                      train_x=train.images[:YOURCNN_TRAIN], train_y=train.targets[:YOURCNN_TRAIN],
-                      test_x=test_images, **YOURCNN_RECIPE)  # fmt: skip
+    got = worker.call("yourcnn_train", in_size=[3, 32, 32], num_classes=len(SHAPE_CLASSES),
+                      train_x=train_x, train_y=train_y, test_x=test_images, **YOURCNN_RECIPE)  # fmt: skip
     pred = got["pred"]
     if tuple(pred.shape) != (YOURCNN_TEST,):
         raise AssertionError(f"YourCNN's predictions: expected shape ({YOURCNN_TEST},), got {tuple(pred.shape)}")

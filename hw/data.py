@@ -207,11 +207,16 @@ def make_shapes(num_samples: int, seed: int, size: int = 32):
     r = 4.0 + 6.0 * torch.rand(n, generator=gen)
     cx = r + 1 + (size - 3 - 2 * r) * torch.rand(n, generator=gen)
     cy = r + 1 + (size - 3 - 2 * r) * torch.rand(n, generator=gen)
-    masks = shape_masks(labels, cx, cy, r, size)
-    background = 0.25 * torch.rand(n, 3, 1, 1, generator=gen) + 0.08 * torch.rand(n, 3, size, size, generator=gen)
+    # In chunks and in place: the same values as whole-batch arithmetic, with a few MB of temporaries, not hundreds.
+    chunk = 512
+    parts = [slice(i, i + chunk) for i in range(0, max(n, 1), chunk)]
+    masks = torch.cat([shape_masks(labels[part], cx[part], cy[part], r[part], size) for part in parts])
+    brightness = 0.25 * torch.rand(n, 3, 1, 1, generator=gen)
+    images = torch.rand(n, 3, size, size, generator=gen).mul_(0.08).add_(brightness)  # the noisy background
     colour = 0.5 + 0.5 * torch.rand(n, 3, 1, 1, generator=gen)
-    images = torch.where(masks.unsqueeze(1), colour.expand(n, 3, size, size), background)
-    return images.clamp(0, 1), labels, mask_boxes(masks)
+    inside = masks.unsqueeze(1).expand(n, 3, size, size)
+    images[inside] = colour.expand(n, 3, size, size)[inside]
+    return images.clamp_(0, 1), labels, mask_boxes(masks)
 
 
 class Shapes(TensorImages):

@@ -18,7 +18,8 @@ from course.gradebook import scratch_course
 # first, so that the others fill the time around them. (xdist's own --dist=loadgroup relies on a pytest internal
 # that pytest 9 renamed, so the grouping is this scheduler's.)
 SHARING_GRADED_EXAMPLES = {"test_grading.py", "test_class_report.py", "test_cluster.py"}
-LONGEST_FIRST = ["redteam-bubblewrap", "redteam-uid", "graded-examples", "test_notebooks.py", "test_incremental.py",
+# The two red team levels do not start together: their hanging attacks would hold every core between them.
+LONGEST_FIRST = ["redteam-bubblewrap", "graded-examples", "redteam-uid", "test_notebooks.py", "test_incremental.py",
                  "test_cli.py", "test_gradescope.py", "test_review.py"]  # fmt: skip
 
 
