@@ -7,7 +7,6 @@ What the hidden suite and the submission printed goes to ``<out>/.logs/``,
 which is for staff only.
 """
 import contextlib
-import ctypes
 import fcntl
 import hashlib
 import json
@@ -31,6 +30,7 @@ from course.class_report import write_class_report
 from course.review import apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_student
 from course.budget import OWN_TIME_SECONDS, Budget
 from course.submissions import Submission, discover, stage, unique_students
+from course.suite_process import SuiteProcess
 
 AUTOGRADER = REPO_ROOT / "autograder"
 # The default time budget of a submission: this many times what the
@@ -79,8 +79,8 @@ class Outcome:
         return [t for t in self.tests if t.get("harness_error")]
 
 
-def _pytest_command(args):
-    return [sys.executable, "-m", "pytest", "-c", str(AUTOGRADER / "pytest.ini"), str(AUTOGRADER), "-q", *args]
+def _pytest_args(args):
+    return ["-c", str(AUTOGRADER / "pytest.ini"), str(AUTOGRADER), "-q", *args]
 
 
 def _suite_env():
@@ -92,7 +92,7 @@ def suite_catalog():
     """Every hidden test with its part and points, as the solution would report them."""
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "catalog.json"
-        command = _pytest_command(["--collect-only", f"--results={results}"])
+        command = [sys.executable, "-m", "pytest", *_pytest_args(["--collect-only", f"--results={results}"])]
         proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=_suite_env())
         if proc.returncode != 0 or not results.exists():
             raise RuntimeError(f"the hidden suite does not collect:\n{proc.stdout}{proc.stderr}")
@@ -121,15 +121,6 @@ def _suite_args(submission: Submission, settings: Settings, results: Path, logs:
     return [f"--{name}={value}" for name, value in options.items()]
 
 
-def _end_suite(proc: subprocess.Popen):
-    """The suite's process group, and with it every sandbox (they die with their parent)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
-
-
 def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = Settings(), answers=(), slot=0) -> Outcome:
     """
     Runs the hidden suite on one staged submission; never raises. Whatever
@@ -145,28 +136,30 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
     scratch = Path(tempfile.mkdtemp(prefix="hw-suite-"))
     scratch.chmod(0o711)  # the sandbox's uid must reach its own folder inside
     uid = isolation.slot_uid(slot)
-    command = _pytest_command(_suite_args(submission, settings, results, logs, scratch, uid, answers))
+    args = _pytest_args(_suite_args(submission, settings, results, logs, scratch, uid, answers))
+    log_path = logs / f"{submission.student}.pytest.log"
+    log_path.write_bytes(b"")
     started = time.monotonic()
     stopped = None
-    with open(logs / f"{submission.student}.pytest.log", "wb") as log:
-        proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=_suite_env(), start_new_session=True, preexec_fn=_die_with_grader)  # fmt: skip
+    proc = None
+    try:
+        proc = SuiteProcess(args, log_path, _suite_env())
         with _running_lock:
             _running.add(proc)
-        try:
-            proc.wait(timeout=settings.suite_limit())
-        except subprocess.TimeoutExpired:
+        if not proc.wait(timeout=settings.suite_limit()):
             stopped = f"grading stopped: the hidden suite ran for more than {settings.suite_limit():.0f} s"
-            log.write(f"\n{stopped}\n".encode())
-        finally:
-            _end_suite(proc)
+            with open(log_path, "ab") as log:
+                log.write(f"\n{stopped}\n".encode())
+    finally:
+        if proc:
+            proc.end()
             with _running_lock:
                 _running.discard(proc)
-            if isolation.running_as_root() and settings.isolation in (isolation.BUBBLEWRAP, isolation.UID):
-                # A suite killed by the backstop never closed its worker: end what still runs as the slot's uid.
-                isolation.kill_uid(uid)
-                isolation.remove_files_of_uid(uid)
-            shutil.rmtree(scratch, ignore_errors=True)
+        if isolation.running_as_root() and settings.isolation in (isolation.BUBBLEWRAP, isolation.UID):
+            # A suite killed by the backstop never closed its worker: end what still runs as the slot's uid.
+            isolation.kill_uid(uid)
+            isolation.remove_files_of_uid(uid)
+        shutil.rmtree(scratch, ignore_errors=True)
     outcome.seconds = time.monotonic() - started
     try:
         reported = json.loads(results.read_text())
@@ -297,13 +290,6 @@ def submission_fingerprint(submission: Submission, suite: str) -> str:
 # The suites running now, so that an interrupted grading run can end them.
 _running = set()
 _running_lock = threading.Lock()
-# PR_SET_PDEATHSIG: a suite dies with the thread that started it, even when the grader is killed outright.
-_prctl = ctypes.CDLL(None, use_errno=True).prctl
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_grader():
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def end_running_suites():
@@ -311,7 +297,7 @@ def end_running_suites():
     with _running_lock:
         procs = list(_running)
     for proc in procs:
-        _end_suite(proc)
+        proc.end()
 
 
 @contextlib.contextmanager
