@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from course import ASSIGNMENT, gradescope
@@ -56,6 +57,10 @@ class MemoryCgroup:
                 "oom_kills": self._counters("memory.oom_control").get("oom_kill", 0)}  # fmt: skip
 
     def remove(self):
+        """Once its last process is gone (the grader's fork server ends a moment after run_autograder)."""
+        deadline = time.monotonic() + 30
+        while (self.path / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+            time.sleep(0.2)
         self.path.rmdir()
 
 

@@ -51,6 +51,9 @@ class Settings:
 
     budget: Budget = Budget()
     isolation: str = isolation.PROCESS
+    # Each suite forked from a server that imported torch once (course.suite_process): cheaper for many suites;
+    # a process that grades one submission (Gradescope) starts a new interpreter, which needs less memory.
+    fork_suites: bool = True
 
     def suite_limit(self):
         """A backstop for the whole pytest run: the worker's budget and the probes' own times, plus the harness's work."""
@@ -143,7 +146,7 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
     stopped = None
     proc = None
     try:
-        proc = SuiteProcess(args, log_path, _suite_env())
+        proc = SuiteProcess(args, log_path, _suite_env(), fork=settings.fork_suites)
         with _running_lock:
             _running.add(proc)
         if not proc.wait(timeout=settings.suite_limit()):

@@ -616,7 +616,7 @@ def grade(root: Path, started: float) -> dict:
         sub = find_submission(root / "submission", staging)
         limit = max(30.0, deadline - time.monotonic() - WRITE_SECONDS)
         budget = Budget(seconds=min(config["time_budget"], limit / 2), memory_bytes=memory_budget(source, config))
-        settings = _settings_class()(budget=budget, isolation=level, limit=limit)
+        settings = _settings_class()(budget=budget, isolation=level, limit=limit, fork_suites=False)
         print(f"Budget: {budget.seconds:.0f} s of the submission's code, {budget.memory_bytes >> 20} MiB; the suite "
               f"is stopped after {limit:.0f} s", flush=True)  # fmt: skip
         catalog = [dict(t, points=0, passed=False, message="", harness_error=False, withheld=False)

@@ -11,7 +11,9 @@ check fails, about 3.5 seconds of a core less for every submission). The
 server runs only the grader's own code and never sees a submission; the
 submission's code runs, as before, in the sandboxed worker that the suite
 starts. A daemonic process (a Dask worker) may not have children of
-multiprocessing's: there a suite starts as a new interpreter, as it always did.
+multiprocessing's, and a process that grades one submission gains nothing
+from the server (Gradescope, where the server and its fork need more memory
+than one interpreter): there a suite starts as a new interpreter.
 """
 import ctypes
 import multiprocessing
@@ -69,9 +71,9 @@ def _run_pytest(args, log_path, env):
 class SuiteProcess:
     """A running hidden suite: ``wait(timeout)`` says whether it ended, ``end()`` kills it and all it started."""
 
-    def __init__(self, args, log_path, env):
+    def __init__(self, args, log_path, env, fork=True):
         self._process = self._popen = None
-        if multiprocessing.current_process().daemon:
+        if not fork or multiprocessing.current_process().daemon:
             command = [sys.executable, "-m", "pytest", *args]
             with open(log_path, "ab") as log:
                 self._popen = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
