@@ -6,11 +6,10 @@ and dying with the grader however the grader ends.
 A suite is forked from a server process that imported torch, scikit-learn and
 pytest once (multiprocessing's forkserver), rather than started as a new
 interpreter: a suite's start then costs a fork, not those imports again
-(measured side by side: 8.9 -> 5.4 CPU-seconds for a submission whose every
-check fails, about 3.5 seconds of a core less for every submission). The
-server runs only the grader's own code and never sees a submission; the
-submission's code runs, as before, in the sandboxed worker that the suite
-starts. A daemonic process (a Dask worker) may not have children of
+(measured side by side on a loaded machine: 8.9 -> 5.4 CPU-seconds for a
+submission whose every check fails). The server runs only the grader's own
+code and never sees a submission; the submission's code runs, as before, in
+the sandboxed worker that the suite starts. A daemonic process (a Dask worker) may not have children of
 multiprocessing's, and a process that grades one submission gains nothing
 from the server (Gradescope, where the server and its fork need more memory
 than one interpreter): there a suite starts as a new interpreter.
@@ -18,10 +17,10 @@ than one interpreter): there a suite starts as a new interpreter.
 import ctypes
 import multiprocessing
 import os
-from multiprocessing import forkserver
 import signal
 import subprocess
 import sys
+from multiprocessing import forkserver
 
 from course import REPO_ROOT
 
