@@ -4,7 +4,7 @@ Gradescope's default limit, as its container would, and prints for each run the
 score, the cgroup's peak, whether the kernel had to kill a process, and the
 largest processes at the grader's own peak (proportional set size).
 
-    sudo python bench/gradescope_memory.py [--python PATH] [--limit-mib 768] [--example solution ...]
+    .venv/bin/python bench/gradescope_memory.py [--python PATH] [--limit-mib 768] [--example solution ...]
 
 Gradescope installs torch's CPU build (the zip's requirements.txt); a CUDA build
 maps far more. --python names the interpreter of an environment that holds the
