@@ -30,7 +30,7 @@ from course.class_report import write_class_report
 from course.review import apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_student
 from course.budget import OWN_TIME_SECONDS, Budget
 from course.submissions import Submission, discover, stage, unique_students
-from course.suite_process import SuiteProcess
+from course.suite_process import SuiteProcess, pytest_command
 
 AUTOGRADER = REPO_ROOT / "autograder"
 # The default time budget of a submission: this many times what the
@@ -95,7 +95,7 @@ def suite_catalog():
     """Every hidden test with its part and points, as the solution would report them."""
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "catalog.json"
-        command = [sys.executable, "-m", "pytest", *_pytest_args(["--collect-only", f"--results={results}"])]
+        command = pytest_command(_pytest_args(["--collect-only", f"--results={results}"]))
         proc = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=_suite_env())
         if proc.returncode != 0 or not results.exists():
             raise RuntimeError(f"the hidden suite does not collect:\n{proc.stdout}{proc.stderr}")

@@ -29,6 +29,11 @@ PRELOAD = ["torch", "numpy", "sklearn.metrics", "pytest", "course.sandbox", "cou
 PR_SET_PDEATHSIG = 1
 
 
+def pytest_command(args):
+    """``python -m pytest ARGS`` with this interpreter: a suite started as a new interpreter."""
+    return [sys.executable, "-m", "pytest", *args]
+
+
 def die_with_parent():
     """PR_SET_PDEATHSIG: the process is killed when its parent (the grader's thread, or the server) ends."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -73,9 +78,8 @@ class SuiteProcess:
     def __init__(self, args, log_path, env, fork=True):
         self._process = self._popen = None
         if not fork or multiprocessing.current_process().daemon:
-            command = [sys.executable, "-m", "pytest", *args]
             with open(log_path, "ab") as log:
-                self._popen = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                self._popen = subprocess.Popen(pytest_command(args), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
                                                preexec_fn=die_with_parent)  # fmt: skip
             self.pid = self._popen.pid

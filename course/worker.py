@@ -43,7 +43,8 @@ def _malloc_trim():
 
 
 # After each probe, memory the probe freed goes back to the system (glibc keeps freed small blocks for later): the
-# worker and the harness share the container's memory, and Gradescope's default is 768 MB for everything.
+# worker and the harness share the container's memory, and Gradescope's default is 768 MB for everything. (The twin of
+# course.sandbox.return_freed_memory: this script imports nothing of the repository.)
 _return_freed_memory = _malloc_trim()
 
 
