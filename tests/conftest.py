@@ -1,3 +1,4 @@
+import multiprocessing.util
 import os
 import shutil
 import tempfile
@@ -104,6 +105,9 @@ def _own_grader_temp():
     at the same time for leftovers. Like the system's temporary folder, a
     sandbox's uid may pass through it.
     """
+    # multiprocessing's own folder (the suites' fork server listens there) lives as long as this process: made here,
+    # before the block, it is not taken for something a suite left behind.
+    multiprocessing.util.get_temp_dir()
     folder = Path(tempfile.mkdtemp(prefix="hw-test-temp-"))
     folder.chmod(0o711)
     try:
