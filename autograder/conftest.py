@@ -31,7 +31,8 @@ PROVIDED = REPO_ROOT / "release" / ASSIGNMENT / "hw"  # the homework's own code,
 # two suites on 2 cores took 40 s each with 2 threads, 12 s with 1).
 torch.set_num_threads(1)
 MAX_ANSWER_CHARS = 20_000  # per written answer, as shown in formgrader
-STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.training", "hw.answers", "hw.cnn", "hw.classifier")
+STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.training", "hw.answers", "hw.cnn", "hw.classifier", "hw.experiments",
+                   "hw.text")  # fmt: skip
 
 
 def pytest_addoption(parser):
@@ -159,6 +160,11 @@ def describe_call(probe, kwargs):
         "classifier_pass": f"running your {cls}",
         "roc_threshold": "running your select_roc_thresh",
         "yourcnn_train": "training your YourCNN",
+        "run_exp_command": "running python -m hw.experiments run-exp",
+        "smoothness_pass": "running your effective_smoothness",
+        "noisy_labels": "running your corrupt_labels",
+        "confusion_pass": "running your confusion_matrix",
+        "text_cnn_pass": "building and running your TextCNN",
     }
     return described.get(probe, f"running {probe}")
 
@@ -172,7 +178,7 @@ def worker(request):
     config._isolation = choose_level(config.getoption("--isolation"))[0]
     with Worker(
         submission,
-        HERE / "probes.py",
+        [HERE / "probes.py", HERE / "probes_part5.py"],
         modules=STUDENT_MODULES,
         budget=budget_from(config),
         uid=config.getoption("--slot-uid"),

@@ -93,8 +93,9 @@ class Worker:
 
     Inputs:
     - submission: folder that contains the submission's ``hw`` package.
-    - probes: path of the trusted probes file; its text is sent to the worker
-      over the pipe, so the worker never sees a path into the repository.
+    - probes: path of the trusted probes file, or a list of them (probes.py
+      first); their text is sent to the worker over the pipe, so the worker
+      never sees a path into the repository.
     - modules: student modules imported at start-up, e.g. ("hw.layers",).
     - budget: a Budget for the whole submission.
     - slot: the grading slot (0 .. jobs-1); with root, it sets the worker's uid.
@@ -118,7 +119,8 @@ class Worker:
         log_path=None,
         describe=None,
     ):
-        self.probes_source = Path(probes).read_text()
+        paths = [probes] if isinstance(probes, (str, Path)) else list(probes)
+        self.probes_sources = [Path(path).read_text() for path in paths]
         # describe(probe, kwargs): what a call does, in the student's words, for "timed out while ..." messages.
         self.describe = describe or (lambda probe, kwargs: f"running {probe}")
         self.modules = tuple(modules)
@@ -236,7 +238,7 @@ class Worker:
         self._printer.start()
         try:
             hello = self._exchange(
-                {"probes": self.probes_source, "modules": list(self.modules), "threads": self.threads,
+                {"probes": self.probes_sources, "modules": list(self.modules), "threads": self.threads,
                  "disk_bytes": self.budget.disk_bytes},
                 min(self.budget.startup_seconds, self.budget.seconds - self.seconds_used),
                 "starting up and importing your code",

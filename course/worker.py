@@ -126,14 +126,18 @@ def drop_privileges(uid, gid, preload):
     os.setuid(uid)
 
 
-def load_probes(source: str):
+def load_probes(sources: list):
     """
-    The probes module, compiled from the text the harness sent. Docstrings are
-    dropped (optimize=2) and nothing is cached, so the worker holds no readable
-    copy of the grader's source.
+    The probes module, compiled from the texts the harness sent, one file
+    after the other in one namespace (a part's file imports probes.py's
+    helpers as ``from probes import ...``). Docstrings are dropped
+    (optimize=2) and nothing is cached, so the worker holds no readable copy
+    of the grader's source.
     """
-    module = types.ModuleType("_grading_probes")
-    exec(compile(source, "<grading probes>", "exec", optimize=2), module.__dict__)
+    module = types.ModuleType("probes")
+    sys.modules["probes"] = module
+    for number, source in enumerate(sources):
+        exec(compile(source, f"<grading probes {number}>", "exec", optimize=2), module.__dict__)
     return module
 
 

@@ -1,0 +1,135 @@
+"""
+Trusted probes of Part 5 (experiments and studies).
+
+Sent to the worker after probes.py and run in the same module: it uses
+probes.py's helpers and adds its probes to PROBES. Like probes.py, it
+imports nothing else of the repository.
+"""
+import json
+import os
+import tempfile
+
+import torch
+from torch import nn
+
+# In the worker, "probes" is the module this text runs in (course/worker.py, load_probes).
+from probes import PROBES, StudentError, plain_tensor, student_class, student_module
+
+
+def _small_shapes(num_train, num_test):
+    """image_classification's replacement in a run-exp probe: a few Shapes images, not the notebook's 5,000."""
+    data = student_module("hw.data")
+
+    def image_classification(name="cifar10"):
+        return data.Shapes(train=True, num_samples=num_train), data.Shapes(train=False, num_samples=num_test)
+
+    return image_classification
+
+
+def run_exp_command(argv, num_train, num_test):
+    """
+    ``python -m hw.experiments`` with ``argv`` (plus ``--out-dir``, a fresh
+    folder) in fast mode, on a few Shapes images. Returns the names and texts
+    of the files it wrote, and what load_experiment reads from the result.
+    """
+    experiments = student_module("hw.experiments")
+    main = getattr(experiments, "main", None)
+    if not callable(main):
+        raise StudentError("hw/experiments.py has no function main")
+    os.environ["HW_FAST"] = "1"
+    small = _small_shapes(num_train, num_test)
+    patched = [(module, "image_classification") for module in (experiments, student_module("hw.data"))
+               if hasattr(module, "image_classification")]  # fmt: skip
+    originals = [getattr(module, name) for module, name in patched]
+    for module, name in patched:
+        setattr(module, name, small)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            main(list(argv) + ["--out-dir", folder])
+            files = {name: open(os.path.join(folder, name), encoding="utf-8", errors="replace").read(200_000)
+                     for name in sorted(os.listdir(folder)) if os.path.isfile(os.path.join(folder, name))}  # fmt: skip
+            loaded = None
+            results = [name for name in files if name.endswith(".json")]
+            if len(results) == 1:
+                cfg, fit_res = experiments.load_experiment(os.path.join(folder, results[0]))
+                loaded = {"config": json.loads(json.dumps(cfg, default=str)),
+                          "fit": {k: [float(v) for v in getattr(fit_res, k)] for k in ("train_loss", "train_acc", "test_loss", "test_acc")}
+                          | {"num_epochs": int(fit_res.num_epochs)}}  # fmt: skip
+    finally:
+        for (module, name), original in zip(patched, originals):
+            setattr(module, name, original)
+    return {"files": files, "loaded": loaded}
+
+
+class SmoothnessNet(nn.Sequential):
+    """Two convolutions, [BatchNorm after each pooling]; the same as reference_models.smoothness_net."""
+
+    def __init__(self, batchnorm, in_channels=1, size=12, num_classes=4):
+        bn = (lambda c: [nn.BatchNorm2d(c)]) if batchnorm else (lambda c: [])
+        super().__init__(
+            nn.Conv2d(in_channels, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), *bn(4),
+            nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), *bn(6),
+            nn.Flatten(), nn.Linear(6 * (size // 4) ** 2, num_classes),
+        )  # fmt: skip
+
+
+def smoothness_pass(batchnorm, state, batches, step, train):
+    """
+    The student's effective_smoothness on a trusted SmoothnessNet with
+    ``state`` loaded, in training or evaluation mode; returns its value and
+    the state dict afterwards.
+    """
+    smoothness = getattr(student_module("hw.experiments"), "effective_smoothness", None)
+    if not callable(smoothness):
+        raise StudentError("hw/experiments.py has no function effective_smoothness")
+    model = SmoothnessNet(batchnorm)
+    model.load_state_dict(state)
+    model.train(train)
+    value = smoothness(model, nn.CrossEntropyLoss(), [(x.clone(), y.clone()) for x, y in batches],
+                       [u.clone() for u in step])  # fmt: skip
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise StudentError(f"effective_smoothness returned {type(value).__name__}, expected a float") from None
+    after = {k: plain_tensor(v, "the model's state after effective_smoothness") for k, v in model.state_dict().items()}
+    return {"value": value, "state": after}
+
+
+def noisy_labels(labels, fraction, num_classes, seed, repeat):
+    """corrupt_labels(labels, fraction, num_classes, generator seeded with seed), ``repeat`` times, and the input afterwards."""
+    corrupt = getattr(student_module("hw.experiments"), "corrupt_labels", None)
+    if not callable(corrupt):
+        raise StudentError("hw/experiments.py has no function corrupt_labels")
+    given = labels.clone()
+    outputs = [plain_tensor(corrupt(given, fraction, num_classes, torch.Generator().manual_seed(seed)), "corrupt_labels")
+               for _ in range(repeat)]  # fmt: skip
+    return {"outputs": outputs, "input_after": plain_tensor(given, "the labels passed to corrupt_labels")}
+
+
+def confusion_pass(batches, num_classes):
+    """confusion_matrix of a model that outputs the scores sent (nn.Identity) on batches (scores, y)."""
+    matrix = getattr(student_module("hw.experiments"), "confusion_matrix", None)
+    if not callable(matrix):
+        raise StudentError("hw/experiments.py has no function confusion_matrix")
+    return plain_tensor(matrix(nn.Identity(), [(s.clone(), y.clone()) for s, y in batches], num_classes), "confusion_matrix")
+
+
+def text_cnn_pass(kwargs, tokens, state=None):
+    """hw.text's TextCNN(**kwargs): its state dict's shapes and, with ``state`` loaded (eval mode), its scores for ``tokens``."""
+    model = student_class("TextCNN", module="hw.text")(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise StudentError("TextCNN is not a torch.nn.Module")
+    shapes = {str(k): [int(s) for s in v.shape] for k, v in model.state_dict().items()}
+    if state is not None:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split()).replace("Error(s) in loading state_dict for TextCNN: ", "")
+            raise StudentError(f"TextCNN: the parameters do not match the specification: {detail[:400]}") from None
+    model.eval()
+    with torch.no_grad():
+        scores = model(tokens.clone())
+    return {"state_shapes": shapes, "scores": plain_tensor(scores, "TextCNN.forward")}
+
+
+PROBES.update({f.__name__: f for f in (run_exp_command, smoothness_pass, noisy_labels, confusion_pass, text_cnn_pass)})
