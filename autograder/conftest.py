@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from course import ASSIGNMENT, REPO_ROOT
+from course import ASSIGNMENT, REPO_ROOT, STUDENT_MODULES
 from course.isolation import choose_level
 from course.review import withheld_message, write_atomically
 from course.sandbox import Budget, ProbeError, Worker, return_freed_memory
@@ -31,8 +31,6 @@ PROVIDED = REPO_ROOT / "release" / ASSIGNMENT / "hw"  # the homework's own code,
 # two suites on 2 cores took 40 s each with 2 threads, 12 s with 1).
 torch.set_num_threads(1)
 MAX_ANSWER_CHARS = 20_000  # per written answer, as shown in formgrader
-STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.training", "hw.answers", "hw.cnn", "hw.classifier", "hw.experiments",
-                   "hw.text")  # fmt: skip
 
 
 def pytest_addoption(parser):

@@ -43,7 +43,7 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from course import ASSIGNMENT, REPO_ROOT
+from course import ASSIGNMENT, REPO_ROOT, STUDENT_MODULES
 
 DEFAULT_ROOT = "/autograder"
 VENV = "/opt/hw2-venv"  # outside /autograder/source, which the sandboxed worker must not read, and readable by it
@@ -81,8 +81,7 @@ REQUIREMENT_ROOTS = ("torch", "torchvision", "numpy", "scikit-learn", "matplotli
 CUDA_ONLY = re.compile(r"^(nvidia-.*|cuda-.*|triton)$")
 CPU_BUILDS = {"torch": "+cpu", "torchvision": "+cpu"}
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-# The hw/ modules a student writes (autograder/conftest.py STUDENT_MODULES); the rest of hw/ is the course's.
-STUDENT_FILES = ("layers.py", "optimizers.py", "training.py", "answers.py", "cnn.py", "classifier.py")
+STUDENT_FILES = tuple(f"{name.removeprefix('hw.')}.py" for name in STUDENT_MODULES)
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image (Ubuntu; this zip is in /autograder/source).

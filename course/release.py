@@ -46,12 +46,17 @@ the path: `PYTHONPATH=/path/to/this/folder python my_script.py`.
 
 ## Data
 
-The experiments use CIFAR-10, read from the folder named by the environment
-variable `HW_DATA_DIR` (default `~/.pytorch-datasets`). Download it once with:
+The experiments use real data sets, read from the folder named by the
+environment variable `HW_DATA_DIR` (default `~/.pytorch-datasets`). Download
+them once with:
 
-    python -m hw.data cifar10
+    python -m hw.data cifar10          # Parts 2 to 5
+    python -m hw.data cifar100         # Part 5
+    python -m hw.data fashion_mnist    # Part 5
+    python -m hw.text download         # Part 5: the TREC questions
 
-(`hw/data.py` can also fetch CIFAR-100 and FashionMNIST for your own experiments.)
+Part 5's experiment grids run from the command line (`python -m hw.experiments
+grid exp1_1`), on this machine or on a Dask cluster; its notebook says how.
 
 To work without them, start Jupyter with `HW_FAST=1` (`HW_FAST=1 jupyter lab`):
 every notebook then uses small datasets bundled with the homework and short

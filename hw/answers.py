@@ -450,6 +450,150 @@ bounds how far one can go.
     ### END SOLUTION
 
 
+
+# -- Part 5 -------------------------------------------------------------------
+
+
+def part5_q1():
+    """
+    Part 5, question 1 (experiment 1.1): how did the depth L affect the
+    accuracy, for each K? Which depth trained best? Were some networks not
+    trainable at all; if so, why, and what two things could fix it?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+Up to a point, depth helped: L = 4 did best for both K (more layers compose more complex features and a
+larger receptive field), L = 2 was close behind, and L = 8 was already slower to start and ended lower.
+At L = 16 neither K trained at all: the loss stayed at $\ln 10$ and the accuracy at chance for every epoch.
+
+The reason is the vanishing gradient of a deep plain stack: the gradient that reaches the early layers is a
+product of many Jacobians and shrinks (or, with a poor initialisation, explodes) with every layer, so the first
+layers barely move and the later ones learn from noise. Two fixes: **batch normalisation** after each
+convolution (keeps every layer's activations, and so its gradients, at a sane scale), and **residual
+connections** (a shortcut gives the gradient a path of identity Jacobians around every block), which is what
+experiment 1.4 tries.
+"""
+    ### END SOLUTION
+
+
+def part5_q2():
+    """
+    Part 5, question 2 (experiments 1.2 and 1.3): how did the width K affect
+    the accuracy, for each L? Compare with experiment 1.1. What did
+    widening the network as it gets deeper (1.3) do?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**1.2.** At a fixed depth, more filters mostly helped, with diminishing returns: K = 128 and 256 reached the
+best test accuracy for L = 2 and 4 and trained faster per epoch (in epochs, not in seconds), but they also
+overfitted earlier (the train accuracy kept rising while the test loss turned up, so early stopping ended
+them sooner). At L = 8 the width could not rescue the depth: the wide networks trained slowly and some not
+at all. Compared with 1.1, width is the safer knob: it adds capacity without lengthening the gradient's path.
+
+**1.3.** Growing the width with depth ([64, 128]) gave the best plain networks at L = 2 (four convolutions),
+because the later layers, at a lower resolution, get more channels to describe more abstract features while
+the cost per layer stays balanced. At L = 3 and 4 (six and eight convolutions) the depth problem of 1.1
+came back: accuracy fell and L = 4 hardly trained.
+"""
+    ### END SOLUTION
+
+
+def part5_q3():
+    """
+    Part 5, question 3 (experiment 1.4): how did the ResNets compare with
+    the plain CNNs of experiments 1.1 and 1.3 at the same depth? Explain.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+The residual networks trained at every depth, including 32 and 24 convolutions, where plain CNNs of 1.1 and
+1.3 stayed at chance: each block only has to learn a correction $F(x)$ to its input, the shortcut carries
+both the signal forward and the gradient backward unattenuated, and batch normalisation keeps each block's
+output scale stable. Their accuracy improved little with depth beyond L = 8 on this amount of data and
+training time (the extra blocks learn small corrections, and deeper networks need more epochs), and the
+deepest ones took the longest per epoch. K = [64, 128, 256] beat K = [32] at similar depth: width and
+depth combine once depth is trainable.
+"""
+    ### END SOLUTION
+
+
+def part5_q4():
+    """
+    Part 5, question 4 (studies 1 and 2): what did batch normalization and
+    dropout do to the two networks' training and test curves? How does the
+    effective smoothness explain what batch normalization did?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**Study 1.** Batch normalisation made both networks train much faster (higher accuracy after the first epoch)
+and reach a higher test accuracy; it mattered most for the NiN network, whose many convolutions without
+a fully connected head are hard to optimise otherwise. Dropout slowed training and lowered the training
+accuracy, but narrowed the gap between training and test accuracy (less overfitting); alone, in a short
+training, it can cost test accuracy, and with batch normalisation the two together gave the best test
+accuracy of the longer runs.
+
+**Study 2.** Without batch normalisation the effective smoothness $L(w; u)$ was larger and varied more from
+pass to pass: the gradient changes a lot over one SGD step, so a learning rate of 0.04 is close to too
+large and the loss falls slowly. With batch normalisation after each pooling layer, $L(w; u)$ stayed smaller
+and steadier: the loss is smoother along the steps SGD actually takes, so the gradient stays predictive over
+a step, the same learning rate makes faster progress, and training is less sensitive to it. This is the
+explanation of Santurkar et al.: batch normalisation helps less by reducing "internal covariate shift" than
+by making the optimisation landscape smoother.
+"""
+    ### END SOLUTION
+
+
+def part5_q5():
+    """
+    Part 5, question 5 (study 3): how did the text CNN's accuracy change
+    with the convolution's stride? Why? What does a strided convolution
+    followed by a max over time lose, compared with stride 1?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+Accuracy fell as the stride grew: stride 1 and 2 were close, 4 was clearly worse, 8 (larger than the kernel
+of 3, so some words are never seen by any window) the worst. A filter detects an n-gram ("how many",
+"stand for") wherever it is, and the max over time keeps the strongest match anywhere in the question: with
+stride 1 every position is tried, so detection does not depend on where the phrase starts. With stride
+$s$, only one start position in $s$ is tried, so an n-gram is seen whole only if it happens to be aligned,
+and the answer depends on word positions that carry no meaning. The stride saves computation
+($T' \approx T / s$ windows) but trades away this translation invariance, which the max over time was meant to
+provide; pooling after a stride-1 convolution would reduce the length without that loss.
+"""
+    ### END SOLUTION
+
+
+def part5_q6():
+    """
+    Part 5, question 6 (study 4): which coarse classes of CIFAR-100 did the
+    network confuse most, and why? How did the training and validation
+    accuracy change with the fraction of noisy labels? Explain both curves.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**Confusions.** The largest off-diagonal entries pair superclasses that share shapes, textures and
+backgrounds: the two vehicle classes, medium mammals with large omnivores and carnivores, small mammals with
+medium mammals, insects with non-insect invertebrates, and the two outdoor scene classes (large natural
+outdoor scenes and large man-made outdoor things). These superclasses are groupings by meaning, not by
+appearance, so at 32x32 pixels their members often look alike, while classes such as flowers, fruit and
+vegetables, or people are distinct in colour and shape and are confused least.
+
+**Label noise.** The validation accuracy (on clean labels) fell as the noise grew, slowly at first (the
+network still learns the majority label of each kind of image, and the wrong labels, spread over 19 other
+classes, mostly cancel out) and faster once the correct label stops dominating. The training accuracy,
+measured on the noisy labels, fell faster: it cannot be much above $1 - \text{fraction}$ plus what the
+network memorises, and in a short training a small network memorises few of the random labels. With
+longer training a large network would fit the noisy labels (the training accuracy rising back towards
+100%) while its validation accuracy decreases: memorising noise is the overfitting that early stopping on a
+clean validation set prevents.
+"""
+    ### END SOLUTION
+
 def display_answer(answer_fn):
     """
     Renders the Markdown returned by ``answer_fn`` in a notebook, or says

@@ -97,7 +97,7 @@ def run_experiment(
     - The path of the result file.
     """
     cfg = dict(locals())
-    cfg["filters_per_layer"], cfg["hidden_dims"] = list(filters_per_layer), list(hidden_dims)
+    cfg["filters_per_layer"], cfg["hidden_dims"], cfg["out_dir"] = list(filters_per_layer), list(hidden_dims), str(out_dir)
     if seed is None:
         seed = random.randint(0, 2**31 - 1)
     cfg["seed"] = seed

@@ -1,4 +1,8 @@
-"""Grading on a Dask cluster (`course grade --scheduler`) gives every student the grade local grading gives."""
+"""
+Work on a Dask cluster: grading (`course grade --scheduler`) gives every
+student the grade local grading gives, and Part 5's experiment grids
+(`python -m hw.experiments grid --scheduler`) bring every result back.
+"""
 import os
 import signal
 import threading
@@ -12,6 +16,8 @@ from course.cluster import ClusterError, check_workers, worker_problem
 from course.grade import code_fingerprint, grade
 from course.gradebook import scratch_course
 from course.isolation import choose_level
+from hw import experiments
+from hw.grid import GRIDS, Grid, grid_configs, is_finished, run_grids
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +79,33 @@ def test_workers_with_other_code_are_refused(local_cluster):
 def test_a_worker_names_the_isolation_it_lacks(monkeypatch):
     monkeypatch.setattr("course.cluster.isolation.choose_level", lambda level: ("process", "resource limits only"))
     assert "cannot isolate submissions with bubblewrap" in worker_problem(code_fingerprint(), "bubblewrap")
+
+
+def test_experiment_grid_runs_on_the_cluster(local_cluster, tmp_path, monkeypatch, capsys):
+    """Every configuration's result lands here; one that fails loses only itself and is the only one run again."""
+    monkeypatch.setenv("HW_FAST", "1")
+    # A grid with a configuration that cannot be built (no convolution: CNN raises ValueError) between two good ones.
+    monkeypatch.setitem(GRIDS, "exp_test", Grid("test", "cnn", runs=[], fast_runs=[([8], 1), ([], 1), ([8, 16], 1)]))
+    out = tmp_path / "results"
+    options = ["--epochs", "1", "--batches", "5"]
+    with pytest.raises(SystemExit) as exit_status:
+        experiments.main(["grid", "exp1_1", "exp_test", "--scheduler", local_cluster.scheduler_address, "--out-dir", str(out),
+                          *options])  # fmt: skip
+    assert exit_status.value.code == 1
+    configs = [cfg for name in ("exp1_1", "exp_test") for cfg in grid_configs(name, out, epochs=1, batches=5)]
+    broken = configs[3]
+    assert broken["filters_per_layer"] == []
+    for cfg in configs:
+        assert is_finished(cfg) == (cfg is not broken), cfg
+    assert sorted(p.name for p in out.glob("*.json")) == ["exp1_1_L1_K16.json", "exp1_1_L4_K16.json", "exp_test_L1_K8-16.json",
+                                                          "exp_test_L1_K8.json"]  # fmt: skip
+    for path in out.glob("*.json"):
+        cfg, fit = experiments.load_experiment(path)
+        assert cfg["out_dir"] == str(out) and fit.num_epochs == 1 and len(fit.test_acc) == 1
+    log = (out / "exp_test_L1_K.log").read_text()
+    assert "ValueError" in log and "at least one convolution" in log
+    assert "FAILED exp_test_L1_K.json" in capsys.readouterr().out
+
+    again = run_grids(["exp1_1", "exp_test"], out, scheduler=local_cluster.scheduler_address, epochs=1, batches=5)
+    assert "5 configuration(s) in exp1_1, exp_test: 4 already finished, 1 to run" in capsys.readouterr().out
+    assert len(again["finished"]) == 4 and again["failed"] == [str(out / "exp_test_L1_K.log")]

@@ -247,6 +247,68 @@ def part4_q4():
     raise NotImplementedError()
 
 
+
+# -- Part 5 -------------------------------------------------------------------
+
+
+def part5_q1():
+    """
+    Part 5, question 1 (experiment 1.1): how did the depth L affect the
+    accuracy, for each K? Which depth trained best? Were some networks not
+    trainable at all; if so, why, and what two things could fix it?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part5_q2():
+    """
+    Part 5, question 2 (experiments 1.2 and 1.3): how did the width K affect
+    the accuracy, for each L? Compare with experiment 1.1. What did
+    widening the network as it gets deeper (1.3) do?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part5_q3():
+    """
+    Part 5, question 3 (experiment 1.4): how did the ResNets compare with
+    the plain CNNs of experiments 1.1 and 1.3 at the same depth? Explain.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part5_q4():
+    """
+    Part 5, question 4 (studies 1 and 2): what did batch normalization and
+    dropout do to the two networks' training and test curves? How does the
+    effective smoothness explain what batch normalization did?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part5_q5():
+    """
+    Part 5, question 5 (study 3): how did the text CNN's accuracy change
+    with the convolution's stride? Why? What does a strided convolution
+    followed by a max over time lose, compared with stride 1?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part5_q6():
+    """
+    Part 5, question 6 (study 4): which coarse classes of CIFAR-100 did the
+    network confuse most, and why? How did the training and validation
+    accuracy change with the fraction of noisy labels? Explain both curves.
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
 def display_answer(answer_fn):
     """
     Renders the Markdown returned by ``answer_fn`` in a notebook, or says
