@@ -12,6 +12,7 @@ The ``course`` command: build, grade and validate the homework.
     course remove STUDENT...  take students (or the demo's --examples) out of the course
     course demo               release + grade the bundled examples + print the gradebook
     course validate           the CI gate
+    course targets            every accuracy a notebook promises, measured on the real data sets
 """
 import argparse
 import csv
@@ -376,6 +377,24 @@ def cmd_validate(args):
     return 0 if validate(execute_notebooks=not args.skip_notebooks, real=args.real) else 1
 
 
+def cmd_targets(args):
+    from course.targets import measure, table
+    from hw.data import data_dir
+    from hw.grid import GridError
+
+    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{args.workers} worker process(es) here"
+    print(f"Running the notebooks on the real data sets ({data_dir()} on each machine) with {where}; "
+          "this takes hours on a CPU (see the README)", flush=True)  # fmt: skip
+    try:
+        results = measure(args.notebooks, args.scheduler, args.workers)
+    except GridError as exc:
+        return fail("targets", exc)
+    text, all_met = table(results)
+    print(text)
+    print("every target met" if all_met else "some targets were not met (or their notebook did not finish)")
+    return 0 if all_met else 1
+
+
 def positive(kind):
     """An argparse type: a number above zero, or a clear message."""
 
@@ -534,6 +553,16 @@ def build_parser():
                    help="only execute every source notebook on the real datasets (without HW_FAST, from HW_DATA_DIR) "
                         "and report each cell that fails, with its time")  # fmt: skip
     p.set_defaults(func=cmd_validate)
+
+    p = command("targets", "measure every accuracy a notebook promises, on the real data sets",
+                "Runs the source notebooks (the solution) without HW_FAST, each as a task on a Dask cluster (by default "
+                "worker processes on this machine), and prints a table: every target, what was reached, and each "
+                "notebook's time. Needs the data sets in HW_DATA_DIR on every machine that runs a notebook.")
+    p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="e.g. Part5_Experiments (default: every notebook)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://gpu01:8786")
+    p.add_argument("--workers", type=positive(int), default=1,
+                   help="notebooks run at once on this machine (default 1: each uses every core)")
+    p.set_defaults(func=cmd_targets)
     return parser
 
 
