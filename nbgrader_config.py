@@ -26,5 +26,6 @@ c.Autograde.exclude_overwriting = {
 # build the same complete release as `course release`.
 c.GenerateAssignment.post_convert_hook = "course.release.complete_release"
 
-# The student release must never contain the hidden suite or solutions.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+# The student release must never contain the hidden suite or solutions, nor what running the source notebooks left
+# next to them (Part 5 writes its experiments' results/).
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "results"]

@@ -46,12 +46,14 @@ def run_exp_command(argv, num_train, num_test):
     try:
         with tempfile.TemporaryDirectory() as folder:
             main(list(argv) + ["--out-dir", folder])
-            files = {name: open(os.path.join(folder, name), encoding="utf-8", errors="replace").read(200_000)
-                     for name in sorted(os.listdir(folder)) if os.path.isfile(os.path.join(folder, name))}  # fmt: skip
+            names = sorted(name for name in os.listdir(folder) if os.path.isfile(os.path.join(folder, name)))[:20]
+            files = {name: open(os.path.join(folder, name), encoding="utf-8", errors="replace").read(200_000) for name in names}
             loaded = None
             results = [name for name in files if name.endswith(".json")]
             if len(results) == 1:
                 cfg, fit_res = experiments.load_experiment(os.path.join(folder, results[0]))
+                if not isinstance(cfg, dict):
+                    raise StudentError(f"load_experiment returned a configuration of type {type(cfg).__name__}, expected a dict")
                 loaded = {"config": json.loads(json.dumps(cfg, default=str)),
                           "fit": {k: [float(v) for v in getattr(fit_res, k)] for k in ("train_loss", "train_acc", "test_loss", "test_acc")}
                           | {"num_epochs": int(fit_res.num_epochs)}}  # fmt: skip

@@ -50,8 +50,11 @@ def test_run_exp_writes_its_result(worker, model_type):
     expected_name = "graded_L1_K4-8.json"
     results = [name for name in got["files"] if name.endswith(".json")]
     check_equal(f"{command}: the result files written", results, [expected_name])
-    saved = json.loads(got["files"][expected_name])
-    if not isinstance(saved, dict) or set(saved) != {"config", "results"}:
+    try:
+        saved = json.loads(got["files"][expected_name])
+    except (ValueError, RecursionError):
+        raise AssertionError(f"{expected_name} is not a JSON file (it is written by save_experiment)") from None
+    if not isinstance(saved, dict) or set(saved) != {"config", "results"} or not isinstance(saved["results"], dict):
         raise AssertionError(f"{expected_name} must hold a JSON object with the keys config and results")
     loaded = got["loaded"]
     for key, value in dict(RUN, model_type=model_type).items():

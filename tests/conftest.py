@@ -20,8 +20,10 @@ from course.gradebook import scratch_course
 # that pytest 9 renamed, so the grouping is this scheduler's.)
 SHARING_GRADED_EXAMPLES = {"test_grading.py", "test_class_report.py", "test_cluster.py"}
 # The two red team levels do not start together: their hanging attacks would hold every core between them.
-LONGEST_FIRST = ["redteam-bubblewrap", "graded-examples", "redteam-uid", "test_notebooks.py", "test_incremental.py",
-                 "test_cli.py", "test_gradescope.py", "test_review.py"]  # fmt: skip
+# Each source notebook is a group of its own, so that the long ones can run on different processes.
+LONGEST_FIRST = ["redteam-bubblewrap", "graded-examples", "redteam-uid", "notebook-Part5_Experiments.ipynb",
+                 "notebook-Part2_Optimization.ipynb", "test_incremental.py", "test_cli.py", "test_gradescope.py",
+                 "notebook-Part3_Convolution.ipynb", "test_review.py"]  # fmt: skip
 
 
 def test_group(nodeid: str) -> str:
@@ -32,6 +34,8 @@ def test_group(nodeid: str) -> str:
         return "graded-examples"
     if module == "test_redteam.py" and "[" in test:  # the level is the first parameter: [bubblewrap-cpu_burner]
         return "redteam-" + test.split("[", 1)[1].rstrip("]").split("-", 1)[0]
+    if module == "test_notebooks.py" and "[" in test:  # test_source_notebook_executes[Part5_Experiments.ipynb]
+        return "notebook-" + test.split("[", 1)[1].rstrip("]")
     return module
 
 
