@@ -64,7 +64,10 @@ def run_exp_command(argv, num_train, num_test):
 
 
 class SmoothnessNet(nn.Sequential):
-    """Two convolutions, [BatchNorm after each pooling]; the same as reference_models.smoothness_net."""
+    """
+    Two convolutions, [BatchNorm after each pooling]: test_part5_experiments.SmoothnessNet again, since the
+    worker cannot import the harness's modules (the test loads one state dict into both).
+    """
 
     def __init__(self, batchnorm, in_channels=1, size=12, num_classes=4):
         bn = (lambda c: [nn.BatchNorm2d(c)]) if batchnorm else (lambda c: [])
