@@ -209,9 +209,9 @@ def dask_client(scheduler=None, workers=None):
             check_workers(client)
             yield client
         return
-    with dask.config.set(torch_worker_environment()), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                           dashboard_address=None, silence_logs=logging.ERROR) as cluster:
-        with Client(cluster) as client:
+    with dask.config.set(torch_worker_environment()):
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=logging.ERROR) as cluster, Client(cluster) as client:  # fmt: skip
             yield client
 
 
@@ -234,7 +234,7 @@ def run_grids(names, out_dir="results", scheduler=None, workers=None, **override
     if not pending:
         return {"finished": done, "failed": failed}
     workers = workers or min(os.cpu_count() or 1, len(pending))
-    # On this machine, the workers share its cores: one thread each keeps them from fighting over every core.
+    # Workers on this machine share its cores: each takes its share of threads rather than every core.
     threads = None if scheduler else max(1, (os.cpu_count() or 1) // workers)
     with dask_client(scheduler, workers) as client:
         futures = {client.submit(run_on_worker, cfg, fast_mode(), threads, pure=False): cfg for cfg in pending}
