@@ -29,7 +29,6 @@ from course.submissions import Submission
 # "allowed-failures", 3 by default); these retries are for a task that
 # raised on its worker (a full disk, a vanished temporary folder).
 RETRIES = 2
-CONNECT_TIMEOUT = "10s"
 MAX_LOG_BYTES = 1 << 20  # what comes back of each log: submissions can print without end
 
 
@@ -38,19 +37,14 @@ class ClusterError(RuntimeError):
 
 
 def connect(address: str):
-    """A Dask client of the scheduler at ``address`` that has at least one worker."""
-    from distributed import Client
+    """A Dask client of the scheduler at ``address`` that has at least one worker (the grids' connection)."""
+    from hw.grid import GridError
+    from hw.grid import connect as connect_to_scheduler
 
     try:
-        client = Client(address, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        raise ClusterError(f"cannot reach the Dask scheduler at {address} ({exc}); is `dask scheduler` running there?") from None
-    try:
-        client.wait_for_workers(1, timeout=60)
-    except TimeoutError:
-        client.close()
-        raise ClusterError(f"the Dask scheduler at {address} has no worker; start some (see the README)") from None
-    return client
+        return connect_to_scheduler(address)
+    except GridError as exc:
+        raise ClusterError(str(exc)) from None
 
 
 def worker_problem(expected_code: str, level: str) -> str | None:

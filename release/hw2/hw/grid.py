@@ -188,6 +188,22 @@ def torch_worker_environment() -> dict:
     return {key: {k: v for k, v in dask.config.get(key).items() if k != "MALLOC_TRIM_THRESHOLD_"}}
 
 
+def connect(address: str):
+    """A Dask client of the scheduler at ``address`` that has at least one worker; GridError says why not."""
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise GridError(f"cannot reach the Dask scheduler at {address} ({exc}); is `dask scheduler` running there?") from None
+    try:
+        client.wait_for_workers(1, timeout=60)
+    except TimeoutError:
+        client.close()
+        raise GridError(f"the Dask scheduler at {address} has no worker; start some (see the README)") from None
+    return client
+
+
 @contextlib.contextmanager
 def dask_client(scheduler=None, workers=None):
     """A client of the Dask scheduler at ``scheduler``, or of a new cluster of ``workers`` processes here."""
@@ -197,15 +213,7 @@ def dask_client(scheduler=None, workers=None):
     from distributed import Client, LocalCluster
 
     if scheduler:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise GridError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); is `dask scheduler` running?") from None
-        with client:
-            try:
-                client.wait_for_workers(1, timeout=60)
-            except TimeoutError:
-                raise GridError(f"the Dask scheduler at {scheduler} has no worker; start some (see the README)") from None
+        with connect(scheduler) as client:
             check_workers(client)
             yield client
         return
