@@ -43,6 +43,11 @@ CLONE_NEWNET = 0x40000000
 MAX_FRAME_BYTES = 256 << 20
 LOG_LIMIT_BYTES = 4 << 20  # of what a worker prints, per start; the rest is read and dropped
 WATCH_INTERVAL = 0.2  # seconds between two looks at the worker's memory and disk
+# RLIMIT_FSIZE stops one large file at the budget with an error the feedback can place
+# (file and line); the watcher is there for many smaller files, so it leaves room for
+# one file at the limit plus the file system's own blocks, or which of the two fired
+# first would depend on how busy the machine is.
+WATCH_DISK_SLACK_BYTES = 1 << 20
 
 
 class ProbeError(Exception):
@@ -273,13 +278,15 @@ class Worker:
     def _watch(self, proc):
         """Kills the worker when all its processes together exceed the memory or disk budget."""
         checks = 0
+        home = self.scratch / "home"
+        disk_limit = isolation.folder_bytes(home) + self.budget.disk_bytes + WATCH_DISK_SLACK_BYTES
         while proc.poll() is None:
             checks += 1
             reason = None
             if isolation.resident_bytes(self._sandbox_pids(proc)) > self.budget.memory_bytes:
                 reason = f"used more than its memory budget of {_mib(self.budget.memory_bytes)} (all its processes together)"
             elif self.level != isolation.BUBBLEWRAP and checks % 5 == 0:
-                if isolation.folder_bytes(self.scratch / "home") > self.budget.disk_bytes:
+                if isolation.folder_bytes(home) > disk_limit:
                     reason = f"wrote more than its disk budget of {_mib(self.budget.disk_bytes)}"
             if reason:
                 self._stop_reason = reason

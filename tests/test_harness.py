@@ -304,6 +304,26 @@ def test_disk_budget(worker_for, level):
         relu_pass(worker_for(layers=SOLUTION + DISK_HOG, level=level, disk_bytes=32 << 20))
 
 
+MANY_FILES_HOG = """
+import tempfile, time
+def _write(self, x, **kw):
+    for i in range(48):
+        with open(f"{tempfile.gettempdir()}/part{i}.bin", "wb") as f:
+            f.write(b"\\1" * (1 << 20))
+    time.sleep(30)
+    return x
+ReLU.forward = _write
+"""
+
+
+@pytest.mark.parametrize("level", [level for level in levels() if level != isolation.BUBBLEWRAP])
+def test_disk_budget_counts_every_file(worker_for, level):
+    """48 files of 1 MiB, each within the per-file limit: together over the budget (bubblewrap's tmpfs is full instead)."""
+    worker = worker_for(layers=SOLUTION + MANY_FILES_HOG, level=level, disk_bytes=32 << 20, timeout=40)
+    with pytest.raises(ProbeError, match=r"stopped: it wrote more than its disk budget of 32 MiB"):
+        relu_pass(worker)
+
+
 MEMORY_IN_CHILDREN = """
 import subprocess, sys, time
 def _spawn(self, x, **kw):
