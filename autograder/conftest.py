@@ -20,7 +20,7 @@ from course.isolation import choose_level
 from course.review import withheld_message, write_atomically
 from course.sandbox import Budget, ProbeError, Worker, return_freed_memory
 from hw.data import Shapes
-from scan import AUTOGRAD, OWN_MODULES, TORCH_LAYERS, TORCH_OPTIMIZERS, scan_source
+from scan import ATTRIBUTION_LIBRARIES, AUTOGRAD, OWN_MODULES, TORCH_LAYERS, TORCH_OPTIMIZERS, scan_source
 from tamper_scan import scan_submission
 
 HERE = Path(__file__).resolve().parent
@@ -163,6 +163,10 @@ def describe_call(probe, kwargs):
         "noisy_labels": "running your corrupt_labels",
         "confusion_pass": "running your confusion_matrix",
         "text_cnn_pass": "building and running your TextCNN",
+        "attribution_pass": f"running your {kwargs.get('function', 'map')}",
+        "feature_maps_pass": "running your feature_maps",
+        "unknown_layer_error": "running your feature_maps with a layer name the model does not have",
+        "tensor_function": f"running your {kwargs.get('function', 'function')}",
     }
     return described.get(probe, f"running {probe}")
 
@@ -176,7 +180,7 @@ def worker(request):
     config._isolation = choose_level(config.getoption("--isolation"))[0]
     with Worker(
         submission,
-        [HERE / "probes.py", HERE / "probes_part5.py"],
+        [HERE / "probes.py", HERE / "probes_part5.py", HERE / "probes_part6.py"],
         modules=STUDENT_MODULES,
         budget=budget_from(config),
         uid=config.getoption("--slot-uid"),
@@ -213,6 +217,12 @@ def cnn_scan(request):
 def optimizers_scan(request):
     """Where the submission's hw/optimizers.py uses torch's own optimizers."""
     return scan_source(Path(request.config.getoption("--submission")) / "hw" / "optimizers.py", TORCH_OPTIMIZERS)
+
+
+@pytest.fixture(scope="session")
+def interpret_scan(request):
+    """Where the submission's hw/interpret.py uses captum, pytorch-grad-cam or torchvision's box operations."""
+    return scan_source(Path(request.config.getoption("--submission")) / "hw" / "interpret.py", ATTRIBUTION_LIBRARIES)
 
 
 def read_written_answers(config, worker):

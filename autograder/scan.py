@@ -54,6 +54,13 @@ OWN_MODULE_NAMES = {
 }
 
 
+# The libraries the Part 6 tests compare with, and torchvision's box operations.
+ATTRIBUTION_LIBRARY_NAMES = {
+    **{name: name for name in ("captum", "pytorch_grad_cam", "torchcam")},
+    **{name: f"torchvision.ops.{name}" for name in ("box_iou", "nms", "batched_nms", "_box_inter_union", "box_area")},
+}
+
+
 @dataclass(frozen=True)
 class Rules:
     names: dict  # attribute, name or imported name -> what it is, for the message
@@ -73,6 +80,11 @@ TORCH_OPTIMIZERS = Rules(TORCH_OPTIMIZER_NAMES, "the update rule must be written
 TORCH_LAYERS = Rules(
     TORCH_LAYER_NAMES,
     "this part's layers must compute convolution, pooling and normalization themselves",
+    bare_names=False,
+)
+ATTRIBUTION_LIBRARIES = Rules(
+    ATTRIBUTION_LIBRARY_NAMES,
+    "the maps, box_iou and nms must be computed by your own code, not by the libraries the tests compare them with",
     bare_names=False,
 )
 OWN_MODULES = Rules(

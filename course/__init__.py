@@ -7,7 +7,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "hw2"
 # The hw/ modules a student writes, which the hidden suite imports; the rest of hw/ is the course's.
 STUDENT_MODULES = ("hw.layers", "hw.optimizers", "hw.training", "hw.answers", "hw.cnn", "hw.classifier", "hw.experiments",
-                   "hw.text")  # fmt: skip
+                   "hw.text", "hw.interpret")  # fmt: skip
 
 # nbgrader runs `alembic` by name when it creates a gradebook, so the scripts
 # next to this interpreter must be on PATH even when the virtual environment

@@ -77,7 +77,7 @@ COURSE_ROOTS = ("__init__", "gradescope", "grade", "worker")
 # and Jupyter's stack are not installed on Gradescope.
 LEFT_OUT = ("gradebook",)
 # What grading imports, with what they need; torch's CUDA libraries are left out (CPU builds on Gradescope).
-REQUIREMENT_ROOTS = ("torch", "torchvision", "numpy", "scikit-learn", "matplotlib", "pytest", "tqdm", "jinja2")
+REQUIREMENT_ROOTS = ("torch", "torchvision", "numpy", "scikit-learn", "matplotlib", "pytest", "tqdm", "jinja2", "captum")
 CUDA_ONLY = re.compile(r"^(nvidia-.*|cuda-.*|triton)$")
 CPU_BUILDS = {"torch": "+cpu", "torchvision": "+cpu"}
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"

@@ -18,24 +18,31 @@ from pathlib import Path
 
 from course.release import source_notebooks
 
-# The real data sets each notebook reads (hw/data.py's names, and "trec" for hw/text.py).
+# The real data sets each notebook reads (hw/data.py's names, "trec" for hw/text.py, "detector" for the weights of
+# hw/detection.py's pretrained detector).
 DATASETS = {
     "Part1_Backprop.ipynb": [],
     "Part2_Optimization.ipynb": ["cifar10"],
     "Part3_Convolution.ipynb": ["cifar10"],
     "Part4_Architectures.ipynb": ["cifar10"],
     "Part5_Experiments.ipynb": ["cifar10", "fashion_mnist", "trec", "cifar100"],
+    "Part6_Inside.ipynb": ["cifar10", "detector"],
 }
 
 
 def missing_datasets(names) -> list:
     """The messages of the data sets of ``names`` that this machine does not have."""
-    from hw import data, text
+    from hw import data, detection, text
 
     missing = []
     for name in names:
         try:
-            text.trec(train=False) if name == "trec" else getattr(data, name)(train=False)
+            if name == "trec":
+                text.trec(train=False)
+            elif name == "detector":
+                detection.require_weights()
+            else:
+                getattr(data, name)(train=False)
         except data.DatasetMissing as exc:
             missing.append(str(exc).splitlines()[0])
     return missing

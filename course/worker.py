@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import errno
 import importlib
+import importlib.abc
 import io
 import os
 import random
@@ -141,6 +142,18 @@ def load_probes(sources: list):
     return module
 
 
+class RefusedImports(importlib.abc.MetaPathFinder):
+    """Refuses the packages the submission may not use (the probes' REFUSED_IMPORTS: the libraries the grader compares with)."""
+
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] in self.names:
+            raise ImportError(f"{fullname} is not available to the homework's code while it is graded", name=fullname)
+        return None
+
+
 def copy_submission(source: str, home: str) -> str:
     """The worker's own writable copy of the submission's hw/, in its home folder."""
     dest = os.path.join(home, "submission")
@@ -198,6 +211,7 @@ def main():
     # An editable install of the instructor's repository adds a finder that
     # would serve the instructor's `hw` to a submission that lacks one.
     sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+    sys.meta_path.insert(0, RefusedImports(getattr(probes, "REFUSED_IMPORTS", ())))
     sys.path.insert(0, submission)
     if args.uid is not None:
         warm_up_serialisation(torch)

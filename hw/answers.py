@@ -594,6 +594,110 @@ clean validation set prevents.
 """
     ### END SOLUTION
 
+
+def part6_q1():
+    """
+    Part 6, question 1: what do the first layer's filters look like, and what
+    do its feature maps respond to? How do the feature maps change from the
+    first convolution to the last, and why?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**Filters.** The first layer's 3x3 filters are small oriented edge and colour detectors: a bright centre against a
+dark surround, a light-to-dark transition along one direction, or a single colour channel against the others.
+**First feature maps.** They are the image filtered by those detectors, at full resolution: some channels light up
+on the object's edges in one orientation, others on a colour (the shape against the background), others on the
+noisy background's texture. They still look like the image.
+
+**Deeper.** Each pooling halves the size (32x32, 16x16, 8x8) while the number of channels grows (16 or 32 to 64
+or 128), and the maps become coarse, sparse blobs: a channel fires on a part or a whole object (a corner, a round
+outline) wherever it is, and stays dark elsewhere. The reason is composition: each layer combines the previous
+layer's features over a 3x3 window, and with pooling its receptive field grows (3, 8, 18 pixels), so deep units
+respond to larger, more abstract patterns that matter for the class, and lose the exact position, which
+classification does not need.
+"""
+    ### END SOLUTION
+
+
+def part6_q2():
+    """
+    Part 6, question 2: compare saliency and guided backpropagation. What did
+    the sanity check show for each method, and what does it say about guided
+    backpropagation?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+Saliency maps are noisy and speckled: the raw gradient is large on scattered pixels, with the object only roughly
+outlined. Guided backpropagation is much sharper and looks like an edge drawing of the object: zeroing every
+negative gradient at every ReLU keeps only the paths that increase the activations, and those follow the image's
+strong edges.
+
+In the sanity check, with random weights the saliency maps changed a lot (correlation with the trained network's
+maps about 0.2) and Grad-CAM's too (about 0.0 to 0.3), while guided backpropagation changed much less (about 0.4 to
+0.5): with random weights it still draws the object's edges. (The image itself gives 1.) So much of what guided
+backpropagation shows comes from the image and from the ReLU masking, not from what the network learned: it
+acts partly as an edge detector, which is the finding of Adebayo et al. A sharp, pleasing map is not evidence
+that it explains the model; a method has to pass such a randomisation test first.
+"""
+    ### END SOLUTION
+
+
+def part6_q3():
+    """
+    Part 6, question 3: Grad-CAM equals ReLU(CAM) / Z for a GAP network; what
+    do the maps of wrong predictions show; why are early-layer Grad-CAMs less
+    useful?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**A.** In a GAP network, $y_c = \sum_k w_{ck} \frac{1}{Z} \sum_{i,j} A_k(i, j) + b_c$, so
+$\partial y_c / \partial A_k(i, j) = w_{ck} / Z$ at every position. Grad-CAM's weight is the mean of that gradient
+over the positions: $\alpha_k = w_{ck} / Z$. Then Grad-CAM $= \mathrm{ReLU}(\sum_k \alpha_k A_k) =
+\mathrm{ReLU}(\frac{1}{Z} \sum_k w_{ck} A_k) = \mathrm{ReLU}(\mathrm{CAM}_c) / Z$ since $Z > 0$. (The bias has no
+gradient with respect to $A$; the notebook's two maps differ only by this scale and the ReLU.)
+
+**B.** For the wrong predictions the maps of the predicted class often sit on the background or on a part of the
+object that resembles the predicted class (a corner of a square read as a triangle's tip, sky or water behind an
+animal read as a plane or a ship). That shows *why* the network erred: it relied on context or on a misleading
+part, a spurious correlation in the training data that more data, augmentation or a different crop could fix.
+
+**C.** At an early layer the feature maps are high-resolution but encode low-level features (edges, colours),
+which appear on every object and the background alike; the gradient of the class score there mixes many paths
+through the rest of the network, so the map shows where edges are, not what makes the image this class.
+The last convolutional layer is where features are class-specific while still having a spatial layout, the
+compromise Grad-CAM is designed for.
+"""
+    ### END SOLUTION
+
+
+def part6_q4():
+    """
+    Part 6, question 4: when does NMS with one IoU threshold remove a correct
+    box or keep a duplicate? On which images is a COCO detector likely to fail?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    ### BEGIN SOLUTION
+    return r"""
+**A.** (1) *Crowds and overlapping objects*: two people standing one behind the other, or a rider on a horse of
+the same class group, have boxes whose IoU exceeds the threshold, so the weaker correct box is suppressed. (2)
+*Poorly localised duplicates*: two boxes on the same object that overlap little (one covering the head and upper
+body, one the whole body; an elongated object) both survive, giving a duplicate. A low threshold suppresses more
+(fewer duplicates, more missed neighbours); a high threshold keeps more (fewer misses, more duplicates). NMS also
+trusts the score: the box kept is the most confident, not necessarily the best placed (soft-NMS and learned NMS
+address these).
+
+**B.** (1) Objects or scenes unlike COCO's photographs: drawings, medical or aerial images, infrared, unusual
+viewpoints (objects seen from above), where the learned features do not apply and the detector misses objects or
+hallucinates familiar ones. (2) Very small or heavily occluded objects: at low resolution (this MobileNet detector
+works on images resized to 320 pixels) a small object covers a few feature-map cells and its evidence is lost;
+likewise, classes that are not among COCO's 80 can only be missed or labelled as the most similar class.
+"""
+    ### END SOLUTION
+
+
 def display_answer(answer_fn):
     """
     Renders the Markdown returned by ``answer_fn`` in a notebook, or says

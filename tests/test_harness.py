@@ -74,6 +74,15 @@ def test_missing_module(worker_for):
         relu_pass(worker_for(layers=None))
 
 
+def test_the_libraries_the_grader_compares_with_do_not_import(tmp_path):
+    """The Part 6 probes refuse captum to the submission: its maps must be its own."""
+    submission = make_submission(tmp_path / "submission", SOLUTION + "\nimport captum.attr\n", "")
+    probes = [PROBES, REPO_ROOT / "autograder" / "probes_part6.py"]
+    with Worker(submission, probes, modules=("hw.layers",)) as worker:
+        with pytest.raises(ProbeError, match=r"hw.layers does not import: ImportError: captum is not available to the homework's code"):
+            relu_pass(worker)
+
+
 def test_missing_hw_package_is_not_served_by_the_instructors_copy(tmp_path):
     with Worker(tmp_path, PROBES, modules=("hw.layers",)) as worker:
         with pytest.raises(ProbeError, match=r"hw/layers.py is missing|not found in the submission"):

@@ -309,6 +309,46 @@ def part5_q6():
     # TODO: Replace the exception with `return r"""your answer"""`.
     raise NotImplementedError()
 
+
+def part6_q1():
+    """
+    Part 6, question 1: what do the first layer's filters look like, and what
+    do its feature maps respond to? How do the feature maps change from the
+    first convolution to the last, and why?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part6_q2():
+    """
+    Part 6, question 2: compare saliency and guided backpropagation. What did
+    the sanity check show for each method, and what does it say about guided
+    backpropagation?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part6_q3():
+    """
+    Part 6, question 3: Grad-CAM equals ReLU(CAM) / Z for a GAP network; what
+    do the maps of wrong predictions show; why are early-layer Grad-CAMs less
+    useful?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
+def part6_q4():
+    """
+    Part 6, question 4: when does NMS with one IoU threshold remove a correct
+    box or keep a duplicate? On which images is a COCO detector likely to fail?
+    """
+    # TODO: Replace the exception with `return r"""your answer"""`.
+    raise NotImplementedError()
+
+
 def display_answer(answer_fn):
     """
     Renders the Markdown returned by ``answer_fn`` in a notebook, or says

@@ -1,0 +1,284 @@
+"""
+Hidden tests for Part 6: feature maps, filters and attribution maps (hw/interpret.py).
+
+Every map is compared with captum's, computed here on the same network and
+inputs: saliency with Saliency (reduced by the max over channels), guided
+backpropagation with GuidedBackprop, Grad-CAM with LayerGradCam (ReLU, then
+bilinear upsampling), and CAM with LayerGradCam without ReLU at the feature
+maps, times the number of positions (for a GAP network Grad-CAM's weights are
+the linear layer's divided by h * w). Two properties follow: Grad-CAM of a
+network trained here on Shapes images peaks on the shape, and the maps of a
+network with re-drawn weights differ from the trained network's (a map that
+ignores the model fails).
+"""
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from captum.attr import GuidedBackprop, LayerAttribution, LayerGradCam, Saliency
+from checks import check_close, check_equal, check_shape
+from scan import check_by_hand
+from torch import nn
+
+from hw.data import SHAPE_CLASSES, make_shapes
+
+CHANNELS = [6, 8, 10]
+NUM_CLASSES = 5
+
+
+class GAPNet(nn.Module):
+    """[CONV 3x3 -> RELU -> [POOL]] * B -> GAP -> FC, as hw/interpret.py's GAPNet documents it (and probes_part6's)."""
+
+    def __init__(self, in_channels, num_classes, channels):
+        super().__init__()
+        layers, c_in = [], in_channels
+        for i, c_out in enumerate(channels):
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU()]
+            layers += [nn.MaxPool2d(2)] if i < len(channels) - 1 else []
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def random_net(channels=CHANNELS, num_classes=NUM_CLASSES, in_channels=3):
+    """A GAPNet with weights drawn here (the test's seed), in eval mode, and its state dict."""
+    net = GAPNet(in_channels, num_classes, channels).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.4 if p.dim() > 1 else 0.1)
+    return net, {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def captum(method, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # captum warns that it sets requires_grad on the inputs
+        return method(*args, **kwargs)
+
+
+def reference_grad_cam(net, x, target, layer):
+    coarse = captum(LayerGradCam(net, net.features[layer]).attribute, x, target=target, relu_attributions=True)
+    return LayerAttribution.interpolate(coarse, tuple(x.shape[-2:]), interpolate_mode="bilinear")[:, 0]
+
+
+def reference_map(function, net, x, target, layer=None):
+    """captum's counterpart of the student's ``function``, as the docstrings of hw/interpret.py define them."""
+    if function == "saliency":
+        return captum(Saliency(net).attribute, x, target=target, abs=True).amax(dim=1)
+    if function == "guided_backprop":
+        return captum(GuidedBackprop(net).attribute, x, target=target)
+    if function == "cam":
+        signed = captum(LayerGradCam(net, net.features[-1]).attribute, x, target=target)[:, 0]
+        return signed * signed.shape[-1] * signed.shape[-2]
+    return reference_grad_cam(net, x, target, layer)
+
+
+def call_args(target):
+    return torch.tensor(target) if isinstance(target, list) else target
+
+
+CASES = [  # function, images (N, C, H, W), target, layer of model.features (grad_cam)
+    ("saliency", (3, 3, 16, 16), 2, None),
+    ("saliency", (4, 3, 12, 20), [0, 4, 1, 1], None),
+    ("guided_backprop", (3, 3, 16, 16), 1, None),
+    ("guided_backprop", (4, 3, 12, 20), [3, 0, 2, 2], None),
+    ("cam", (3, 3, 16, 16), 4, None),
+    ("cam", (4, 3, 12, 20), [1, 2, 3, 0], None),
+    ("grad_cam", (3, 3, 16, 16), 0, -1),
+    ("grad_cam", (4, 3, 12, 20), [2, 2, 4, 1], -1),
+    ("grad_cam", (3, 3, 16, 16), 3, 4),
+]  # fmt: skip
+CASE_IDS = [f"{f}-{'x'.join(map(str, s))}-{'per-image' if isinstance(t, list) else 'one'}-target" + (f"-layer{l}" if l is not None else "")
+            for f, s, t, l in CASES]  # fmt: skip
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("function, shape, target, layer", CASES, ids=CASE_IDS)
+def test_map_matches_captum(worker, interpret_scan, function, shape, target, layer):
+    """Attribution maps: the same values as captum's on a small GAP network"""
+    check_by_hand(interpret_scan)
+    net, state = random_net()
+    x = torch.rand(shape)
+    got = worker.call("attribution_pass", function=function, channels=CHANNELS, num_classes=NUM_CLASSES,
+                      state=state, x=x, target=call_args(target), layer=layer)  # fmt: skip
+    where = f" at model.features[{layer}]" if layer is not None else ""
+    check_close(f"{function}{where} for images {tuple(shape)} and target {target}", got["map"],
+                reference_map(function, net, x, torch.tensor(target) if isinstance(target, list) else target, layer))  # fmt: skip
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("function", ["saliency", "guided_backprop", "cam", "grad_cam"])
+def test_map_leaves_no_hooks(worker, function):
+    """Attribution maps: every hook added to the model is removed before the function returns"""
+    _, state = random_net()
+    got = worker.call("attribution_pass", function=function, channels=CHANNELS, num_classes=NUM_CLASSES,
+                      state=state, x=torch.rand(2, 3, 16, 16), target=1, layer=-1 if function == "grad_cam" else None)  # fmt: skip
+    check_equal(f"hooks left on the model after {function}", got["hooks_left"], [])
+
+
+FEATURE_CASES = [["features.0"], ["features.4", "features.1", "classifier.0"]]
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("layers", FEATURE_CASES, ids=["one-layer", "three-layers-out-of-order"])
+def test_feature_maps(worker, layers):
+    """feature_maps: each named layer's output, in the order asked, and no hook left"""
+    net, state = random_net()
+    x = torch.rand(2, 3, 16, 16)
+    got = worker.call("feature_maps_pass", channels=CHANNELS, num_classes=NUM_CLASSES, state=state, x=x, layers=layers)
+    check_equal("feature_maps' keys", got["order"], layers)
+    modules = dict(net.named_modules())
+    expected = {}
+    handles = [modules[name].register_forward_hook(lambda m, i, o, name=name: expected.__setitem__(name, o.detach()))
+               for name in layers]  # fmt: skip
+    with torch.no_grad():
+        net(x)
+    for handle in handles:
+        handle.remove()
+    for name in layers:
+        check_close(f"feature_maps(...)[{name!r}]", got["maps"][name], expected[name])
+    check_equal("hooks left on the model after feature_maps", got["hooks_left"], [])
+
+
+@pytest.mark.points(1)
+def test_feature_maps_unknown_layer(worker):
+    """feature_maps: a name the model does not have raises KeyError, and leaves no hook"""
+    got = worker.call("unknown_layer_error", x=torch.rand(1, 3, 8, 8))
+    check_equal("what feature_maps raised for the layer name 'no.such.layer'", got["raised"], "KeyError")
+    check_equal("hooks left on the model after feature_maps raised", got["hooks_left"], [])
+
+
+def reference_normalised(maps):
+    low = maps.amin(dim=(1, 2), keepdim=True)
+    spread = maps.amax(dim=(1, 2), keepdim=True) - low
+    return torch.where(spread > 0, (maps - low) / torch.where(spread > 0, spread, torch.ones_like(spread)), 0.0)
+
+
+@pytest.mark.points(1)
+def test_normalise_channels(worker):
+    """normalise_channels: every channel scaled to [0, 1] on its own; a constant channel becomes zeros"""
+    maps = torch.randn(4, 5, 7) * torch.tensor([1.0, 10.0, 0.01, 3.0])[:, None, None] + 2
+    maps[2] = 0.7  # constant
+    got = worker.call("tensor_function", function="normalise_channels", args=[maps])
+    check_close("normalise_channels of maps (4, 5, 7) whose channel 2 is constant", got, reference_normalised(maps))
+
+
+def reference_filter_grid(weight, ncols, pad):
+    num, channels, k, _ = weight.shape
+    cols = min(ncols, num)
+    rows = -(-num // cols)
+    grid = torch.ones(channels, rows * k + (rows - 1) * pad, cols * k + (cols - 1) * pad)
+    for f in range(num):
+        w = weight[f]
+        spread = w.max() - w.min()
+        cell = (w - w.min()) / spread if spread > 0 else torch.zeros_like(w)
+        r, c = divmod(f, cols)
+        grid[:, r * (k + pad) : r * (k + pad) + k, c * (k + pad) : c * (k + pad) + k] = cell
+    return grid
+
+
+FILTER_CASES = [((10, 3, 5, 5), 4, 1), ((3, 1, 3, 3), 8, 2)]
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("shape, ncols, pad", FILTER_CASES, ids=["10-rgb-filters-4-columns", "3-grey-filters-8-columns"])
+def test_filter_grid(worker, shape, ncols, pad):
+    """filter_grid: filters normalised one by one, row by row in a grid of ones"""
+    weight = torch.randn(shape)
+    weight[1] = 0.5  # a constant filter
+    got = worker.call("tensor_function", function="filter_grid", args=[weight, ncols, pad])
+    check_close(f"filter_grid of weights {shape} with ncols={ncols}, pad={pad}", got, reference_filter_grid(weight, ncols, pad))
+
+
+# -- properties on a network trained here ------------------------------------------------------
+
+LOCALISATION_NET = dict(channels=[16, 32, 32], epochs=6, batch_size=32, lr=3e-3, train_images=2000, seed=0)
+LOCALISATION_TRAIN_SEED, LOCALISATION_TEST_SEED = 7, 2_718_281
+LOCALISATION_IMAGES = 300
+BOX_MARGIN = 2  # pixels: half a cell of the last feature maps (32 / 8 = 4 pixels a cell)
+LOCALISATION_RATE = 90.0  # percent of the correctly classified images
+
+
+def train_localisation_net():
+    """The network whose Grad-CAM must find the shapes: a GAPNet trained on Shapes images, as plain JSON data."""
+    settings = LOCALISATION_NET
+    torch.manual_seed(settings["seed"])
+    x, y, _ = make_shapes(settings["train_images"], LOCALISATION_TRAIN_SEED)
+    net = GAPNet(3, len(SHAPE_CLASSES), settings["channels"])
+    optimizer = torch.optim.Adam(net.parameters(), settings["lr"])
+    for _ in range(settings["epochs"]):
+        for batch in torch.randperm(len(x)).split(settings["batch_size"]):
+            loss = F.cross_entropy(net(x[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return {k: v.tolist() for k, v in net.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def localisation_net(reference_training):
+    state = reference_training("part6-localisation", LOCALISATION_NET, [__file__], train_localisation_net)
+    state = {k: torch.tensor(v) for k, v in state.items()}
+    net = GAPNet(3, len(SHAPE_CLASSES), LOCALISATION_NET["channels"]).eval()
+    net.load_state_dict(state)
+    return net, state
+
+
+def peaks_inside(maps, boxes, margin):
+    """Whether each map's largest value lies in its box (x1, y1, x2, y2), widened by margin pixels."""
+    width = maps.shape[-1]
+    flat = maps.flatten(1).argmax(dim=1)
+    rows, cols = flat // width, flat % width
+    x1, y1, x2, y2 = (boxes + torch.tensor([-margin, -margin, margin, margin])).unbind(dim=1)
+    return (cols >= x1) & (cols < x2) & (rows >= y1) & (rows < y2)
+
+
+@pytest.mark.points(2)
+def test_grad_cam_finds_the_shapes(worker, localisation_net):
+    """Grad-CAM at the last feature maps of a network trained on Shapes peaks on the shape, on at least 90% of the images it classifies correctly"""
+    net, state = localisation_net
+    x, y, boxes = make_shapes(LOCALISATION_IMAGES, LOCALISATION_TEST_SEED)
+    with torch.no_grad():
+        correct = net(x).argmax(dim=1) == y
+    got = worker.call("attribution_pass", function="grad_cam", channels=LOCALISATION_NET["channels"],
+                      num_classes=len(SHAPE_CLASSES), state=state, x=x, target=y, layer=-1)  # fmt: skip
+    check_shape(f"grad_cam of {LOCALISATION_IMAGES} Shapes images (3, 32, 32)", got["map"], (LOCALISATION_IMAGES, 32, 32))
+    rate = 100.0 * peaks_inside(got["map"], boxes, BOX_MARGIN)[correct].float().mean().item()
+    if rate < LOCALISATION_RATE:
+        raise AssertionError(
+            f"Grad-CAM's largest value was on the shape (its box, {BOX_MARGIN} pixels wider) for {rate:.0f}% of the "
+            f"{int(correct.sum())} correctly classified images; expected at least {LOCALISATION_RATE:.0f}%"
+        )
+
+
+SANITY_CORRELATION = 0.5  # mean correlation, trained vs re-drawn weights, above which a map ignores the model
+
+
+def mean_correlation(a, b):
+    """Mean over images of the Pearson correlation of two maps; a constant map counts as uncorrelated."""
+    a, b = a.flatten(1), b.flatten(1)
+    a, b = a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True)
+    norms = a.norm(dim=1) * b.norm(dim=1)
+    r = torch.where(norms > 0, (a * b).sum(dim=1) / norms.clamp_min(1e-30), torch.zeros_like(norms))
+    return r.mean().item()
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("function", ["saliency", "grad_cam"])
+def test_map_depends_on_the_weights(worker, localisation_net, function):
+    """Sanity check (model randomisation): the maps of the trained network and of one with re-drawn weights differ"""
+    _, state = localisation_net
+    x, y, _ = make_shapes(40, LOCALISATION_TEST_SEED + 1)
+    redrawn = GAPNet(3, len(SHAPE_CLASSES), LOCALISATION_NET["channels"]).state_dict()  # PyTorch's initialisation
+    maps = [worker.call("attribution_pass", function=function, channels=LOCALISATION_NET["channels"],
+                        num_classes=len(SHAPE_CLASSES), state=s, x=x, target=y, layer=-1 if function == "grad_cam" else None)["map"]
+            for s in (state, redrawn)]  # fmt: skip
+    r = mean_correlation(*maps)
+    if not r < SANITY_CORRELATION:
+        raise AssertionError(
+            f"{function}: the maps of the trained network and of the same network with re-drawn weights have a mean "
+            f"correlation of {r:.2f} (expected below {SANITY_CORRELATION}): the map hardly depends on the model"
+        )
