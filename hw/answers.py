@@ -634,9 +634,10 @@ outlined. Guided backpropagation is much sharper and looks like an edge drawing 
 negative gradient at every ReLU keeps only the paths that increase the activations, and those follow the image's
 strong edges.
 
-In the sanity check, with random weights the saliency maps changed a lot (correlation with the trained network's
-maps about 0.2) and Grad-CAM's too (about 0.0 to 0.3), while guided backpropagation changed much less (about 0.4 to
-0.5): with random weights it still draws the object's edges. (The image itself gives 1.) So much of what guided
+In the sanity check, with random weights the Grad-CAM maps changed completely (correlation with the trained
+network's maps about 0 on both data sets) and the saliency maps a lot (about 0.1 on CIFAR-10, 0.2 on Shapes), while
+guided backpropagation changed least (about 0.2 on CIFAR-10, 0.5 on Shapes): with random weights it still draws
+the object's edges. (The image itself gives 1.) So much of what guided
 backpropagation shows comes from the image and from the ReLU masking, not from what the network learned: it
 acts partly as an edge detector, which is the finding of Adebayo et al. A sharp, pleasing map is not evidence
 that it explains the model; a method has to pass such a randomisation test first.
