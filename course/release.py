@@ -54,6 +54,7 @@ them once with:
     python -m hw.data cifar100         # Part 5
     python -m hw.data fashion_mnist    # Part 5
     python -m hw.text download         # Part 5: the TREC questions
+    python -m hw.detection download    # Part 6: the detector's weights (74 MB, into torch's cache)
 
 Part 5's experiment grids run from the command line (`python -m hw.experiments
 grid exp1_1`), on this machine or on a Dask cluster; its notebook says how.

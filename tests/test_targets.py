@@ -48,3 +48,16 @@ def test_a_notebook_without_its_data_is_not_run(tmp_path, monkeypatch):
     assert all(str(tmp_path) in error for error in result["errors"])
     _, all_met = targets.table([result])
     assert not all_met
+
+
+def test_every_source_notebook_names_its_data_sets():
+    from course.release import source_notebooks
+
+    assert sorted(p.name for p in source_notebooks()) == sorted(targets.DATASETS)
+
+
+def test_a_notebook_without_the_detectors_weights_is_not_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("HW_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    result = targets.run_notebook("Part6_Inside.ipynb", "not even a notebook")
+    assert len(result["errors"]) == 2 and "The detector's weights were not found" in result["errors"][1]

@@ -18,7 +18,8 @@ parameters' .grad are not changed, and the model's mode (train or eval) is
 the caller's choice.
 
 Shapes: images x are (N, C, H, W); `target` is one class index for every
-image (an int) or one per image (an int64 tensor (N,)).
+image (an int) or one per image (an int64 tensor (N,)); class_scores picks
+the target scores out of the model's output.
 """
 import math
 
@@ -251,6 +252,8 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target, layer: nn.Module) -> tor
 
     Returns:
     - A tensor (N, H, W), non-negative.
+
+    Raises ValueError when layer does not run in the model's forward.
     """
     # TODO: A forward hook on layer keeps its output A (removed afterwards);
     #  torch.autograd.grad of the summed target scores with respect to A gives
