@@ -21,7 +21,7 @@ GLOBAL_HOOK_DICTS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_glo
 
 
 class ProbeGAPNet(nn.Module):
-    """test_part6_interpret.GAPNet again (the worker cannot import the harness's modules): one state dict fits both."""
+    """hw/interpret.py's GAPNet again (the worker must not use the submission's copy): one state dict fits both."""
 
     def __init__(self, in_channels, num_classes, channels):
         super().__init__()

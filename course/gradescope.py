@@ -16,7 +16,8 @@ requires; the image build unpacks it into ``/autograder/source``:
     course/             the grading harness: the course modules that run_autograder, the worker and the hidden suite
                         import (course_modules), without gradebook.py (nbgrader is not installed on Gradescope)
     autograder/         the hidden suite and its probes
-    hw/                 the course's provided hw/__init__.py and hw/data.py (the suite's datasets), from the release
+    hw/                 the course's provided hw/__init__.py, hw/data.py (the suite's datasets) and hw/interpret.py
+                        (its GAPNet), from the release
     release/hw2/hw/     the students' skeleton, which the tamper scan compares a submission with
     tests/assets/       the reference tensors
 
@@ -247,7 +248,7 @@ def zip_members(config: dict) -> dict:
             files[f"autograder/{path.name}"] = path.read_bytes()
     for path in sorted(release_hw.glob("*.py")):
         files[f"release/{ASSIGNMENT}/hw/{path.name}"] = path.read_bytes()
-    for name in ("__init__.py", "data.py"):  # the course's own modules, as students received them
+    for name in ("__init__.py", "data.py", "interpret.py"):  # the suite's datasets and GAPNet, as students received them
         files[f"hw/{name}"] = (release_hw / name).read_bytes()
     for path in sorted((REPO_ROOT / "tests" / "assets").glob("*.pt")):
         files[f"tests/assets/{path.name}"] = path.read_bytes()

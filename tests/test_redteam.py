@@ -30,8 +30,8 @@ from course.grade import grade, grading_settings
 from course.gradebook import scratch_course
 
 ATTACKS_DIR = Path(__file__).resolve().parent / "redteam"
-# Full marks, a correct but slower submission, a bug that costs points and no work at all.
-INNOCENTS = ["solution", "conv_loops", "momentum_sign", "release"]
+# Full marks, a bug that costs points and no work at all.
+INNOCENTS = ["solution", "momentum_sign", "release"]
 INNOCENT_EVERY = 8  # an innocent student after every so many attackers
 WALL_TIME_FACTOR = 3.0  # attack run <= factor x (clean seconds per submission) x submissions
 # Half of a real run's minimum budget (course.grade.MIN_TIME_BUDGET): the innocents use a few seconds of it (the
