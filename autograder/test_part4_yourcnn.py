@@ -4,7 +4,7 @@ its docstring states, graded by its accuracy on Shapes images that no file of
 the release can reproduce (a network that recognises the notebook's test
 images gains nothing). Training has a time of its own (OWN_TIME_SECONDS in
 course/sandbox.py), not taken from the submission's budget; in a file of its
-own so that it runs last.
+own so that it runs after the rest of Part 4.
 """
 import pytest
 

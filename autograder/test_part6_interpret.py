@@ -16,7 +16,6 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
-from captum.attr import GuidedBackprop, LayerAttribution, LayerGradCam, Saliency
 from checks import check_close, check_equal, check_shape
 from scan import check_by_hand
 
@@ -44,13 +43,12 @@ def captum(method, *args, **kwargs):
         return method(*args, **kwargs)
 
 
-def reference_grad_cam(net, x, target, layer):
-    coarse = captum(LayerGradCam(net, net.features[layer]).attribute, x, target=target, relu_attributions=True)
-    return LayerAttribution.interpolate(coarse, tuple(x.shape[-2:]), interpolate_mode="bilinear")[:, 0]
-
-
 def reference_map(function, net, x, target, layer=None):
     """captum's counterpart of the student's ``function``, as the docstrings of hw/interpret.py define them."""
+    # Imported here, not at the top: on Gradescope the suite shares the container's memory with the worker, and by
+    # Part 6 the YourCNN training's peak is over (the grader's own fork server preloads captum).
+    from captum.attr import GuidedBackprop, LayerAttribution, LayerGradCam, Saliency
+
     if function == "saliency":
         return captum(Saliency(net).attribute, x, target=target, abs=True).amax(dim=1)
     if function == "guided_backprop":
@@ -58,7 +56,8 @@ def reference_map(function, net, x, target, layer=None):
     if function == "cam":
         signed = captum(LayerGradCam(net, net.features[-1]).attribute, x, target=target)[:, 0]
         return signed * signed.shape[-1] * signed.shape[-2]
-    return reference_grad_cam(net, x, target, layer)
+    coarse = captum(LayerGradCam(net, net.features[layer]).attribute, x, target=target, relu_attributions=True)
+    return LayerAttribution.interpolate(coarse, tuple(x.shape[-2:]), interpolate_mode="bilinear")[:, 0]
 
 
 def call_args(target):
