@@ -159,7 +159,7 @@ def test_zip_layout_and_no_solution(built):
     assert {n for n in names if n.startswith("tests/assets/")} == assets
     # Nothing of the solution: hw/ holds the course's provided modules only, as the release has them.
     release = REPO_ROOT / "release" / ASSIGNMENT / "hw"
-    assert sorted(n for n in names if n.startswith("hw/")) == ["hw/__init__.py", "hw/data.py"]
+    assert sorted(n for n in names if n.startswith("hw/")) == ["hw/__init__.py", "hw/data.py", "hw/interpret.py"]
     for name in names:
         if name.startswith(("hw/", f"release/{ASSIGNMENT}/hw/")):
             assert data[name] == (release / Path(name).name).read_bytes(), name

@@ -99,3 +99,18 @@ def test_scan_refuses_the_reference_libraries(tmp_path):
 
 def test_solution_passes_the_interpret_scan():
     check_by_hand(scan_source(REPO_ROOT / "hw" / "interpret.py", ATTRIBUTION_LIBRARIES))
+
+
+def test_the_pretrained_detector_loads_from_torchs_cache_and_detects(tmp_path, monkeypatch):
+    """The notebook's real path without the network: weights of the right shapes at weights_path() are loaded."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    torch.manual_seed(0)
+    untrained = detection.detector(pretrained=False)
+    detection.weights_path().parent.mkdir(parents=True)
+    torch.save(untrained.state_dict(), detection.weights_path())
+    model = detection.detector(pretrained=True)
+    assert model.roi_heads.nms_thresh == 1.0, "the student's nms does the suppression"
+    saved = untrained.state_dict()  # (pretrained, the backbone's batch norms are frozen: no num_batches_tracked)
+    assert all(torch.equal(value, saved[key]) for key, value in model.state_dict().items())
+    found = detection.detect(model, torch.rand(3, 120, 160), interpret.nms, score_threshold=0.0)
+    assert found["boxes"].shape[1:] == (4,) and len(found["boxes"]) <= len(found["before_nms"]["boxes"])
