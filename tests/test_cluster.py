@@ -45,12 +45,13 @@ def kill_a_worker_once_grading_started(client, out, done: list):
     done.append(pid)
 
 
-# One example of each way a grade comes about (full marks, nothing implemented, an import error, a hang stopped by
-# the time budget, a flagged cheat, a bug in Parts 2, 4 and 5): the cluster moves submissions, suites and results,
-# and every kind of result must come back the same. Grading all the examples again would add minutes to CI for
-# nothing that these do not show.
-ON_THE_CLUSTER = ["solution", "release", "syntax_error", "endless_forward", "allclose_cheat",
-                  "yourcnn_memorises_test_images", "momentum_sign", "text_cnn_stride_ignored"]  # fmt: skip
+# One example of each way a grade comes about (full marks, nothing implemented, an import error, a flagged cheat, a
+# bug in Parts 2, 4 and 5): the cluster moves submissions, suites and results, and every kind of result must come
+# back the same. Grading all the examples again would add minutes to CI for nothing that these do not show; the hang
+# (endless_forward) is left out too: the suite stops it in the Dask worker with the same code as here, after a
+# minute of a core.
+ON_THE_CLUSTER = ["solution", "release", "syntax_error", "allclose_cheat", "yourcnn_memorises_test_images",
+                  "momentum_sign", "text_cnn_stride_ignored"]  # fmt: skip
 
 
 def test_cluster_grades_examples_like_this_machine(graded_examples, local_cluster, tmp_path):
