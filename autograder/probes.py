@@ -64,6 +64,13 @@ def student_class(name, module="hw.layers"):
     return cls
 
 
+def student_function(name, module):
+    function = getattr(student_module(module), name, None)
+    if not callable(function):
+        raise StudentError(f"{module.replace('.', '/')}.py has no function {name}")
+    return function
+
+
 def plain_tensor(value, what):
     """A plain, detached copy of a tensor the submission produced."""
     if not isinstance(value, torch.Tensor):
@@ -661,10 +668,7 @@ def trainer_fit(kind, w, b, train, test, batch_size, script, num_epochs, early_s
 
 def hyperparameters(name):
     """The dict returned by ``hw.answers.<name>()``, with every value a float."""
-    fn = getattr(student_module("hw.answers"), name, None)
-    if not callable(fn):
-        raise StudentError(f"hw/answers.py has no function {name}")
-    hp = fn()
+    hp = student_function(name, "hw.answers")()
     if not isinstance(hp, dict):
         raise StudentError(f"{name}() returned {type(hp).__name__}, expected a dict")
     values = {}
@@ -773,11 +777,8 @@ def classifier_pass(cls, kwargs, scores):
 
 def roc_threshold(scores, y, positive_class):
     """select_roc_thresh on a BinaryClassifier whose model outputs ``scores`` (N, 2) as they are."""
-    module = student_module("hw.classifier")
     binary = student_class("BinaryClassifier", module="hw.classifier")(torch.nn.Identity(), positive_class=positive_class)
-    select = getattr(module, "select_roc_thresh", None)
-    if not callable(select):
-        raise StudentError("hw/classifier.py has no function select_roc_thresh")
+    select = student_function("select_roc_thresh", "hw.classifier")
     thresh = select(binary, scores.clone(), y.clone())
     try:
         return float(thresh)  # a Python, numpy or one-element torch number

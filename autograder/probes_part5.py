@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 # In the worker, "probes" is the module this text runs in (course/worker.py, load_probes).
-from probes import PROBES, StudentError, plain_tensor, student_class, student_module
+from probes import PROBES, StudentError, plain_tensor, student_class, student_function, student_module
 
 
 def _small_shapes(num_train, num_test):
@@ -33,9 +33,7 @@ def run_exp_command(argv, num_train, num_test):
     of the files it wrote, and what load_experiment reads from the result.
     """
     experiments = student_module("hw.experiments")
-    main = getattr(experiments, "main", None)
-    if not callable(main):
-        raise StudentError("hw/experiments.py has no function main")
+    main = student_function("main", "hw.experiments")
     os.environ["HW_FAST"] = "1"
     small = _small_shapes(num_train, num_test)
     patched = [(module, "image_classification") for module in (experiments, student_module("hw.data"))
@@ -84,9 +82,7 @@ def smoothness_pass(batchnorm, state, batches, step, train):
     ``state`` loaded, in training or evaluation mode; returns its value and
     the state dict afterwards.
     """
-    smoothness = getattr(student_module("hw.experiments"), "effective_smoothness", None)
-    if not callable(smoothness):
-        raise StudentError("hw/experiments.py has no function effective_smoothness")
+    smoothness = student_function("effective_smoothness", "hw.experiments")
     model = SmoothnessNet(batchnorm)
     model.load_state_dict(state)
     model.train(train)
@@ -102,9 +98,7 @@ def smoothness_pass(batchnorm, state, batches, step, train):
 
 def noisy_labels(labels, fraction, num_classes, seed, repeat):
     """corrupt_labels(labels, fraction, num_classes, generator seeded with seed), ``repeat`` times, and the input afterwards."""
-    corrupt = getattr(student_module("hw.experiments"), "corrupt_labels", None)
-    if not callable(corrupt):
-        raise StudentError("hw/experiments.py has no function corrupt_labels")
+    corrupt = student_function("corrupt_labels", "hw.experiments")
     given = labels.clone()
     outputs = [plain_tensor(corrupt(given, fraction, num_classes, torch.Generator().manual_seed(seed)), "corrupt_labels")
                for _ in range(repeat)]  # fmt: skip
@@ -113,9 +107,7 @@ def noisy_labels(labels, fraction, num_classes, seed, repeat):
 
 def confusion_pass(batches, num_classes):
     """confusion_matrix of a model that outputs the scores sent (nn.Identity) on batches (scores, y)."""
-    matrix = getattr(student_module("hw.experiments"), "confusion_matrix", None)
-    if not callable(matrix):
-        raise StudentError("hw/experiments.py has no function confusion_matrix")
+    matrix = student_function("confusion_matrix", "hw.experiments")
     return plain_tensor(matrix(nn.Identity(), [(s.clone(), y.clone()) for s, y in batches], num_classes), "confusion_matrix")
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.modules import module as _module_internals
 
-from probes import PROBES, StudentError, plain_tensor, student_module
+from probes import PROBES, StudentError, plain_tensor, student_function
 
 # The libraries the Part 6 tests compare with: the worker refuses to import them for the submission (course/worker.py).
 REFUSED_IMPORTS = ("captum", "pytorch_grad_cam", "torchcam")
@@ -52,13 +52,6 @@ def _hooks_left(model):
     return left
 
 
-def _function(name):
-    function = getattr(student_module("hw.interpret"), name, None)
-    if not callable(function):
-        raise StudentError(f"hw/interpret.py has no function {name}")
-    return function
-
-
 def attribution_pass(function, channels, num_classes, state, x, target, layer=None):
     """
     The student's ``function`` (saliency, guided_backprop, cam or grad_cam)
@@ -71,7 +64,7 @@ def attribution_pass(function, channels, num_classes, state, x, target, layer=No
     args = (model, x.clone(), target.clone() if isinstance(target, torch.Tensor) else target)
     if layer is not None:
         args += (model.features[layer],)
-    result = _function(function)(*args)
+    result = student_function(function, "hw.interpret")(*args)
     return {"map": plain_tensor(result, function), "hooks_left": _hooks_left(model)}
 
 
@@ -80,7 +73,7 @@ def feature_maps_pass(channels, num_classes, state, x, layers):
     model = ProbeGAPNet(x.shape[1], num_classes, channels)
     model.load_state_dict(state)
     model.eval()
-    maps = _function("feature_maps")(model, x.clone(), list(layers))
+    maps = student_function("feature_maps", "hw.interpret")(model, x.clone(), list(layers))
     if not isinstance(maps, dict):
         raise StudentError(f"feature_maps returned {type(maps).__name__}, expected a dict")
     got = {str(name): plain_tensor(value, f"feature_maps[{name!r}]") for name, value in list(maps.items())[:20]}
@@ -91,7 +84,7 @@ def unknown_layer_error(x):
     """What feature_maps raises for a layer name that the model does not have."""
     model = ProbeGAPNet(x.shape[1], 3, [4])
     try:
-        _function("feature_maps")(model, x.clone(), ["features.0", "no.such.layer"])
+        student_function("feature_maps", "hw.interpret")(model, x.clone(), ["features.0", "no.such.layer"])
     except KeyError:
         return {"raised": "KeyError", "hooks_left": _hooks_left(model)}
     except Exception as exc:  # noqa: BLE001 - reported to the harness, which judges it
@@ -102,7 +95,7 @@ def unknown_layer_error(x):
 def tensor_function(function, args):
     """hw.interpret.``function``(*args) for functions of tensors and numbers (normalise_channels, filter_grid, box_iou, nms)."""
     values = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-    return plain_tensor(_function(function)(*values), function)
+    return plain_tensor(student_function(function, "hw.interpret")(*values), function)
 
 
 PROBES.update({f.__name__: f for f in (attribution_pass, feature_maps_pass, unknown_layer_error, tensor_function)})
