@@ -39,3 +39,11 @@ def check_close(what, got, expected, atol=1e-5, rtol=1e-4):
 def check_equal(what, got, expected):
     if got != expected:
         raise AssertionError(f"{what}: expected {expected!r}, got {got!r}")
+
+
+def check_from_scratch(report, rule, *classes):
+    """Fails with the first finding of ``rule`` in the code ``classes`` run (hw.policy.Report.scratch_findings)."""
+    found = report.scratch_findings(rule, classes)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise AssertionError(f"{found[0].describe()}{more}")

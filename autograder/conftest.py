@@ -8,6 +8,8 @@ Run by ``course grade`` as
 import hashlib
 import json
 import random
+import shutil
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -15,13 +17,13 @@ import numpy as np
 import pytest
 import torch
 
+from checks import check_from_scratch
 from course import ASSIGNMENT, REPO_ROOT, STUDENT_MODULES
 from course.isolation import choose_level
 from course.review import withheld_message, write_atomically
 from course.sandbox import Budget, ProbeError, Worker, return_freed_memory
+from hw import policy
 from hw.data import Shapes
-from scan import ATTRIBUTION_LIBRARIES, AUTOGRAD, OWN_MODULES, TORCH_LAYERS, TORCH_OPTIMIZERS, scan_source
-from tamper_scan import scan_submission
 
 HERE = Path(__file__).resolve().parent
 PROVIDED = REPO_ROOT / "release" / ASSIGNMENT / "hw"  # the homework's own code, as students received it
@@ -54,6 +56,7 @@ def pytest_configure(config):
     config._grading_results = {}  # test name -> result, in collection order
     config._written_answers = {}
     config._flags = []  # findings for staff review: dicts with kind and message
+    config._policy = None  # hw.policy's Report on the submission's modules
     config._worker = None
     config._isolation = None
 
@@ -97,9 +100,9 @@ def pytest_collection_finish(session):
         session.config._grading_results[item.name] = describe(item)
     submission = session.config.getoption("--submission")
     if submission:
-        session.config._flags = [
-            {"kind": "code", "message": flag.describe()} for flag in scan_submission(Path(submission), PROVIDED)
-        ]
+        report = policy.check_folder(Path(submission))
+        session.config._policy = report
+        session.config._flags = [{"kind": "code", "message": finding.describe()} for finding in report.flags]
     save_results(session.config)
 
 
@@ -130,6 +133,7 @@ def save_results(config):
             "tests": [withheld(t, flags) for t in config._grading_results.values()],
             "answers": config._written_answers,
             "flags": flags,
+            "left_out": config._policy.files.left_out if config._policy else [],
             "isolation": config._isolation,
             "worker_seconds": round(worker.seconds_used, 3) if worker else 0.0,
         }
@@ -178,10 +182,15 @@ def worker(request):
         raise pytest.UsageError("the hidden suite needs --submission DIR")
     config = request.config
     config._isolation = choose_level(config.getoption("--isolation"))[0]
+    staged = Path(tempfile.mkdtemp(prefix="hw-staged-", dir=config.getoption("--scratch")))
+    request.addfinalizer(lambda: shutil.rmtree(staged, ignore_errors=True))
+    files = config._policy.files
+    stage(files, staged)
     with Worker(
-        submission,
+        staged,
         [HERE / "probes.py", HERE / "probes_part5.py", HERE / "probes_part6.py"],
         modules=STUDENT_MODULES,
+        unavailable={f"hw.{Path(name).stem}": why for name, why in files.unreadable.items()},
         budget=budget_from(config),
         uid=config.getoption("--slot-uid"),
         level=config._isolation,
@@ -195,34 +204,33 @@ def worker(request):
         yield w
 
 
-@pytest.fixture(scope="session")
-def layers_scan(request):
-    """Where the submission's hw/layers.py uses autograd, read as text by the harness."""
-    return scan_source(Path(request.config.getoption("--submission")) / "hw" / "layers.py", AUTOGRAD)
+def stage(files: policy.Files, folder: Path):
+    """
+    The closed world the worker runs: ``folder``/hw holds the submission's
+    student modules, as read by the policy, and the course's own copies of
+    every other module of the release. Nothing else of the submission.
+    """
+    package = folder / "hw"
+    package.mkdir()
+    for name in policy.PROVIDED_FILES:
+        shutil.copyfile(PROVIDED / name, package / name)
+    for name, source in files.modules.items():
+        (package / name).write_bytes(source)
 
 
 @pytest.fixture(scope="session")
-def layers_builtins_scan(request):
-    """Where the submission's hw/layers.py calls PyTorch's own convolution, pooling or normalization."""
-    return scan_source(Path(request.config.getoption("--submission")) / "hw" / "layers.py", TORCH_LAYERS)
+def from_scratch(request):
+    """
+    ``from_scratch(rule, *classes)``: fails with the first place where code
+    that ``classes`` run (theirs, their base classes', the module's top
+    level) breaks the part's from-scratch rule (hw.policy.FROM_SCRATCH).
+    """
+    report = request.config._policy
 
+    def check(rule, *classes):
+        check_from_scratch(report, rule, *classes)
 
-@pytest.fixture(scope="session")
-def cnn_scan(request):
-    """Where the submission's hw/cnn.py uses nn.Linear / nn.Conv2d / F.linear / F.conv2d."""
-    return scan_source(Path(request.config.getoption("--submission")) / "hw" / "cnn.py", OWN_MODULES)
-
-
-@pytest.fixture(scope="session")
-def optimizers_scan(request):
-    """Where the submission's hw/optimizers.py uses torch's own optimizers."""
-    return scan_source(Path(request.config.getoption("--submission")) / "hw" / "optimizers.py", TORCH_OPTIMIZERS)
-
-
-@pytest.fixture(scope="session")
-def interpret_scan(request):
-    """Where the submission's hw/interpret.py uses captum, pytorch-grad-cam or torchvision's box operations."""
-    return scan_source(Path(request.config.getoption("--submission")) / "hw" / "interpret.py", ATTRIBUTION_LIBRARIES)
+    return check
 
 
 def read_written_answers(config, worker):

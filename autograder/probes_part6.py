@@ -13,8 +13,6 @@ from torch.nn.modules import module as _module_internals
 
 from probes import PROBES, StudentError, plain_tensor, student_function
 
-# The libraries the Part 6 tests compare with: the worker refuses to import them for the submission (course/worker.py).
-REFUSED_IMPORTS = ("captum", "pytorch_grad_cam", "torchcam")
 HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 GLOBAL_HOOK_DICTS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
                      "_global_backward_pre_hooks")  # fmt: skip

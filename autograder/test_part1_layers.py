@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from checks import check_close, check_equal, check_shape
-from scan import check_by_hand
+from hw.policy import LAYER_RULE
 
 from course.assets import ASSETS_DIR
 
@@ -50,9 +50,9 @@ def test_activation_forward(worker, spec, reference):
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("spec, reference", ACTIVATIONS)
-def test_activation_backward(worker, layers_scan, spec, reference):
+def test_activation_backward(worker, from_scratch, spec, reference):
     """Activation backward pass against autograd, for positive and negative inputs"""
-    check_by_hand(layers_scan, spec["cls"])
+    from_scratch(LAYER_RULE, spec["cls"])
     x, dout = mixed_signs(20, 30), torch.randn(20, 30)
     result = worker.call("layer_pass", spec=spec, x=x, douts=[dout])
     _, (dx,) = autograd(reference, [x], dout)
@@ -93,9 +93,9 @@ def test_linear_parameters(worker):
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("n, d_in, d_out", [(8, 5, 3), (1, 7, 7), (32, 64, 10)], ids=["8x5to3", "1x7to7", "32x64to10"])
-def test_linear_forward_backward(worker, layers_scan, n, d_in, d_out):
+def test_linear_forward_backward(worker, from_scratch, n, d_in, d_out):
     """Linear forward and backward (dx, dw, db) against autograd"""
-    check_by_hand(layers_scan, "Linear")
+    from_scratch(LAYER_RULE, "Linear")
     x, w, b, dout = torch.randn(n, d_in), torch.randn(d_out, d_in), torch.randn(d_out), torch.randn(n, d_out)
     result = worker.call(
         "layer_pass", spec={"cls": "Linear", "args": [d_in, d_out]}, x=x, douts=[dout], params=[w, b]
@@ -108,9 +108,9 @@ def test_linear_forward_backward(worker, layers_scan, n, d_in, d_out):
 
 
 @pytest.mark.points(2)
-def test_linear_gradients_accumulate(worker, layers_scan):
+def test_linear_gradients_accumulate(worker, from_scratch):
     """Linear adds the parameter gradients of consecutive backward passes (+=)"""
-    check_by_hand(layers_scan, "Linear")
+    from_scratch(LAYER_RULE, "Linear")
     x, w, b = torch.randn(10, 6), torch.randn(4, 6), torch.randn(4)
     douts = [torch.randn(10, 4), torch.randn(10, 4)]
     result = worker.call("layer_pass", spec={"cls": "Linear", "args": [6, 4]}, x=x, douts=douts, params=[w, b])
@@ -124,9 +124,9 @@ def test_linear_gradients_accumulate(worker, layers_scan):
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("scale", [1.0, 1e4], ids=["scores-1", "scores-1e4"])
-def test_cross_entropy(worker, layers_scan, scale):
+def test_cross_entropy(worker, from_scratch, scale):
     """CrossEntropyLoss: the mean loss and its gradient, for ordinary and huge (1e4) scores"""
-    check_by_hand(layers_scan, "CrossEntropyLoss")
+    from_scratch(LAYER_RULE, "CrossEntropyLoss")
     scores, labels = torch.randn(16, 7, dtype=torch.float64) * scale, torch.randint(0, 7, (16,))
     result = worker.call("layer_pass", spec={"cls": "CrossEntropyLoss"}, x=scores, y=labels, douts=[torch.tensor(1.0)])
     loss, (dx,) = autograd(lambda s: F.cross_entropy(s, labels), [scores], torch.tensor(1.0, dtype=torch.float64))
@@ -140,9 +140,9 @@ def test_cross_entropy(worker, layers_scan, scale):
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("p", [0.2, 0.7])
-def test_dropout_train(worker, layers_scan, p):
+def test_dropout_train(worker, from_scratch, p):
     """Dropout in training mode: drops a fraction p, rescales the rest by 1/(1-p), backward uses the same mask"""
-    check_by_hand(layers_scan, "Dropout")
+    from_scratch(LAYER_RULE, "Dropout")
     x, dout = mixed_signs(200, 100), torch.randn(200, 100)
     result = worker.call("layer_pass", spec={"cls": "Dropout", "args": [p]}, x=x, douts=[dout], train=True)
     out, dx = result["outs"][0], result["dxs"][0]
@@ -157,9 +157,9 @@ def test_dropout_train(worker, layers_scan, p):
 
 
 @pytest.mark.points(1)
-def test_dropout_eval(worker, layers_scan):
+def test_dropout_eval(worker, from_scratch):
     """Dropout in evaluation mode is the identity, forward and backward"""
-    check_by_hand(layers_scan, "Dropout")
+    from_scratch(LAYER_RULE, "Dropout")
     x, dout = torch.randn(50, 40), torch.randn(50, 40)
     result = worker.call("layer_pass", spec={"cls": "Dropout", "args": [0.5]}, x=x, douts=[dout], train=False)
     check_close("Dropout.forward in evaluation mode", result["outs"][0], x, atol=0, rtol=0)
@@ -170,9 +170,9 @@ def test_dropout_eval(worker, layers_scan):
 
 
 @pytest.mark.points(2)
-def test_sequential_with_labels(worker, layers_scan):
+def test_sequential_with_labels(worker, from_scratch):
     """Sequential(Linear, ReLU, Linear, CrossEntropyLoss) passes y to the loss; loss and all gradients"""
-    check_by_hand(layers_scan, "Sequential", "Linear", "ReLU", "CrossEntropyLoss")
+    from_scratch(LAYER_RULE, "Sequential", "Linear", "ReLU", "CrossEntropyLoss")
     x, y = torch.randn(12, 9), torch.randint(0, 4, (12,))
     params = [torch.randn(6, 9), torch.randn(6), torch.randn(4, 6), torch.randn(4)]
     specs = [
@@ -252,9 +252,9 @@ def mlp_reference(x, y, params, activation):
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_mlp_gradients(worker, layers_scan, activation):
+def test_mlp_gradients(worker, from_scratch, activation):
     """Sequential(MLP, CrossEntropyLoss): loss and every gradient against autograd"""
-    check_by_hand(layers_scan, "MLP", "Sequential", "Linear", ACTIVATION_KIND[activation], "CrossEntropyLoss")
+    from_scratch(LAYER_RULE, "MLP", "Sequential", "Linear", ACTIVATION_KIND[activation], "CrossEntropyLoss")
     sizes = [10, 20, 15, 6]
     params = []
     for d_in, d_out in zip(sizes[:-1], sizes[1:]):
@@ -270,9 +270,9 @@ def test_mlp_gradients(worker, layers_scan, activation):
 
 
 @pytest.mark.points(1)
-def test_mlp_eval_mode_ignores_dropout(worker, layers_scan):
+def test_mlp_eval_mode_ignores_dropout(worker, from_scratch):
     """An MLP with dropout in evaluation mode computes the same loss as one without dropout"""
-    check_by_hand(layers_scan, "MLP", "Sequential", "Linear", "ReLU", "Dropout", "CrossEntropyLoss")
+    from_scratch(LAYER_RULE, "MLP", "Sequential", "Linear", "ReLU", "Dropout", "CrossEntropyLoss")
     params = [torch.randn(8, 5), torch.randn(8), torch.randn(3, 8), torch.randn(3)]
     x, y = torch.randn(20, 5), torch.randint(0, 3, (20,))
     kwargs = dict(in_features=5, num_classes=3, hidden_features=[8], activation="relu", dropout=0.5)
@@ -283,9 +283,9 @@ def test_mlp_eval_mode_ignores_dropout(worker, layers_scan):
 
 
 @pytest.mark.points(2)
-def test_mlp_reference_asset(worker, layers_scan):
+def test_mlp_reference_asset(worker, from_scratch):
     """A tanh MLP with fixed parameters reproduces the reference tensors in tests/assets"""
-    check_by_hand(layers_scan, "MLP", "Sequential", "Linear", "TanH", "CrossEntropyLoss")
+    from_scratch(LAYER_RULE, "MLP", "Sequential", "Linear", "TanH", "CrossEntropyLoss")
     ref = torch.load(ASSETS_DIR / "part1_reference.pt", weights_only=True)
     kwargs = dict(in_features=ref["in_features"], num_classes=ref["num_classes"],
                   hidden_features=ref["hidden_features"], activation="tanh")

@@ -11,7 +11,7 @@ are checked against their closed forms below.
 import pytest
 import torch
 from checks import check_close
-from scan import check_by_hand
+from hw.policy import OPTIMIZER_RULE
 
 STEPS = 5
 
@@ -75,9 +75,9 @@ def problem():
 FORMS = {"tuples": "a (tensor, gradient) pair", "tensors": "an nn.Parameter"}
 
 
-def check_optimizer_steps(worker, optimizers_scan, cls, form):
+def check_optimizer_steps(worker, from_scratch, cls, form):
     """Five steps of the student's optimizer on a parameter in ``form``, step by step against the reference."""
-    check_by_hand(optimizers_scan, cls)
+    from_scratch(OPTIMIZER_RULE, cls)
     kwargs, reference = OPTIMIZERS[cls]
     initial, grads = problem()
     result = worker.call("optimizer_steps", cls=cls, kwargs=kwargs, initial=initial, grads=grads, form=form)
@@ -93,16 +93,16 @@ def check_optimizer_steps(worker, optimizers_scan, cls, form):
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("cls", OPTIMIZERS)
-def test_optimizer_steps_layer_params(worker, optimizers_scan, cls):
+def test_optimizer_steps_layer_params(worker, from_scratch, cls):
     """Five steps on a (tensor, gradient) pair from our Layers, with L2 regularization, against the reference"""
-    check_optimizer_steps(worker, optimizers_scan, cls, "tuples")
+    check_optimizer_steps(worker, from_scratch, cls, "tuples")
 
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("cls", OPTIMIZERS)
-def test_optimizer_steps_torch_params(worker, optimizers_scan, cls):
+def test_optimizer_steps_torch_params(worker, from_scratch, cls):
     """Five steps on an nn.Parameter whose gradient is in .grad, against the reference"""
-    check_optimizer_steps(worker, optimizers_scan, cls, "tensors")
+    check_optimizer_steps(worker, from_scratch, cls, "tensors")
 
 
 @pytest.mark.points(1)

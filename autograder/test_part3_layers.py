@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from checks import check_close, check_equal
-from scan import check_by_hand
+from hw.policy import LAYER_RULE, OWN_MODULE_RULE
 
 # float32 sums of up to a few hundred products: rounding stays far below 1e-4,
 # a wrong index or a missing term is off by about the size of the values.
@@ -25,11 +25,6 @@ def autograd(fn, inputs, dout):
     out = fn(*leaves)
     out.backward(dout)
     return out.detach(), [leaf.grad for leaf in leaves]
-
-
-def from_scratch(layers_scan, layers_builtins_scan, *classes):
-    check_by_hand(layers_scan, *classes)
-    check_by_hand(layers_builtins_scan, *classes)
 
 
 # -- Conv2d ---------------------------------------------------------------------
@@ -80,9 +75,9 @@ def test_conv_output_shape(worker):
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("x_shape, c_out, kernel, stride, padding, bias", CONV_CASES)
-def test_conv_forward(worker, layers_scan, layers_builtins_scan, x_shape, c_out, kernel, stride, padding, bias):
+def test_conv_forward(worker, from_scratch, x_shape, c_out, kernel, stride, padding, bias):
     """Conv2d forward against torch's F.conv2d"""
-    from_scratch(layers_scan, layers_builtins_scan, "Conv2d")
+    from_scratch(LAYER_RULE, "Conv2d")
     x, params = conv_inputs(x_shape, c_out, kernel, bias)
     spec = conv_spec(x_shape, c_out, kernel, stride, padding, bias)
     result = worker.call("layer_pass", spec=spec, x=x, douts=[], params=params)
@@ -92,9 +87,9 @@ def test_conv_forward(worker, layers_scan, layers_builtins_scan, x_shape, c_out,
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("x_shape, c_out, kernel, stride, padding, bias", CONV_CASES)
-def test_conv_backward(worker, layers_scan, layers_builtins_scan, x_shape, c_out, kernel, stride, padding, bias):
+def test_conv_backward(worker, from_scratch, x_shape, c_out, kernel, stride, padding, bias):
     """Conv2d backward: dx, dw and db against autograd"""
-    from_scratch(layers_scan, layers_builtins_scan, "Conv2d")
+    from_scratch(LAYER_RULE, "Conv2d")
     x, params = conv_inputs(x_shape, c_out, kernel, bias)
     spec = conv_spec(x_shape, c_out, kernel, stride, padding, bias)
     reference = conv_reference(stride, padding)
@@ -110,9 +105,9 @@ def test_conv_backward(worker, layers_scan, layers_builtins_scan, x_shape, c_out
 
 
 @pytest.mark.points(1)
-def test_conv_gradients_accumulate(worker, layers_scan, layers_builtins_scan):
+def test_conv_gradients_accumulate(worker, from_scratch):
     """Conv2d adds dw and db of consecutive backward passes (+=)"""
-    from_scratch(layers_scan, layers_builtins_scan, "Conv2d")
+    from_scratch(LAYER_RULE, "Conv2d")
     x, params = conv_inputs((2, 3, 6, 6), 4, 3, True)
     douts = [torch.randn(2, 4, 6, 6), torch.randn(2, 4, 6, 6)]
     spec = conv_spec((2, 3, 6, 6), 4, 3, 1, 1, True)
@@ -138,9 +133,9 @@ def ramp_image():
 
 
 @pytest.mark.points(1)
-def test_conv_known_values(worker, layers_scan, layers_builtins_scan):
+def test_conv_known_values(worker, from_scratch):
     """Conv2d(1, 2, 5) reproduces the known output on an 8x8 ramp image"""
-    from_scratch(layers_scan, layers_builtins_scan, "Conv2d")
+    from_scratch(LAYER_RULE, "Conv2d")
     w = torch.linspace(-0.2, 0.2, 50).reshape(5, 5, 1, 2).permute(3, 2, 0, 1).contiguous()
     b = torch.linspace(-0.3, 0.3, 2)
     result = worker.call("layer_pass", spec={"cls": "Conv2d", "args": [1, 2, 5]}, x=ramp_image(), douts=[], params=[w, b])
@@ -177,9 +172,9 @@ def pool_pass(worker, cls, torch_pool, x, kernel, stride, padding):
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("x_shape, kernel, stride, padding", POOL_CASES)
-def test_maxpool_forward(worker, layers_scan, layers_builtins_scan, x_shape, kernel, stride, padding):
+def test_maxpool_forward(worker, from_scratch, x_shape, kernel, stride, padding):
     """MaxPool2d forward against torch's F.max_pool2d"""
-    from_scratch(layers_scan, layers_builtins_scan, "MaxPool2d")
+    from_scratch(LAYER_RULE, "MaxPool2d")
     x = torch.randn(x_shape)
     result = worker.call("layer_pass", spec=pool_spec("MaxPool2d", kernel, stride, padding), x=x, douts=[])
     expected = F.max_pool2d(x, kernel, stride, padding)
@@ -188,9 +183,9 @@ def test_maxpool_forward(worker, layers_scan, layers_builtins_scan, x_shape, ker
 
 @pytest.mark.points(2)
 @pytest.mark.parametrize("x_shape, kernel, stride, padding", POOL_CASES)
-def test_maxpool_backward_with_ties(worker, layers_scan, layers_builtins_scan, x_shape, kernel, stride, padding):
+def test_maxpool_backward_with_ties(worker, from_scratch, x_shape, kernel, stride, padding):
     """MaxPool2d backward against autograd, with tied maxima: the first one in the window gets the gradient"""
-    from_scratch(layers_scan, layers_builtins_scan, "MaxPool2d")
+    from_scratch(LAYER_RULE, "MaxPool2d")
     result, out, dx = pool_pass(worker, "MaxPool2d", F.max_pool2d, with_ties(x_shape), kernel, stride, padding)
     what = f"MaxPool2d(kernel={kernel}, stride={stride}, padding={padding}) with tied maxima"
     check_close(f"{what}: forward", result["outs"][0], out, **TOL)
@@ -198,18 +193,18 @@ def test_maxpool_backward_with_ties(worker, layers_scan, layers_builtins_scan, x
 
 
 @pytest.mark.points(1)
-def test_maxpool_known_values(worker, layers_scan, layers_builtins_scan):
+def test_maxpool_known_values(worker, from_scratch):
     """MaxPool2d(4, stride=2) reproduces the known output on an 8x8 ramp image"""
-    from_scratch(layers_scan, layers_builtins_scan, "MaxPool2d")
+    from_scratch(LAYER_RULE, "MaxPool2d")
     result = worker.call("layer_pass", spec=pool_spec("MaxPool2d", 4, 2, 0), x=ramp_image(), douts=[])
     check_close("MaxPool2d(4, stride=2) on the 8x8 ramp image", result["outs"][0], torch.tensor(SEED_POOL_OUT).view(1, 1, 3, 3), atol=1e-6, rtol=0)
 
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("x_shape, kernel, stride, padding", POOL_CASES)
-def test_avgpool(worker, layers_scan, layers_builtins_scan, x_shape, kernel, stride, padding):
+def test_avgpool(worker, from_scratch, x_shape, kernel, stride, padding):
     """AvgPool2d forward and backward against F.avg_pool2d and autograd"""
-    from_scratch(layers_scan, layers_builtins_scan, "AvgPool2d", "MaxPool2d")
+    from_scratch(LAYER_RULE, "AvgPool2d", "MaxPool2d")
     result, out, dx = pool_pass(worker, "AvgPool2d", F.avg_pool2d, torch.randn(x_shape), kernel, stride, padding)
     what = f"AvgPool2d(kernel={kernel}, stride={stride}, padding={padding})"
     check_close(f"{what}: forward", result["outs"][0], out, **TOL)
@@ -217,9 +212,9 @@ def test_avgpool(worker, layers_scan, layers_builtins_scan, x_shape, kernel, str
 
 
 @pytest.mark.points(1)
-def test_flatten(worker, layers_scan):
+def test_flatten(worker, from_scratch):
     """Flatten: (N, C, H, W) to (N, C*H*W) in torch's order, and back in backward"""
-    check_by_hand(layers_scan, "Flatten")
+    from_scratch(LAYER_RULE, "Flatten")
     x, dout = torch.randn(3, 4, 5, 6), torch.randn(3, 120)
     result = worker.call("layer_pass", spec={"cls": "Flatten"}, x=x, douts=[dout])
     check_close("Flatten.forward", result["outs"][0], x.flatten(1), atol=0, rtol=0)
@@ -236,9 +231,9 @@ def batchnorm_case():
 
 
 @pytest.mark.points(2)
-def test_batchnorm_train(worker, layers_scan, layers_builtins_scan):
+def test_batchnorm_train(worker, from_scratch):
     """BatchNorm2d in training mode: output with batch statistics, dx, dgamma and dbeta against autograd"""
-    from_scratch(layers_scan, layers_builtins_scan, "BatchNorm2d")
+    from_scratch(LAYER_RULE, "BatchNorm2d")
     x, gamma, beta, dout = batchnorm_case()
     result = worker.call("layer_pass", spec={"cls": "BatchNorm2d", "args": [4]}, x=x, douts=[dout], params=[gamma, beta])
     out, (dx, dgamma, dbeta) = autograd(
@@ -251,9 +246,9 @@ def test_batchnorm_train(worker, layers_scan, layers_builtins_scan):
 
 
 @pytest.mark.points(1)
-def test_batchnorm_running_statistics(worker, layers_scan, layers_builtins_scan):
+def test_batchnorm_running_statistics(worker, from_scratch):
     """BatchNorm2d updates running_mean and running_var (unbiased) like torch, over two training batches"""
-    from_scratch(layers_scan, layers_builtins_scan, "BatchNorm2d")
+    from_scratch(LAYER_RULE, "BatchNorm2d")
     x, gamma, beta, dout = batchnorm_case()
     result = worker.call(
         "layer_pass", spec={"cls": "BatchNorm2d", "args": [4]}, x=x, douts=[dout, dout], params=[gamma, beta],
@@ -267,9 +262,9 @@ def test_batchnorm_running_statistics(worker, layers_scan, layers_builtins_scan)
 
 
 @pytest.mark.points(1)
-def test_batchnorm_eval(worker, layers_scan, layers_builtins_scan):
+def test_batchnorm_eval(worker, from_scratch):
     """BatchNorm2d in evaluation mode: uses (and keeps) the running statistics, forward and backward"""
-    from_scratch(layers_scan, layers_builtins_scan, "BatchNorm2d")
+    from_scratch(LAYER_RULE, "BatchNorm2d")
     x, gamma, beta, dout = batchnorm_case()
     running = {"running_mean": torch.randn(4), "running_var": torch.rand(4) + 0.5}
     result = worker.call(
@@ -320,9 +315,9 @@ def small_cnn_reference(x, y, w1, b1, w2, b2):
 
 
 @pytest.mark.points(2)
-def test_small_cnn_known_values(worker, layers_scan, layers_builtins_scan):
+def test_small_cnn_known_values(worker, from_scratch):
     """A small CNN (Conv2d, MaxPool2d, Flatten, Linear) in float64 with known parameters: its scores, its loss and every gradient"""
-    from_scratch(layers_scan, layers_builtins_scan, "Sequential", "Conv2d", "MaxPool2d", "Flatten", "Linear", "CrossEntropyLoss")
+    from_scratch(LAYER_RULE, "Sequential", "Conv2d", "MaxPool2d", "Flatten", "Linear", "CrossEntropyLoss")
     x, y, params = small_cnn_inputs()
     specs = TEST_CNN + [{"cls": "CrossEntropyLoss"}]
     scores = worker.call("sequential_pass", specs=TEST_CNN, params=params, x=x, dout=torch.zeros(4, 5, dtype=torch.float64))
@@ -347,11 +342,11 @@ MODULE_CASES = [  # class, args, kwargs, input shape
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("cls, args, kwargs, x_shape", MODULE_CASES)
-def test_module_state_dict_parity(worker, cnn_scan, cls, args, kwargs, x_shape):
+def test_module_state_dict_parity(worker, from_scratch, cls, args, kwargs, x_shape):
     """An hw.cnn module with a torch layer's state dict loaded: output within 1e-6, same gradients under autograd"""
     # hw/cnn.py's top level may use nn.Conv2d for Part 4's architectures; what MyLinear and MyConv2d call at
     # run time is refused in the worker (module_rules) however it is reached.
-    check_by_hand(cnn_scan, cls, module_level=False)
+    from_scratch(OWN_MODULE_RULE, cls)
     torch_layer = TORCH_MODULES[cls](*args, **kwargs)
     state = {name: value.detach().clone() for name, value in torch_layer.state_dict().items()}
     x = torch.randn(x_shape)

@@ -7,7 +7,7 @@ scores, an overlap exactly at the threshold, no boxes at all).
 import pytest
 import torch
 from checks import check_close, check_equal
-from scan import check_by_hand
+from hw.policy import BOX_RULE
 
 
 def random_boxes(n, size=40.0):
@@ -39,17 +39,17 @@ def call(worker, function, *args):
 
 
 @pytest.mark.points(1)
-def test_box_iou_random(worker, interpret_scan):
+def test_box_iou_random(worker, from_scratch):
     """box_iou: every pair of 12 x 7 random boxes, as torchvision.ops.box_iou"""
-    check_by_hand(interpret_scan)
+    from_scratch(BOX_RULE, "box_iou")
     a, b = random_boxes(12), random_boxes(7)
     check_close("box_iou of boxes (12, 4) and (7, 4)", call(worker, "box_iou", a, b), ops().box_iou(a, b))
 
 
 @pytest.mark.points(1)
-def test_box_iou_special_cases(worker, interpret_scan):
+def test_box_iou_special_cases(worker, from_scratch):
     """box_iou: identical, nested, touching, disjoint and overlapping boxes, and no boxes at all"""
-    check_by_hand(interpret_scan)
+    from_scratch(BOX_RULE, "box_iou")
     check_close("box_iou of the boxes (6, 4) with themselves", call(worker, "box_iou", ADVERSARIAL, ADVERSARIAL),
                 ops().box_iou(ADVERSARIAL, ADVERSARIAL))  # fmt: skip
     empty = torch.zeros(0, 4)
@@ -67,9 +67,9 @@ NMS_CASES = {
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("case", list(NMS_CASES))
-def test_nms(worker, interpret_scan, case):
+def test_nms(worker, from_scratch, case):
     """nms: the indices torchvision.ops.nms keeps, in its order"""
-    check_by_hand(interpret_scan)
+    from_scratch(BOX_RULE, "nms")
     boxes, scores, threshold = NMS_CASES[case]()
     got = call(worker, "nms", boxes, scores, threshold)
     expected = ops().nms(boxes, scores, threshold)

@@ -44,7 +44,8 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from course import ASSIGNMENT, REPO_ROOT, STUDENT_MODULES
+from course import ASSIGNMENT, REPO_ROOT
+from hw.policy import STUDENT_FILES
 
 DEFAULT_ROOT = "/autograder"
 VENV = "/opt/hw2-venv"  # outside /autograder/source, which the sandboxed worker must not read, and readable by it
@@ -82,7 +83,6 @@ REQUIREMENT_ROOTS = ("torch", "torchvision", "numpy", "scikit-learn", "matplotli
 CUDA_ONLY = re.compile(r"^(nvidia-.*|cuda-.*|triton)$")
 CPU_BUILDS = {"torch": "+cpu", "torchvision": "+cpu"}
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-STUDENT_FILES = tuple(f"{name.removeprefix('hw.')}.py" for name in STUDENT_MODULES)
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image (Ubuntu; this zip is in /autograder/source).
@@ -248,7 +248,8 @@ def zip_members(config: dict) -> dict:
             files[f"autograder/{path.name}"] = path.read_bytes()
     for path in sorted(release_hw.glob("*.py")):
         files[f"release/{ASSIGNMENT}/hw/{path.name}"] = path.read_bytes()
-    for name in ("__init__.py", "data.py", "interpret.py"):  # the suite's datasets and GAPNet, as students received them
+    # the suite's datasets, GAPNet and the code policy, as students received them
+    for name in ("__init__.py", "data.py", "interpret.py", "policy.py"):
         files[f"hw/{name}"] = (release_hw / name).read_bytes()
     for path in sorted((REPO_ROOT / "tests" / "assets").glob("*.pt")):
         files[f"tests/assets/{path.name}"] = path.read_bytes()
@@ -472,7 +473,9 @@ def _loose_files(folder: Path, staging: Path) -> Path | None:
     the folder: a submission with hw/ made of them (and of the course's own
     modules from the release that they did not upload), or None.
     """
-    files = {p.name: p for p in folder.rglob("*.py") if p.is_file() and "__MACOSX" not in p.parts}
+    # Only regular files by the student modules' names: a link is never followed (it could point at the grader's files).
+    files = {p.name: p for p in folder.rglob("*.py")
+             if p.name in STUDENT_FILES and not p.is_symlink() and p.is_file() and "__MACOSX" not in p.parts}  # fmt: skip
     if not any(name in files for name in STUDENT_FILES):
         return None
     dest = staging / "loose" / ASSIGNMENT

@@ -36,6 +36,7 @@ import torch
 
 from course import isolation
 from course.budget import OWN_TIME_SECONDS, Budget  # noqa: F401 (part of this module's interface)
+from hw.policy import MODULES
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
 IGNORED = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", ".git")
@@ -101,7 +102,9 @@ class Worker:
     - probes: path of the trusted probes file, or a list of them (probes.py
       first); their text is sent to the worker over the pipe, so the worker
       never sees a path into the repository.
-    - modules: student modules imported at start-up, e.g. ("hw.layers",).
+    - modules: student modules imported at start-up, e.g. ("hw.layers",); what they import is limited to
+      hw.policy.MODULES.
+    - unavailable: {module: why} for student modules that must not be imported (the reason is their import error).
     - budget: a Budget for the whole submission.
     - slot: the grading slot (0 .. jobs-1); with root, it sets the worker's uid.
     - uid: the worker's uid when grading as root, if the caller chose it (default: the slot's).
@@ -115,6 +118,7 @@ class Worker:
         submission,
         probes,
         modules=(),
+        unavailable=None,
         budget: Budget = Budget(),
         slot: int = 0,
         uid: int | None = None,
@@ -129,6 +133,7 @@ class Worker:
         # describe(probe, kwargs): what a call does, in the student's words, for "timed out while ..." messages.
         self.describe = describe or (lambda probe, kwargs: f"running {probe}")
         self.modules = tuple(modules)
+        self.unavailable = dict(unavailable or {})
         self.budget = budget
         self.threads = threads
         self.level = level or isolation.choose_level()[0]
@@ -244,7 +249,7 @@ class Worker:
         try:
             hello = self._exchange(
                 {"probes": self.probes_sources, "modules": list(self.modules), "threads": self.threads,
-                 "disk_bytes": self.budget.disk_bytes},
+                 "disk_bytes": self.budget.disk_bytes, "unavailable": self.unavailable, "allowed_imports": sorted(MODULES)},
                 min(self.budget.startup_seconds, self.budget.seconds - self.seconds_used),
                 "starting up and importing your code",
             )  # fmt: skip

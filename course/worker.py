@@ -14,6 +14,7 @@ Messages on both pipes are a 4-byte big-endian length followed by a torch.save
 payload.
 """
 import argparse
+import builtins
 import contextlib
 import ctypes
 import errno
@@ -133,25 +134,59 @@ def load_probes(sources: list):
     after the other in one namespace (a part's file imports probes.py's
     helpers as ``from probes import ...``). Docstrings are dropped
     (optimize=2) and nothing is cached, so the worker holds no readable copy
-    of the grader's source.
+    of the grader's source. Once loaded, the module is taken out of
+    sys.modules: the submission's code cannot import it by name.
     """
     module = types.ModuleType("probes")
     sys.modules["probes"] = module
-    for number, source in enumerate(sources):
-        exec(compile(source, f"<grading probes {number}>", "exec", optimize=2), module.__dict__)
+    try:
+        for number, source in enumerate(sources):
+            exec(compile(source, f"<grading probes {number}>", "exec", optimize=2), module.__dict__)
+    finally:
+        del sys.modules["probes"]
     return module
 
 
-class RefusedImports(importlib.abc.MetaPathFinder):
-    """Refuses the packages the submission may not use (the probes' REFUSED_IMPORTS: the libraries the grader compares with)."""
+class UnavailableModules(importlib.abc.MetaPathFinder):
+    """The student modules the grader could not stage (not UTF-8 source, too large): importing one says why."""
 
-    def __init__(self, names):
-        self.names = frozenset(names)
+    def __init__(self, reasons):
+        self.reasons = dict(reasons)
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname.partition(".")[0] in self.names:
-            raise ImportError(f"{fullname} is not available to the homework's code while it is graded", name=fullname)
+        if fullname in self.reasons:
+            raise ImportError(self.reasons[fullname], name=fullname)
         return None
+
+
+class ClosedImports:
+    """
+    ``__import__`` for a closed world: an import made by a student module
+    (its globals' ``__name__`` is one of ``students``) may name only the
+    modules the harness allows (hw.policy.MODULES), their parent packages, and
+    no private name. The policy refuses such imports in the source; this is
+    the second line for code that reached an import another way. Imports made
+    by libraries and the course's own modules pass through.
+    """
+
+    def __init__(self, original, students, allowed):
+        self.original, self.students, self.allowed = original, frozenset(students), frozenset(allowed)
+        self.parents = frozenset(name.rsplit(".", i)[0] for name in self.allowed for i in range(name.count(".") + 1))
+
+    def __call__(self, name, globals=None, locals=None, fromlist=(), level=0):
+        importer = globals.get("__name__", "") if isinstance(globals, dict) else ""
+        if importer in self.students:
+            refused = level != 0 or name not in self.parents or (name not in self.allowed and not fromlist)
+            refused = refused or any(str(item).startswith("_") for item in fromlist or ())
+            if refused:
+                raise ImportError(f"{name} is not available to the homework's code while it is graded", name=name)
+            module = self.original(name, globals, locals, fromlist, level)
+            for item in fromlist or ():  # `from torch import library` imports a module by another name
+                value = getattr(module, str(item), None)
+                if isinstance(value, types.ModuleType) and value.__name__ not in self.allowed:
+                    raise ImportError(f"{value.__name__} is not available to the homework's code while it is graded")
+            return module
+        return self.original(name, globals, locals, fromlist, level)
 
 
 def copy_submission(source: str, home: str) -> str:
@@ -201,6 +236,10 @@ def main():
     DISK_BYTES = hello["disk_bytes"]
     torch.set_num_threads(hello["threads"])
     probes = load_probes(hello.pop("probes"))
+    # The worker's own references, taken before any code of the submission runs: the probes module is not
+    # importable, and the table the requests are answered from is a copy that nothing else holds.
+    table = types.MappingProxyType(dict(probes.PROBES))
+    student_error = probes.StudentError
     if args.copy_from:
         submission = copy_submission(args.copy_from, args.home)
     else:
@@ -211,7 +250,8 @@ def main():
     # An editable install of the instructor's repository adds a finder that
     # would serve the instructor's `hw` to a submission that lacks one.
     sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
-    sys.meta_path.insert(0, RefusedImports(getattr(probes, "REFUSED_IMPORTS", ())))
+    sys.meta_path.insert(0, UnavailableModules(hello["unavailable"]))
+    builtins.__import__ = ClosedImports(builtins.__import__, hello["modules"], hello["allowed_imports"])
     sys.path.insert(0, submission)
     if args.uid is not None:
         warm_up_serialisation(torch)
@@ -221,6 +261,9 @@ def main():
 
     import_errors = {}
     for name in hello["modules"]:
+        if name in hello["unavailable"]:
+            import_errors[name] = hello["unavailable"][name]
+            continue
         try:
             module = importlib.import_module(name)
             origin = os.path.realpath(getattr(module, "__file__", "") or "")
@@ -240,26 +283,26 @@ def main():
             return
         request = load(_BytesIO(payload), weights_only=True)
         del payload  # not held while the probe runs (a training's data is tens of MB)
-        reply = answer(probes, request, submission, serialise, seed)
+        reply = answer(table, student_error, request, submission, serialise, seed)
         del request
         write_message(args.fd_out, reply)
         del reply
         _return_freed_memory(0)
 
 
-def answer(probes, request, submission, serialise, seed) -> bytes:
+def answer(table, student_error, request, submission, serialise, seed) -> bytes:
     """
     Runs the requested probe and serialises its reply, both under the probe's
     rules (if it has any): code the submission hooked into serialisation meets
     the same refusals as the probe.
     """
     seed()  # every probe starts from the same random state, so grading is repeatable
-    probe = probes.PROBES[request["probe"]]
+    probe = table[request["probe"]]
     rules = getattr(probe, "rules", None)
     try:
         with rules() if rules else contextlib.nullcontext():
             value = probe(**request["kwargs"])
-    except probes.StudentError as exc:
+    except student_error as exc:
         error = str(exc)
     except BaseException as exc:  # noqa: BLE001 - whatever the submission raises is reported, not fatal
         error = describe_exception(exc, submission)
@@ -267,7 +310,7 @@ def answer(probes, request, submission, serialise, seed) -> bytes:
         try:
             with rules(refuse_autograd=True) if rules else contextlib.nullcontext():
                 return serialise({"ok": True, "value": value, "id": request["id"]})
-        except probes.StudentError as exc:
+        except student_error as exc:
             error = str(exc)
         except BaseException as exc:  # noqa: BLE001 - e.g. an object torch.save cannot serialise
             error = f"the result could not be sent back: {type(exc).__name__}: {str(exc)[:200]}"

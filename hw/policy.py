@@ -256,6 +256,8 @@ def resolve(chain: str):
     module, counts as the module it is.
     """
     parts = chain.split(".")
+    if parts[0] == "hw" and len(parts) > 1 and f"{parts[1]}.py" in STUDENT_FILES:
+        return ".".join(parts[:2]), parts[2:]  # the submission's own module: never imported to check it
     module_name, obj = parts[0], module_object(parts[0])
     for i, part in enumerate(parts[1:], start=1):
         if obj is None or part.startswith("_"):
@@ -270,8 +272,13 @@ def resolve(chain: str):
     return module_name, []
 
 
-def library_problem(chain: str) -> str | None:
-    """Why homework code may not use the dotted name ``chain`` (rooted at an import), or None."""
+def library_problem(chain: str, definitions=None) -> str | None:
+    """
+    Why homework code may not use the dotted name ``chain`` (rooted at an
+    import), or None. ``definitions``: {"hw.answers": names it defines} for
+    the student modules, whose names may be used only where they are defined
+    (not a module that answers.py imported and hands on).
+    """
     module, rest = resolve(chain)
     library = MODULES.get(module)
     if library is None:
@@ -282,6 +289,14 @@ def library_problem(chain: str) -> str | None:
         if name.startswith("_") and name not in NAMEDTUPLE_API | READABLE_DUNDERS:
             return f"uses {chain}, a private name of {module}"
     if not rest:
+        return None
+    if module.startswith("hw."):
+        if f"{module[3:]}.py" in STUDENT_FILES:
+            defined = (definitions or {}).get(module)
+            if defined is not None and rest[0] not in defined:
+                return f"uses {module}.{rest[0]}, which hw/{module[3:]}.py does not define (import it from where it comes from)"
+        elif not hasattr(module_object(module), rest[0]):
+            return f"uses {module}.{rest[0]}, which hw/{module[3:]}.py does not define"
         return None
     if rest[0] in library.refused:
         return f"uses {library.refused[rest[0]]}, which homework code may not use"
@@ -361,8 +376,9 @@ def closure(bindings, start):
 class Reader(ast.NodeVisitor):
     """Walks one module and collects every Finding."""
 
-    def __init__(self, file, tree, rules):
+    def __init__(self, file, tree, rules, definitions=None):
         self.file = file
+        self.definitions = definitions
         self.findings = []
         self.imports = {}  # name bound by an import -> the dotted name it stands for
         self.derived = set()  # names assigned something that came from an import
@@ -405,10 +421,14 @@ class Reader(ast.NodeVisitor):
 
     # -- imports ----------------------------------------------------------------
 
-    def use_library(self, node, chain, how="uses"):
-        problem = library_problem(chain)
+    def use_library(self, node, chain):
+        """A name or attribute chain that stands for something imported, used as a whole (not inside a longer chain)."""
+        problem = library_problem(chain, self.definitions)
         if problem:
-            self.flag(node, problem if how == "uses" else problem.replace("uses", how, 1))
+            self.flag(node, problem)
+        elif not resolve(chain)[1]:
+            # A module handed around (m = torch; [np][0]) could reach what the module rules refuse.
+            self.flag(node, f"passes the module {chain} around as a value (use its names directly, e.g. {chain}.something)")
         for rule in self.scratch_rules(node):
             if not rule.permits(chain) and not any(chain == m or chain.startswith(m + ".") for m in PLAIN_PYTHON):
                 self.refuse(node, rule, f"uses {chain}: {rule.reason}")
@@ -432,7 +452,7 @@ class Reader(ast.NodeVisitor):
                 continue
             chain = f"{node.module}.{alias.name}"
             self.imports[alias.asname or alias.name] = chain
-            problem = library_problem(chain)  # `from torch.utils import data` imports the module torch.utils.data
+            problem = library_problem(chain, self.definitions)  # `from torch.utils import data`: torch.utils.data
             if problem:
                 self.flag(node, problem.replace("uses", "imports", 1))
             self.scratch_import(node, chain, resolve(chain)[0])
@@ -614,7 +634,7 @@ class Reader(ast.NodeVisitor):
 
 
 def parse(source: bytes, file: str):
-    """(tree, None), or (None, why the file cannot be read as a module)."""
+    """(tree, None), (None, why the file cannot be read as a module), or (None, None) for a syntax error."""
     if len(source) > MAX_SOURCE_BYTES:
         return None, f"{file} is larger than {MAX_SOURCE_BYTES >> 20} MiB"
     try:
@@ -625,18 +645,34 @@ def parse(source: bytes, file: str):
         return None, f"{file} contains a NUL byte: it is not Python source"
     try:
         return ast.parse(text, filename=file), None
-    except SyntaxError as exc:
-        return None, f"{file}:{exc.lineno} has a syntax error: {exc.msg}"
+    except SyntaxError:
+        return None, None  # Python's own message says where, when the module is imported
     except (ValueError, RecursionError, MemoryError) as exc:
         return None, f"{file} cannot be parsed ({type(exc).__name__})"
 
 
-def check_source(source: bytes, file: str) -> tuple[list, str | None]:
-    """The findings in one module (``file`` as "hw/layers.py"), and why it cannot be read, if it cannot."""
+def definitions_of(tree) -> set:
+    """The top-level names a module defines itself (functions, classes, assignments; not what it imports)."""
+    names = set()
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+            names.add(statement.name)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def check_source(source: bytes, file: str, definitions=None) -> tuple[list, str | None]:
+    """
+    The findings in one module (``file`` as "hw/layers.py"), and why it
+    cannot be read, if it cannot. ``definitions``: {"hw.answers": the names
+    answers.py defines} for the other student modules (see check_folder).
+    """
     tree, problem = parse(source, file)
     if tree is None:
         return [], problem
-    reader = Reader(file, tree, [rule for rule in FROM_SCRATCH if rule.file == file])
+    reader = Reader(file, tree, [rule for rule in FROM_SCRATCH if rule.file == file], definitions)
     try:
         reader.visit(tree)
     except RecursionError:
@@ -732,8 +768,13 @@ def check_folder(folder: Path) -> Report:
     """Collects the student modules of ``folder``/hw and checks each with the policy."""
     files = collect(folder)
     report = Report(files)
+    definitions = {f"hw.{name[:-3]}": set() for name in STUDENT_FILES}
     for name, source in files.modules.items():
-        findings, problem = check_source(source, f"hw/{name}")
+        tree, _ = parse(source, f"hw/{name}")
+        if tree is not None:
+            definitions[f"hw.{name[:-3]}"] = definitions_of(tree)
+    for name, source in files.modules.items():
+        findings, problem = check_source(source, f"hw/{name}", definitions)
         if problem:
             files.unreadable[f"hw/{name}"] = problem
         report.findings += findings

@@ -16,7 +16,10 @@ import math
 import torch
 from torch import nn
 
-from torch.nn.modules.utils import _pair
+
+def pair(value):
+    """(value, value) for an int, the value itself for a pair: kernel_size=3 means (3, 3)."""
+    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 class MyLinear(nn.Module):
@@ -63,7 +66,7 @@ class MyConv2d(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        self.kernel_size, self.stride, self.padding = pair(kernel_size), pair(stride), pair(padding)
         # TODO: Create self.weight and self.bias (None when bias is False) as
         #  nn.Parameter tensors, initialised as above.
         raise NotImplementedError()

@@ -96,7 +96,10 @@ def run_experiment(
     Returns:
     - The path of the result file.
     """
-    cfg = dict(locals())
+    cfg = dict(run_name=run_name, out_dir=out_dir, seed=seed, device=device, bs_train=bs_train, bs_test=bs_test,
+               batches=batches, epochs=epochs, early_stopping=early_stopping, checkpoints=checkpoints, lr=lr, reg=reg,
+               filters_per_layer=filters_per_layer, layers_per_block=layers_per_block, pool_every=pool_every,
+               hidden_dims=hidden_dims, model_type=model_type, dataset=dataset, kw=kw)  # fmt: skip
     cfg["filters_per_layer"], cfg["hidden_dims"], cfg["out_dir"] = list(filters_per_layer), list(hidden_dims), str(out_dir)
     if seed is None:
         seed = random.randint(0, 2**31 - 1)
@@ -278,8 +281,7 @@ def parse_cli(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run-exp", help="run one experiment configuration")
-    run.set_defaults(handler=lambda args: run_experiment(**{k: v for k, v in vars(args).items()
-                                                             if k not in ("command", "handler")}))  # fmt: skip
+    run.set_defaults(handler=run_from_options)
     run.add_argument("--run-name", "-n", required=True, help="name of the run and of its result file")
     run.add_argument("--out-dir", "-o", default="results", help="folder of the result file")
     run.add_argument("--seed", "-s", type=int, default=None, help="random seed (default: a new one, saved)")
@@ -303,6 +305,17 @@ def parse_cli(argv=None):
 
     add_grid_command(commands)
     return parser.parse_args(argv)
+
+
+def run_from_options(args):
+    """run_experiment with the options of the run-exp command."""
+    return run_experiment(
+        run_name=args.run_name, out_dir=args.out_dir, seed=args.seed, device=args.device, bs_train=args.bs_train,
+        bs_test=args.bs_test, batches=args.batches, epochs=args.epochs, early_stopping=args.early_stopping,
+        checkpoints=args.checkpoints, lr=args.lr, reg=args.reg, filters_per_layer=args.filters_per_layer,
+        layers_per_block=args.layers_per_block, pool_every=args.pool_every, hidden_dims=args.hidden_dims,
+        model_type=args.model_type, dataset=args.dataset,
+    )
 
 
 def main(argv=None):

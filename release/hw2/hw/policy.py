@@ -1,0 +1,795 @@
+"""
+The homework's rules for code: what the grader runs and what your modules may use.
+
+The grader and ``python -m hw.check`` read this same file, so what the check
+tells you before you hand in is what the grader will do.
+
+A closed world of files
+    Only the modules in STUDENT_FILES are taken from your hw/ folder; the
+    other modules of the homework (data.py, plot.py, ...) are the course's own
+    copies. Any other file in hw/ (a helper module, a .pyc, a data file) is not
+    graded, and a module that is not UTF-8 Python source cannot be graded.
+
+A closed world of code, checked on the source before anything runs
+    - imports come from MODULES only (the standard modules homework needs,
+      torch, numpy, matplotlib, scikit-learn's metrics, tqdm and the hw
+      modules); a library's attributes that are modules must be in MODULES
+      too (``torch.library``, ``torch.jit`` and ``torch.ops`` are not);
+    - no attribute that starts with ``_`` except on ``self``, ``cls`` or
+      ``super()`` (and READABLE_DUNDERS, NAMEDTUPLE_API anywhere); no
+      imported name that starts with ``_``; no name that starts with ``__``
+      but ``__name__``; a class defines no dunder method but CLASS_DUNDERS;
+    - ``getattr``/``setattr``/``delattr``/``hasattr`` with a literal public
+      name (or on ``self``); no ``eval``, ``exec``, ``compile``, ``globals``,
+      ``locals``, ``breakpoint``, ``vars`` of anything but ``self``, nor a
+      three-argument ``type``; these built-ins are called, never passed around;
+    - no frame or code attribute (``f_globals``, ``tb_frame``, ``gi_frame``...);
+    - ``str.format`` only on a written-out string whose fields name no
+      attribute or item;
+    - nothing imported is changed: no assignment to, or deletion of, an
+      attribute or item of an imported module or of what came from one;
+    - ``torch.load`` and ``numpy.load`` only without unpickling code.
+    Breaking one of these rules reaches for the grader rather than doing the
+    homework: the grader flags the submission for a person to review.
+
+From-scratch rules (FROM_SCRATCH)
+    The code that a part asks you to write from scratch (Part 1 and 3's
+    layers, the optimizers, MyLinear and MyConv2d, box_iou and nms) may use
+    only the operations its rule names: tensor arithmetic, reductions, matrix
+    products, views, indexing and padding. Breaking one fails that code's
+    tests, with the line.
+
+Why not RestrictedPython: it rewrites code to call guards at run time and
+rejects idioms every PyTorch module uses (``super().__init__()``,
+``self.count += 1``); its compile-time rules (no names starting with ``_``,
+no frame attributes, node types it does not know are errors) are the model
+for the rules above, which only read the code.
+"""
+import argparse
+import ast
+import fnmatch
+import importlib
+import string
+import sys
+import types
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+# -- the closed world of files ------------------------------------------------
+
+# The modules you write (the grader takes them from your hw/ folder).
+STUDENT_FILES = ("layers.py", "optimizers.py", "training.py", "answers.py", "cnn.py", "classifier.py",
+                 "experiments.py", "text.py", "interpret.py")  # fmt: skip
+# The course's modules (the grader uses its own copies, whatever your hw/ holds).
+PROVIDED_FILES = ("__init__.py", "check.py", "data.py", "detection.py", "grad_check.py", "grad_compare.py", "grid.py",
+                  "plot.py", "policy.py", "studies.py", "targets.py")  # fmt: skip
+MAX_SOURCE_BYTES = 1 << 20
+
+
+# -- the closed world of code -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Library:
+    """
+    A module homework code may import. ``attributes``: the names it may use
+    (None: every public one). ``refused``: public names that are still a way
+    around the rules, with the reason.
+    """
+
+    attributes: frozenset | None = None
+    refused: dict = field(default_factory=dict)
+
+
+ANY = Library()
+HW_MODULES = {f"hw.{name[:-3]}": ANY for name in STUDENT_FILES + PROVIDED_FILES if name != "__init__.py"}
+MODULES = {
+    # the standard library homework code needs
+    **{name: ANY for name in (
+        "abc", "argparse", "bisect", "collections", "collections.abc", "copy", "csv", "dataclasses", "datetime",
+        "enum", "functools", "glob", "heapq", "itertools", "json", "math", "numbers", "pathlib", "random", "re",
+        "statistics", "textwrap", "time", "typing", "warnings",
+    )},
+    "os": Library(frozenset({"path", "makedirs", "listdir", "scandir", "walk", "remove", "unlink", "rmdir", "mkdir",
+                             "replace", "rename", "getcwd", "sep", "fspath", "PathLike", "cpu_count"})),
+    "os.path": ANY,
+    "urllib.request": Library(frozenset({"urlopen", "urlretrieve", "Request"})),  # downloads; the grader has no network
+    "torch": Library(refused={"compile": "torch.compile (compiled code hides the operations it runs)",
+                              "load_library": "torch.load_library"}),
+    **{name: ANY for name in (
+        "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.utils.data", "torch.optim",
+        "torch.optim.lr_scheduler", "torch.autograd", "torch.linalg", "torch.special", "torch.fft",
+        "torch.distributions", "torch.cuda", "torch.mps", "torch.backends", "torch.backends.cudnn",
+        "torch.backends.mps", "torch.random",
+        "numpy", "numpy.linalg", "numpy.random", "numpy.fft",
+        "matplotlib.pyplot", "sklearn.metrics", "tqdm", "tqdm.auto", "IPython.display",
+        "torchvision.transforms", "torchvision.utils",
+    )},
+    **HW_MODULES,
+}  # fmt: skip
+# Public names of named tuples and the dunders any object may show.
+NAMEDTUPLE_API = frozenset({"_asdict", "_replace", "_fields", "_make"})
+READABLE_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__"})
+# The dunder methods a class of the homework may define.
+CLASS_DUNDERS = frozenset({"__init__", "__repr__", "__str__", "__len__", "__getitem__", "__call__", "__iter__",
+                           "__next__", "__post_init__"})  # fmt: skip
+REFLECTION = ("getattr", "setattr", "delattr", "hasattr")
+DYNAMIC_CODE = {"eval": "eval()", "exec": "exec()", "compile": "compile()", "globals": "globals()",
+                "locals": "locals()", "breakpoint": "breakpoint()", "vars": "vars()", "type": "type()"}  # fmt: skip
+# The attributes of frames, tracebacks, generators and code objects (as RestrictedPython's INSPECT_ATTRIBUTES).
+INTROSPECTION = frozenset({
+    "tb_frame", "tb_next", "f_back", "f_builtins", "f_code", "f_globals", "f_locals", "f_trace", "co_code",
+    "gi_frame", "gi_code", "gi_yieldfrom", "gi_running", "cr_await", "cr_frame", "cr_code", "cr_origin",
+    "ag_await", "ag_frame", "ag_code",
+})  # fmt: skip
+# Calls whose keywords would unpickle code: (function, keyword) -> the values that are safe.
+UNPICKLING_KEYWORDS = {("torch.load", "weights_only"): (True,), ("torch.load", "pickle_module"): (),
+                       ("numpy.load", "allow_pickle"): (False,)}  # fmt: skip
+REFUSED_NODES = {
+    ast.AsyncFunctionDef: "async functions", ast.Await: "await", ast.AsyncFor: "async for",
+    ast.AsyncWith: "async with", ast.TryStar: "except*",
+}  # fmt: skip
+
+
+# -- from-scratch rules -------------------------------------------------------
+
+# What code written from scratch may use of torch: making tensors, arithmetic
+# and elementwise functions, reductions, matrix products, views and
+# reshaping, indexing, padding, and random numbers (dropout). Not
+# convolution, pooling, normalisation, linear layers, losses, autograd or a
+# library's optimizers, however reached.
+TENSOR_BASICS = frozenset({
+    # types
+    "torch.Tensor", "torch.Size", "torch.dtype", "torch.device", "torch.Generator", "torch.float16", "torch.bfloat16",
+    "torch.float32", "torch.float64", "torch.float", "torch.double", "torch.half", "torch.int8", "torch.uint8",
+    "torch.int16", "torch.int32", "torch.int64", "torch.int", "torch.long", "torch.bool", "torch.is_tensor",
+    "torch.is_floating_point", "torch.finfo", "torch.iinfo", "torch.no_grad", "torch.inference_mode", "torch.inf",
+    "torch.nan", "torch.pi", "torch.e",
+    # making tensors
+    "torch.tensor", "torch.as_tensor", "torch.zeros", "torch.ones", "torch.empty", "torch.full", "torch.eye",
+    "torch.arange", "torch.linspace", "torch.zeros_like", "torch.ones_like", "torch.empty_like", "torch.full_like",
+    "torch.rand", "torch.randn", "torch.randint", "torch.rand_like", "torch.randn_like", "torch.randperm",
+    "torch.bernoulli", "torch.manual_seed",
+    # arithmetic and elementwise functions
+    "torch.add", "torch.sub", "torch.mul", "torch.div", "torch.true_divide", "torch.neg", "torch.abs", "torch.sign",
+    "torch.pow", "torch.sqrt", "torch.rsqrt", "torch.square", "torch.exp", "torch.log", "torch.log1p", "torch.expm1",
+    "torch.tanh", "torch.sigmoid", "torch.sin", "torch.cos", "torch.reciprocal", "torch.clamp", "torch.clip",
+    "torch.maximum", "torch.minimum", "torch.where", "torch.floor", "torch.ceil", "torch.round", "torch.trunc",
+    "torch.remainder", "torch.fmod", "torch.floor_divide", "torch.isfinite", "torch.isnan", "torch.isinf",
+    "torch.eq", "torch.ne", "torch.lt", "torch.le", "torch.gt", "torch.ge", "torch.logical_and",
+    "torch.logical_or", "torch.logical_not", "torch.allclose", "torch.equal", "torch.lerp", "torch.addcmul",
+    "torch.addcdiv", "torch.softmax", "torch.log_softmax",
+    # reductions
+    "torch.sum", "torch.mean", "torch.prod", "torch.max", "torch.min", "torch.amax", "torch.amin", "torch.argmax",
+    "torch.argmin", "torch.var", "torch.std", "torch.logsumexp", "torch.norm", "torch.cumsum", "torch.all",
+    "torch.any", "torch.count_nonzero", "torch.linalg.norm", "torch.linalg.vector_norm", "torch.sort", "torch.argsort", "torch.topk", "torch.bincount",
+    # matrix products
+    "torch.matmul", "torch.mm", "torch.bmm", "torch.mv", "torch.dot", "torch.outer", "torch.einsum",
+    "torch.tensordot",
+    # views, reshaping and indexing
+    "torch.reshape", "torch.flatten", "torch.unflatten", "torch.squeeze", "torch.unsqueeze", "torch.permute",
+    "torch.transpose", "torch.movedim", "torch.cat", "torch.concat", "torch.stack", "torch.split", "torch.chunk",
+    "torch.unbind", "torch.narrow", "torch.flip", "torch.roll", "torch.gather", "torch.scatter",
+    "torch.scatter_add", "torch.index_select", "torch.masked_select", "torch.nonzero", "torch.take_along_dim",
+    "torch.broadcast_to", "torch.meshgrid", "torch.tril", "torch.triu", "torch.repeat_interleave", "torch.tile",
+    "torch.as_strided",
+    # padding
+    "torch.nn.functional.pad",
+})  # fmt: skip
+# Modules that from-scratch code may import, and use without limit (their names end in .*).
+PLAIN_PYTHON = ("abc", "math", "numbers", "typing", "dataclasses", "collections", "functools", "itertools")
+
+
+@dataclass(frozen=True)
+class FromScratch:
+    """
+    Code that a part asks for from scratch. ``scopes``: the top-level classes
+    and functions of ``file`` it covers, with the module-level code they use
+    (None: the whole module). ``allowed``: the qualified names it may use
+    (``math.*`` for all of a module).
+    """
+
+    file: str
+    scopes: tuple | None
+    allowed: frozenset = field(repr=False)
+    reason: str
+    imports: tuple = ("torch", "torch.nn.functional", *PLAIN_PYTHON)
+
+    def permits(self, name: str) -> bool:
+        return name in self.allowed or any(fnmatch.fnmatchcase(name, f"{m}.*") for m in PLAIN_PYTHON)
+
+
+LAYER_RULE = FromScratch(
+    "hw/layers.py", None, TENSOR_BASICS,
+    "this part's layers compute their forward and backward passes themselves: tensor arithmetic, reductions, matrix "
+    "products, views, indexing and padding only (no autograd, no PyTorch convolution, pooling or normalization)",
+)  # fmt: skip
+OPTIMIZER_RULE = FromScratch(
+    "hw/optimizers.py", None, TENSOR_BASICS | {"torch.optim.Optimizer"},  # to tell torch's optimizers apart
+    "the update rules are written by hand: tensor arithmetic only (no torch.optim, no autograd)",
+)
+OWN_MODULE_RULE = FromScratch(
+    "hw/cnn.py", ("MyLinear", "MyConv2d"), TENSOR_BASICS | {"torch.nn.Module", "torch.nn.Parameter", "torch.nn.init.*"},
+    "MyLinear and MyConv2d compute their output themselves: tensor arithmetic, matrix products, views and padding "
+    "(not PyTorch's linear or convolution)",
+    imports=("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", *PLAIN_PYTHON),
+)  # fmt: skip
+BOX_RULE = FromScratch(
+    "hw/interpret.py", ("box_iou", "nms"), TENSOR_BASICS,
+    "box_iou and nms are computed by your own code: tensor arithmetic, reductions, sorting and indexing (not "
+    "torchvision's box operations)",
+)
+FROM_SCRATCH = (LAYER_RULE, OPTIMIZER_RULE, OWN_MODULE_RULE, BOX_RULE)
+
+
+# -- findings -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One place where a module breaks a rule."""
+
+    file: str  # "hw/layers.py"
+    line: int
+    message: str  # "imports ctypes, which homework code may not use"
+    scope: str | None = None  # the top-level class, function or assignment it is in (None: module level)
+    used_by: frozenset = frozenset()  # the top-level names whose code runs it (scope and what calls it)
+    from_scratch: FromScratch | None = None  # the from-scratch rule it breaks (None: a closed-world rule)
+
+    def describe(self) -> str:
+        return f"{self.file}:{self.line} {self.message}"
+
+
+def module_object(name: str):
+    """The library module ``name`` (imported to resolve names), or None where it cannot be imported."""
+    try:
+        return importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - a module that does not import is a module homework cannot use
+        return None
+
+
+def resolve(chain: str):
+    """
+    ``(module, rest)`` for a dotted name rooted at an import: the longest
+    prefix of ``chain`` that is a module, and the names after it. Modules are
+    found by importing the library, so ``torch.ops``, an object that is a
+    module, counts as the module it is.
+    """
+    parts = chain.split(".")
+    if parts[0] == "hw" and len(parts) > 1 and f"{parts[1]}.py" in STUDENT_FILES:
+        return ".".join(parts[:2]), parts[2:]  # the submission's own module: never imported to check it
+    module_name, obj = parts[0], module_object(parts[0])
+    for i, part in enumerate(parts[1:], start=1):
+        if obj is None or part.startswith("_"):
+            return module_name, parts[i:]
+        try:
+            child = getattr(obj, part)
+        except Exception:  # noqa: BLE001 - a name the library does not have (yet: a submodule not imported)
+            child = module_object(".".join(parts[: i + 1]))
+        if not isinstance(child, types.ModuleType):
+            return module_name, parts[i:]
+        module_name, obj = ".".join(parts[: i + 1]), child
+    return module_name, []
+
+
+def library_problem(chain: str, definitions=None) -> str | None:
+    """
+    Why homework code may not use the dotted name ``chain`` (rooted at an
+    import), or None. ``definitions``: {"hw.answers": names it defines} for
+    the student modules, whose names may be used only where they are defined
+    (not a module that answers.py imported and hands on).
+    """
+    module, rest = resolve(chain)
+    library = MODULES.get(module)
+    if library is None:
+        return f"uses {module}, which homework code may not use"
+    for name in rest:
+        if name in INTROSPECTION:
+            return f"uses .{name} (the interpreter's frames and code), which homework code does not need"
+        if name.startswith("_") and name not in NAMEDTUPLE_API | READABLE_DUNDERS:
+            return f"uses {chain}, a private name of {module}"
+    if not rest:
+        return None
+    if module.startswith("hw."):
+        if f"{module[3:]}.py" in STUDENT_FILES:
+            defined = (definitions or {}).get(module)
+            if defined is not None and rest[0] not in defined:
+                return f"uses {module}.{rest[0]}, which hw/{module[3:]}.py does not define (import it from where it comes from)"
+        elif not hasattr(module_object(module), rest[0]):
+            return f"uses {module}.{rest[0]}, which hw/{module[3:]}.py does not define"
+        return None
+    if rest[0] in library.refused:
+        return f"uses {library.refused[rest[0]]}, which homework code may not use"
+    if library.attributes is not None and rest[0] not in library.attributes:
+        return f"uses {module}.{rest[0]}, which homework code may not use (of {module} it may use: " \
+               f"{', '.join(sorted(library.attributes))})"  # fmt: skip
+    return None
+
+
+# -- reading a module ---------------------------------------------------------
+
+
+def dotted(node):
+    """('torch', 'torch.nn.functional.conv2d') for an attribute chain on a name; (None, None) otherwise."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr" \
+            and len(node.args) == 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
+        root, chain = dotted(node.args[0])  # getattr(torch, "conv2d") is torch.conv2d
+        return (root, f"{chain}.{node.args[1].value}.{'.'.join(reversed(parts))}".rstrip(".")) if root else (None, None)
+    if not isinstance(node, ast.Name):
+        return None, None
+    return node.id, ".".join([node.id, *reversed(parts)])
+
+
+def root_of(node):
+    """The expression an attribute or item chain starts from: ``model`` for ``model.fc.weight[0]``."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    return node
+
+
+def top_level_scopes(tree):
+    """{name: [nodes]} of the module's top-level classes, functions and assignments, and [node, name] pairs."""
+    bindings, owner = {}, {}
+
+    def visit(statements):
+        for statement in statements:
+            names = []
+            if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+                names = [statement.name]
+            elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+                names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            elif isinstance(statement, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+                for block in ("body", "orelse", "finalbody"):
+                    visit(getattr(statement, block, []))
+                for handler in getattr(statement, "handlers", []):
+                    visit(handler.body)
+                continue
+            for name in names:
+                bindings.setdefault(name, []).append(statement)
+            for node in ast.walk(statement):
+                owner.setdefault(id(node), names[0] if names else None)
+
+    visit(tree.body)
+    return bindings, owner
+
+
+def closure(bindings, start):
+    """The names of top-level definitions that the definitions named in ``start`` use, transitively, with them."""
+    seen, todo = set(), [name for name in start if name in bindings]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for statement in bindings[name]:
+            for node in ast.walk(statement):
+                if isinstance(node, ast.Name) and node.id in bindings and node.id not in seen:
+                    todo.append(node.id)
+    return seen
+
+
+class Reader(ast.NodeVisitor):
+    """Walks one module and collects every Finding."""
+
+    def __init__(self, file, tree, rules, definitions=None):
+        self.file = file
+        self.definitions = definitions
+        self.findings = []
+        self.imports = {}  # name bound by an import -> the dotted name it stands for
+        self.derived = set()  # names assigned something that came from an import
+        self.rules = rules  # the FromScratch rules of this file
+        self.bindings, self.owner = top_level_scopes(tree)
+        # For each scoped rule, the top-level names whose code it covers.
+        self.covered = {rule: closure(self.bindings, rule.scopes) if rule.scopes else None for rule in rules}
+        self.class_depth = 0
+        self.method_self = []  # per function: the names that are its self/cls
+
+    # -- recording ------------------------------------------------------------
+
+    def flag(self, node, message):
+        scope = self.owner.get(id(node))
+        self.findings.append(Finding(self.file, getattr(node, "lineno", 0), message, scope))
+
+    def scratch_rules(self, node):
+        """The from-scratch rules that cover the code of ``node``."""
+        scope = self.owner.get(id(node))
+        return [r for r in self.rules if self.covered[r] is None or scope in self.covered[r]]
+
+    def refuse(self, node, rule, message):
+        scope = self.owner.get(id(node))
+        self.findings.append(Finding(self.file, getattr(node, "lineno", 0), message, scope, from_scratch=rule))
+
+    def is_self(self, node):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super":
+            return True
+        return isinstance(node, ast.Name) and bool(self.method_self) and node.id in self.method_self[-1]
+
+    def from_import(self, node):
+        """Whether an expression is (part of) something imported: a library's module, class, function or object."""
+        while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+            node = node.value
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id == "type":  # type(x) is a class, maybe a library's
+                return True
+            return node.func.id == "getattr" and bool(node.args) and self.from_import(node.args[0])
+        return isinstance(node, ast.Name) and (node.id in self.imports or node.id in self.derived)
+
+    # -- imports ----------------------------------------------------------------
+
+    def use_library(self, node, chain):
+        """A name or attribute chain that stands for something imported, used as a whole (not inside a longer chain)."""
+        problem = library_problem(chain, self.definitions)
+        if problem:
+            self.flag(node, problem)
+        elif not resolve(chain)[1]:
+            # A module handed around (m = torch; [np][0]) could reach what the module rules refuse.
+            self.flag(node, f"passes the module {chain} around as a value (use its names directly, e.g. {chain}.something)")
+        for rule in self.scratch_rules(node):
+            if not rule.permits(chain) and not any(chain == m or chain.startswith(m + ".") for m in PLAIN_PYTHON):
+                self.refuse(node, rule, f"uses {chain}: {rule.reason}")
+
+    def visit_Import(self, node):
+        for alias in node.names:
+            if alias.asname is None:
+                self.imports[alias.name.split(".")[0]] = alias.name.split(".")[0]
+            else:
+                self.imports[alias.asname] = alias.name
+            self.check_import(node, alias.name)
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node):
+        if node.level:
+            self.flag(node, "uses a relative import: write from hw.<module> import ... instead")
+            return
+        for alias in node.names:
+            if alias.name == "*":
+                self.flag(node, f"imports * from {node.module}: name what you import")
+                continue
+            chain = f"{node.module}.{alias.name}"
+            self.imports[alias.asname or alias.name] = chain
+            problem = library_problem(chain, self.definitions)  # `from torch.utils import data`: torch.utils.data
+            if problem:
+                self.flag(node, problem.replace("uses", "imports", 1))
+            self.scratch_import(node, chain, resolve(chain)[0])
+
+    def check_import(self, node, module):
+        if module not in MODULES:
+            self.flag(node, f"imports {module}, which homework code may not use")
+        else:
+            self.scratch_import(node, module, module)
+
+    def scratch_import(self, node, chain, module):
+        for rule in self.scratch_rules(node):
+            if rule.scopes is None and module not in rule.imports:
+                self.refuse(node, rule, f"imports {module}: {rule.reason}")
+            elif rule.scopes is not None and self.owner.get(id(node)) is not None and not rule.permits(chain):
+                self.refuse(node, rule, f"imports {chain}: {rule.reason}")
+
+    # -- definitions ------------------------------------------------------------
+
+    def visit_ClassDef(self, node):
+        for keyword in node.keywords:
+            if keyword.arg == "metaclass":
+                self.flag(node, f"gives class {node.name} a metaclass")
+        self.class_depth += 1
+        self.generic_visit(node)
+        self.class_depth -= 1
+
+    def visit_FunctionDef(self, node):
+        if node.name.startswith("__") and node.name not in CLASS_DUNDERS:
+            self.flag(node, f"defines {node.name}, which homework classes do not define (they may define "
+                            f"{', '.join(sorted(CLASS_DUNDERS))})")  # fmt: skip
+        arguments = node.args.posonlyargs + node.args.args
+        is_static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list)
+        if self.class_depth > 0 and arguments and not is_static:
+            own = {arguments[0].arg} & {"self", "cls"}
+        else:  # a function inside a method still sees the method's self, unless it takes a parameter of that name
+            enclosing = self.method_self[-1] if self.method_self else set()
+            own = enclosing - {a.arg for a in arguments + node.args.kwonlyargs}
+        self.method_self.append(own)
+        depth, self.class_depth = self.class_depth, 0  # a class inside a function body is its own
+        self.generic_visit(node)
+        self.class_depth = depth
+        self.method_self.pop()
+
+    visit_Lambda = ast.NodeVisitor.generic_visit
+
+    def generic_visit(self, node):
+        for kind, what in REFUSED_NODES.items():
+            if isinstance(node, kind):
+                self.flag(node, f"uses {what}, which homework code does not need")
+        super().generic_visit(node)
+
+    # -- names and attributes -----------------------------------------------------
+
+    def visit_Name(self, node):
+        name = node.id
+        if name.startswith("__") and name != "__name__":
+            self.flag(node, f"uses the name {name}")
+        elif name in self.imports and isinstance(node.ctx, ast.Load) and id(node) not in self.chain_roots:
+            self.use_library(node, self.imports[name])  # a name imported from a module, or a module on its own
+
+    def visit_Attribute(self, node):
+        root, chain = dotted(node)
+        if id(node) in self.chain_parts:
+            self.generic_visit(node)
+            return
+        if root in self.imports and isinstance(node.ctx, ast.Load):
+            self.use_library(node, self.imports[root] + chain[len(root):])
+            inner = node.value  # the rest of the chain is checked with it
+            while isinstance(inner, ast.Attribute):
+                self.chain_parts.add(id(inner))
+                inner = inner.value
+            if isinstance(inner, ast.Name):
+                self.chain_roots.add(id(inner))
+        else:
+            attr = node.attr
+            if attr in INTROSPECTION:
+                self.flag(node, f"uses .{attr} (the interpreter's frames and code), which homework code does not need")
+            elif attr.startswith("_") and attr not in NAMEDTUPLE_API | READABLE_DUNDERS and not self.is_self(node.value):
+                self.flag(node, f"uses the private attribute .{attr} of something other than self")
+            elif attr in ("format", "format_map") and not isinstance(node.value, ast.Constant):
+                self.flag(node, f"uses .{attr} on a string that is not written out (write an f-string)")
+        self.generic_visit(node)
+
+    # -- calls --------------------------------------------------------------------
+
+    def visit_Call(self, node):
+        func = node.func
+        if isinstance(func, ast.Name):
+            self.callees.add(id(func))
+            self.builtin_call(node, func.id)
+        if isinstance(func, ast.Attribute) and func.attr in ("format", "format_map") \
+                and isinstance(func.value, ast.Constant) and isinstance(func.value.value, str):  # fmt: skip
+            self.format_fields(node, func.value.value)
+        root, chain = dotted(func)
+        if root in self.imports:
+            full = self.imports[root] + chain[len(root):]
+            for (function, keyword), safe in UNPICKLING_KEYWORDS.items():
+                for given in node.keywords:
+                    unsafe = not (isinstance(given.value, ast.Constant) and given.value.value in safe)
+                    if full == function and given.arg == keyword and unsafe:
+                        self.flag(node, f"calls {function} with {keyword}=..., which can run code from a file")
+                    elif full == function and given.arg is None:
+                        self.flag(node, f"calls {function} with **keywords")
+        self.generic_visit(node)
+
+    def builtin_call(self, node, name):
+        args = node.args
+        if name in REFLECTION:
+            target_is_self = bool(args) and self.is_self(args[0])
+            literal = len(args) >= 2 and isinstance(args[1], ast.Constant) and isinstance(args[1].value, str)
+            if not target_is_self and not literal:
+                self.flag(node, f"calls {name}() with a computed attribute name")
+            elif literal and args[1].value.startswith("_") and not target_is_self:
+                self.flag(node, f"calls {name}() with the private name {args[1].value!r}")
+            if name in ("setattr", "delattr") and args and self.from_import(args[0]):
+                self.flag(node, f"calls {name}() on something imported (homework code changes no library)")
+        elif name == "vars":
+            if not (len(args) == 1 and self.is_self(args[0])):
+                self.flag(node, "calls vars() on something other than self")
+        elif name == "type":
+            if len(args) != 1:
+                self.flag(node, "calls type() to make a class")
+        elif name in DYNAMIC_CODE:
+            self.flag(node, f"calls {DYNAMIC_CODE[name]}, which runs or reaches code the homework does not show")
+
+    def format_fields(self, node, text):
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(text) if f]
+        except ValueError:
+            return
+        if any("." in f or "[" in f for f in fields):
+            self.flag(node, "formats a string with a field that reads an attribute or item")
+
+    # -- changes to what was imported ---------------------------------------------
+
+    def visit_Assign(self, node):
+        for target in node.targets:
+            self.check_target(node, target, "assigns to")
+        self.track_aliases(node.targets, node.value)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node):
+        self.check_target(node, node.target, "assigns to")
+        if node.value is not None:
+            self.track_aliases([node.target], node.value)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node):
+        self.check_target(node, node.target, "assigns to")
+        self.generic_visit(node)
+
+    def visit_Delete(self, node):
+        for target in node.targets:
+            self.check_target(node, target, "deletes")
+        self.generic_visit(node)
+
+    def check_target(self, node, target, how):
+        for element in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
+            if isinstance(element, (ast.Attribute, ast.Subscript)) and self.from_import(element.value):
+                self.flag(node, f"{how} something imported (homework code changes no library)")
+
+    def track_aliases(self, targets, value):
+        """A name given a library's object (``T = torch.Tensor``) stands for it: changing it changes the library."""
+        if isinstance(value, (ast.Name, ast.Attribute, ast.Subscript)) and self.from_import(value):
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        self.derived.add(name.id)
+
+    def visit_Module(self, node):
+        self.chain_parts, self.chain_roots, self.callees = set(), set(), set()
+        self.generic_visit(node)
+        # The built-ins that reach code by name are called where they appear, never passed around.
+        for name in ast.walk(node):
+            if isinstance(name, ast.Name) and name.id in (*REFLECTION, *DYNAMIC_CODE) and id(name) not in self.callees \
+                    and name.id not in self.imports and isinstance(name.ctx, ast.Load) and name.id != "type":  # fmt: skip
+                self.flag(name, f"passes the built-in {name.id} around as a value")
+
+
+def parse(source: bytes, file: str):
+    """(tree, None), (None, why the file cannot be read as a module), or (None, None) for a syntax error."""
+    if len(source) > MAX_SOURCE_BYTES:
+        return None, f"{file} is larger than {MAX_SOURCE_BYTES >> 20} MiB"
+    try:
+        text = source.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"{file} is not UTF-8 text (byte {exc.start} cannot be decoded): save it as UTF-8 Python source"
+    if "\0" in text:
+        return None, f"{file} contains a NUL byte: it is not Python source"
+    try:
+        return ast.parse(text, filename=file), None
+    except SyntaxError:
+        return None, None  # Python's own message says where, when the module is imported
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return None, f"{file} cannot be parsed ({type(exc).__name__})"
+
+
+def definitions_of(tree) -> set:
+    """The top-level names a module defines itself (functions, classes, assignments; not what it imports)."""
+    names = set()
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+            names.add(statement.name)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+def check_source(source: bytes, file: str, definitions=None) -> tuple[list, str | None]:
+    """
+    The findings in one module (``file`` as "hw/layers.py"), and why it
+    cannot be read, if it cannot. ``definitions``: {"hw.answers": the names
+    answers.py defines} for the other student modules (see check_folder).
+    """
+    tree, problem = parse(source, file)
+    if tree is None:
+        return [], problem
+    reader = Reader(file, tree, [rule for rule in FROM_SCRATCH if rule.file == file], definitions)
+    try:
+        reader.visit(tree)
+    except RecursionError:
+        return [], f"{file} is nested too deeply to be read"
+    users = {}  # top-level name -> the top-level names whose code uses it
+    for name in reader.bindings:
+        for used in closure(reader.bindings, [name]):
+            users.setdefault(used, set()).add(name)
+    unique = {
+        (f.line, f.message, f.from_scratch): replace(f, used_by=frozenset(users.get(f.scope, ())))
+        for f in reader.findings
+    }
+    return sorted(unique.values(), key=lambda f: (f.line, f.message)), None
+
+
+# -- a submission ---------------------------------------------------------------
+
+
+@dataclass
+class Files:
+    """What the grader would take from a folder that holds hw/."""
+
+    modules: dict = field(default_factory=dict)  # "layers.py" -> its bytes, for the student modules that are there
+    missing: list = field(default_factory=list)  # "hw/layers.py", ...
+    unreadable: dict = field(default_factory=dict)  # "hw/layers.py" -> why it cannot be graded
+    left_out: list = field(default_factory=list)  # every other file of hw/, as "hw/_fast.py"
+
+
+def collect(folder: Path, limit_files: int = 2000) -> Files:
+    """
+    The student modules of ``folder``/hw, read without following links, and
+    the files the grader leaves out. The course's own modules (PROVIDED_FILES)
+    are neither read nor listed: the grader uses its own copies.
+    """
+    files = Files()
+    package = Path(folder) / "hw"
+    if package.is_symlink() or not package.is_dir():
+        files.missing = [f"hw/{name}" for name in STUDENT_FILES]
+        return files
+    for name in STUDENT_FILES:
+        path = package / name
+        if path.is_symlink():
+            files.unreadable[f"hw/{name}"] = f"hw/{name} is a link to another file, not a file: the grader follows no links"
+        elif not path.exists():
+            files.missing.append(f"hw/{name}")
+        elif not path.is_file():
+            files.unreadable[f"hw/{name}"] = f"hw/{name} is not a file"
+        elif path.stat().st_size > MAX_SOURCE_BYTES:
+            files.unreadable[f"hw/{name}"] = f"hw/{name} is larger than {MAX_SOURCE_BYTES >> 20} MiB"
+        else:
+            files.modules[name] = path.read_bytes()
+    expected = set(STUDENT_FILES) | set(PROVIDED_FILES)
+    for count, path in enumerate(sorted(package.rglob("*"))):
+        if count >= limit_files:
+            files.left_out.append("... (more files)")
+            break
+        relative = path.relative_to(package)
+        if path.is_dir() and not path.is_symlink():
+            continue
+        if len(relative.parts) == 1 and relative.name in expected:
+            continue
+        if "__pycache__" in relative.parts or relative.parts[0] == ".ipynb_checkpoints":
+            continue  # made by Python and Jupyter, not by the student
+        files.left_out.append(f"hw/{relative.as_posix()}")
+    return files
+
+
+@dataclass
+class Report:
+    """The policy's verdict on a submission's modules."""
+
+    files: Files
+    findings: list = field(default_factory=list)  # every Finding, closed-world and from-scratch
+
+    @property
+    def flags(self):
+        """Findings that reach outside the homework: a person reviews them."""
+        return [f for f in self.findings if f.from_scratch is None]
+
+    def scratch_findings(self, rule: FromScratch, classes=()):
+        """
+        The findings of ``rule`` in code that ``classes`` (top-level names)
+        run: their own, their base classes', the module-level definitions they
+        use and the module's top level (all findings without ``classes``).
+        """
+        return [
+            f for f in self.findings
+            if f.from_scratch == rule and (not classes or f.scope is None or f.used_by & set(classes))
+        ]  # fmt: skip
+
+
+def check_folder(folder: Path) -> Report:
+    """Collects the student modules of ``folder``/hw and checks each with the policy."""
+    files = collect(folder)
+    report = Report(files)
+    definitions = {f"hw.{name[:-3]}": set() for name in STUDENT_FILES}
+    for name, source in files.modules.items():
+        tree, _ = parse(source, f"hw/{name}")
+        if tree is not None:
+            definitions[f"hw.{name[:-3]}"] = definitions_of(tree)
+    for name, source in files.modules.items():
+        findings, problem = check_source(source, f"hw/{name}", definitions)
+        if problem:
+            files.unreadable[f"hw/{name}"] = problem
+        report.findings += findings
+    return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m hw.policy", description="Checks hw/ modules against the rules.")
+    parser.add_argument("folder", nargs="?", default=".", help="the folder that holds hw/ (default: here)")
+    args = parser.parse_args(argv)
+    report = check_folder(Path(args.folder))
+    for finding in report.findings:
+        print(finding.describe(), "(from scratch)" if finding.from_scratch else "")
+    return 1 if report.findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
