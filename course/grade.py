@@ -67,6 +67,7 @@ class Outcome:
     answers: dict = field(default_factory=dict)  # answer function -> Markdown, for formgrader
     problem: str | None = None  # why the submission could not be graded at all
     flags: list = field(default_factory=list)  # findings for staff review: {"kind", "message"}
+    left_out: list = field(default_factory=list)  # files of the submission's hw/ that the grader did not run
     isolation: str | None = None
     seconds: float = 0.0  # wall time its grading held a slot
     worker_seconds: float = 0.0  # what it used of its time budget
@@ -170,6 +171,7 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
         reported = {}
     outcome.answers = reported.get("answers", {})
     outcome.flags = reported.get("flags", [])
+    outcome.left_out = reported.get("left_out", [])
     outcome.isolation = reported.get("isolation") or settings.isolation
     outcome.worker_seconds = reported.get("worker_seconds", 0.0)
     by_name = {t["name"]: t for t in reported.get("tests", [])}
@@ -257,6 +259,7 @@ def _summary(outcome: Outcome, parts, reviews, settings: Settings, **extra):
         "worker_seconds": outcome.worker_seconds,
         "time_budget": settings.budget.seconds,
         "answers": outcome.answers,
+        "left_out": outcome.left_out,
         **extra,
     }
     return summary_of(outcome.student, tests, parts, outcome.flags, reviews.get(outcome.student), **extra)

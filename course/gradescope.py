@@ -555,6 +555,11 @@ def summary_output(summary: dict, titles: dict, answers: list) -> str:
     lines.append(f"Hidden tests: {summary['score']} / {summary['max_score']} points")
     for part, scores in summary["parts"].items():
         lines.append(f"  {titles.get(part, part)}: {scores['score']} / {scores['max_score']}")
+    left_out = summary.get("left_out") or []
+    if left_out:
+        lines += ["", f"Not graded: the grader runs only the homework's own modules of hw/, so it left out "
+                      f"{', '.join(left_out[:20])}{' and more' if len(left_out) > 20 else ''}. "
+                      "Code your modules need must be in them (python -m hw.check says so before you hand in)."]
     flags = summary.get("flags") or []
     if flags:
         withheld = sum(1 for t in summary["tests"] if t.get("withheld"))
@@ -634,7 +639,7 @@ def grade(root: Path, started: float) -> dict:
     tests = apply_review(outcome.tests, outcome.flags, None)
     parts = sorted({t["part"] for t in config["catalog"]})
     summary = summary_of(outcome.student, tests, parts, outcome.flags, None, problem=outcome.problem,
-                         answers=outcome.answers)  # fmt: skip
+                         answers=outcome.answers, left_out=outcome.left_out)  # fmt: skip
     extra = {
         "isolation": outcome.isolation,
         "suite_seconds": round(outcome.seconds, 1),

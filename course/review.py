@@ -2,7 +2,7 @@
 Staff review of flagged submissions, and the gradebook built from the result files.
 
 A submission is flagged when the grader finds code that could reach around it
-(see autograder/tamper_scan.py) or a forged message on its channel. Its passed
+(hw/policy.py: code outside the closed world) or a forged message on its channel. Its passed
 tests keep no points ("withheld") until a person decides:
 
     course review                          list the flagged submissions

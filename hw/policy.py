@@ -280,14 +280,14 @@ def library_problem(chain: str, definitions=None) -> str | None:
     (not a module that answers.py imported and hands on).
     """
     module, rest = resolve(chain)
-    library = MODULES.get(module)
-    if library is None:
-        return f"uses {module}, which homework code may not use"
     for name in rest:
         if name in INTROSPECTION:
             return f"uses .{name} (the interpreter's frames and code), which homework code does not need"
         if name.startswith("_") and name not in NAMEDTUPLE_API | READABLE_DUNDERS:
             return f"uses {chain}, a private name of {module}"
+    library = MODULES.get(module)
+    if library is None:
+        return f"uses {module}, which homework code may not use"
     if not rest:
         return None
     if module.startswith("hw."):

@@ -1,0 +1,257 @@
+"""
+The closed-world policy (hw/policy.py) that the grader and `python -m hw.check` share: what it flags, what
+a from-scratch rule refuses, what homework code may do, which files are graded, and the students' check.
+"""
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import pytest
+
+from course import ASSIGNMENT, REPO_ROOT
+from course.examples import build_example, load_examples
+from hw import check, policy
+
+RELEASE = REPO_ROOT / "release" / ASSIGNMENT
+
+# Code that reaches outside the homework: flagged for review, with these words in the message.
+FLAGGED = {
+    "computed getattr": ('getattr(torch, "auto" + "grad")', "computed attribute name"),
+    "literal private getattr": ('getattr(torch, "_C")', "private name '_C'"),
+    "getattr passed around": ("import functools\nf = functools.reduce(getattr, ['nn'], torch)", "built-in getattr around"),
+    "torch._C": ("with torch._C.DisableTorchFunction():\n    pass", "torch._C"),
+    "dispatch-mode stack": ("from torch.utils import _python_dispatch", "private name of torch.utils"),
+    "torch.ops": ("import torch as t\nop = t.ops.aten.convolution", "torch.ops"),
+    "torch.library": ("torch.library.Library('aten', 'IMPL')", "torch.library"),
+    "torch.jit": ("f = torch.jit.script(F.relu)", "torch.jit"),
+    "torch.compile": ("f = torch.compile(F.relu)", "torch.compile"),
+    "torch.overrides": ("from torch.overrides import TorchFunctionMode", "torch.overrides"),
+    "torch.utils.hooks": ("import torch.utils.hooks", "torch.utils.hooks"),
+    "an unlisted library": ("import scipy.signal", "scipy.signal"),
+    "sys": ("import sys\nframe = sys._getframe(1)", "sys"),
+    "frames of a traceback": ("try:\n    raise ValueError\nexcept ValueError as e:\n    f = e.__traceback__", "__traceback__"),
+    "frames of a generator": ("def g():\n    yield 1\nf = g().gi_frame.f_back", "gi_frame"),
+    "importlib": ("import importlib", "importlib"),
+    "runpy": ("import runpy", "runpy"),
+    "pickle": ("import pickle", "pickle"),
+    "torch.load unpickling": ("torch.load('x.pt', weights_only=False)", "weights_only"),
+    "numpy.load unpickling": ("import numpy as np\nnp.load('x.npy', allow_pickle=True)", "allow_pickle"),
+    "__import__": ("m = __import__('os')", "__import__"),
+    "eval": ("eval('1 + 1')", "eval()"),
+    "exec": ("exec('x = 1')", "exec()"),
+    "globals": ("g = globals()", "globals()"),
+    "vars of a module's object": ("v = vars(F)", "vars()"),
+    "__dict__": ("d = F.__dict__", "__dict__"),
+    "__subclasses__ walk": ("s = ().__class__.__bases__[0].__subclasses__()", "private attribute"),
+    "format-string attribute path": ("s = '{0.__class__.__base__}'.format(1)", "reads an attribute or item"),
+    "format on a computed string": ("fmt = '{0}'\ns = fmt.format(1)", ".format on a string"),
+    "str.format unbound": ("s = str.format('{0.real}', 1)", ".format on a string"),
+    "three-argument type": ("T = type('T', (), {})", "type() to make a class"),
+    "a dunder method not on the list": ("class T:\n    def __torch_function__(self):\n        pass", "__torch_function__"),
+    "a metaclass": ("import abc\nclass T(metaclass=abc.ABCMeta):\n    pass", "metaclass"),
+    "os.write": ("import os\nos.write(5, b'frame')", "os.write"),
+    "os.environ": ("import os\nos.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'", "os.environ"),
+    "patching torch": ("torch.equal = lambda *args: True", "assigns to something imported"),
+    "patching a torch class": ("torch.Tensor.add = None", "assigns to something imported"),
+    "patching an alias": ("T = torch.Tensor\nT.add = None", "assigns to something imported"),
+    "patching through type()": ("type(torch.zeros(1)).add = None", "assigns to something imported"),
+    "setattr on torch": ("setattr(torch, 'allclose', None)", "setattr() on something imported"),
+    "a module handed around": ("mods = [torch]\nmods[0].library", "passes the module torch around"),
+    "a module as a default": ("def f(lib=torch.nn):\n    return lib", "passes the module torch.nn around"),
+    "a module laundered through hw": ("from hw.answers import torch as t2", "does not define"),
+    "a relative import": ("from . import layers", "relative import"),
+    "async code": ("async def f():\n    pass", "async functions"),
+}
+
+
+def findings_for(source, file="hw/training.py"):
+    text = "import torch\nimport torch.nn.functional as F\n" + textwrap.dedent(source)
+    findings, problem = policy.check_source(text.encode(), file, {"hw.answers": {"part1_q1"}})
+    assert problem is None
+    return findings
+
+
+@pytest.mark.parametrize("source, what", FLAGGED.values(), ids=FLAGGED.keys())
+def test_flagged(source, what):
+    findings = findings_for(source)
+    assert findings, f"{source!r} was not flagged"
+    assert any(what in f.message for f in findings), [f.message for f in findings]
+    assert all(f.from_scratch is None and f.line >= 3 for f in findings)
+
+
+ALLOWED = {
+    "getattr with a literal": 'w = getattr(layer, "w", None)',
+    "getattr and setattr on self": "value = getattr(self, name)\nsetattr(self, name, value)",
+    "vars of self": "state = vars(self)",
+    "private attributes of self and super()": "self._cache = {}\nsuper().__init__()",
+    "a named tuple's _asdict": "d = result._asdict()",
+    "__name__ of a class": "n = type(self).__name__",
+    "tensor item assignment": "x = torch.zeros(3)\nx[0] = 1\nx += 1",
+    "a model's own attributes": "model = torch.nn.Linear(2, 3)\nmodel.weight.data.zero_()\nmodel.extra = 1",
+    "functions of a module as values": "act = torch.relu\nlayers = [torch.nn.ReLU, torch.nn.Tanh]",
+    "from x import module": "from torch.utils import data\nloader = data.DataLoader",
+    "os.path": "import os\nok = os.path.isfile('checkpoint.pt')",
+    "torch.load of weights": "state = torch.load('checkpoint.pt')",
+    "format on a written-out string": "s = '{:.2f} {}'.format(1.5, 'x')",
+    "a student module's own names": "from hw.answers import part1_q1",
+    "the course's modules": "from hw.data import fast_mode",
+    "open a file": "f = open('results.txt', 'w')",
+    "main guard": "if __name__ == '__main__':\n    pass",
+}
+
+
+@pytest.mark.parametrize("source", ALLOWED.values(), ids=ALLOWED.keys())
+def test_allowed(source):
+    body = textwrap.indent(textwrap.dedent(source), "        ")
+    assert findings_for(f"class Layer:\n    def method(self, name, layer, result):\n{body}\n") == []
+
+
+# From-scratch code: what the part's rule refuses, however it is reached.
+REFUSED = {
+    "convolution": ("return F.conv2d(x, self.w)", "torch.nn.functional.conv2d"),
+    "1-D pooling over a depth-1 volume": ("return F.max_pool1d(x.flatten(2), 2)", "max_pool1d"),
+    "3-D pooling": ("return F.avg_pool3d(x.unsqueeze(1), 2)", "avg_pool3d"),
+    "layer_norm": ("return F.layer_norm(x, x.shape[1:])", "layer_norm"),
+    "group_norm": ("return torch.group_norm(x, 1)", "group_norm"),
+    "unfold (im2col)": ("return F.unfold(x, 3)", "unfold"),
+    "autograd": ("return torch.autograd.grad(x.sum(), x)", "torch.autograd.grad"),
+    "enable_grad": ("with torch.enable_grad():\n    return x", "torch.enable_grad"),
+    "getattr with a literal": ("return getattr(torch, 'conv2d')(x, self.w)", "uses torch:"),
+    "an alias at module level": ("return CONV(x, self.w)", "torch.conv2d"),
+    "a helper at module level": ("return helper(x, self.w)", "torch.nn.functional.conv_transpose2d"),
+    "another student module": ("from hw.answers import part1_q1\nreturn part1_q1(x)", "hw.answers"),
+    "torch.optim": ("return torch.optim.SGD", "torch.optim.SGD"),
+}
+
+
+@pytest.mark.parametrize("body, what", REFUSED.values(), ids=REFUSED.keys())
+def test_from_scratch_refused(body, what):
+    source = f"""
+    CONV = torch.conv2d
+
+    def helper(x, w):
+        return F.conv_transpose2d(x, w)
+
+    class Layer:
+        pass
+
+    class Conv2d(Layer):
+        def forward(self, x):
+{textwrap.indent(textwrap.dedent(body), '            ')}
+
+    class ReLU(Layer):
+        def forward(self, x):
+            return torch.clamp(x, min=0)
+    """
+    findings = findings_for(source, "hw/layers.py")
+    report = policy.Report(policy.Files(), findings)
+    hits = report.scratch_findings(policy.LAYER_RULE, ["Conv2d"])
+    assert any(what in f.message for f in hits), [f.message for f in findings]
+    # The helpers only Conv2d uses cost ReLU nothing.
+    assert report.scratch_findings(policy.LAYER_RULE, ["ReLU"]) == []
+
+
+def test_scoped_rules_leave_the_rest_of_the_module_alone():
+    source = """
+    from torch import nn
+
+    class MyConv2d(nn.Module):
+        def forward(self, x):
+            return nn.functional.conv2d(x, self.weight)
+
+    class MyLinear(nn.Module):
+        def forward(self, x):
+            return x @ self.weight.T
+
+    class CNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 5)
+    """
+    findings = findings_for(source, "hw/cnn.py")
+    report = policy.Report(policy.Files(), findings)
+    assert [f.scope for f in findings] == ["MyConv2d"]
+    assert report.scratch_findings(policy.OWN_MODULE_RULE, ["MyConv2d"])
+    assert not report.scratch_findings(policy.OWN_MODULE_RULE, ["MyLinear"])
+
+
+def test_whole_module_rules_refuse_their_imports():
+    findings = findings_for("import numpy as np\n", "hw/layers.py")
+    assert [f.message.split(":")[0] for f in findings] == ["imports numpy"]
+    assert findings[0].from_scratch is policy.LAYER_RULE and findings[0].scope is None
+
+
+def test_homework_code_raises_no_policy_message(tmp_path):
+    """The solution, the release and every bundled example but the cheat: no flag; only the from-scratch bugs refused."""
+    for folder in (REPO_ROOT, RELEASE):
+        report = policy.check_folder(folder)
+        assert report.findings == [] and not report.files.unreadable, (folder, report.findings)
+    for example in load_examples():
+        report = policy.check_folder(build_example(example, tmp_path / example.name))
+        assert bool(report.flags) == example.flagged, (example.name, report.flags)
+
+
+def test_the_lists_of_files_are_the_release():
+    assert sorted(p.name for p in (RELEASE / "hw").glob("*.py")) == sorted(policy.STUDENT_FILES + policy.PROVIDED_FILES)
+    assert not set(policy.STUDENT_FILES) & set(policy.PROVIDED_FILES)
+
+
+def test_only_the_student_modules_are_graded(tmp_path):
+    package = tmp_path / "hw"
+    package.mkdir()
+    for name in policy.STUDENT_FILES:
+        (package / name).write_bytes((RELEASE / "hw" / name).read_bytes())
+    (package / "_fast.py").write_text("import torch\n")
+    (package / "layers.cpython-311.pyc").write_bytes(b"\x00")
+    (package / "data.py").write_text("tampered = True\n")  # the course's module: the grader uses its own copy
+    (package / "sub").mkdir()
+    (package / "sub" / "x.py").write_text("")
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "layers.cpython-311.pyc").write_bytes(b"\x00")
+    (package / "optimizers.py").unlink()
+    (package / "optimizers.py").symlink_to(REPO_ROOT / "hw" / "optimizers.py")
+    (package / "text.py").write_bytes("# caf\xe9\n".encode("latin-1"))
+    files = policy.collect(tmp_path)
+    assert files.left_out == ["hw/_fast.py", "hw/layers.cpython-311.pyc", "hw/sub/x.py"]
+    assert "link" in files.unreadable["hw/optimizers.py"] and "optimizers.py" not in files.modules
+    report = policy.check_folder(tmp_path)
+    assert "not UTF-8" in report.files.unreadable["hw/text.py"]
+    assert set(files.modules) == set(policy.STUDENT_FILES) - {"optimizers.py"}
+
+
+def run_check(folder, *args):
+    done = subprocess.run([sys.executable, "-m", "hw.check", str(folder), *args], cwd=folder, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    return done.returncode, done.stdout
+
+
+def test_check_on_the_release_says_what_is_left(tmp_path):
+    code, out = run_check(RELEASE, "--no-zip")
+    assert code == 0, out
+    assert "your modules follow every rule" in out and "every module imports" in out
+    assert "hw/layers.py: LeakyReLU.forward, LeakyReLU.backward" in out and "still to write" in out
+
+
+def test_check_on_the_solution_writes_the_zip(tmp_path):
+    folder = tmp_path / ASSIGNMENT
+    build_example(next(e for e in load_examples() if e.name == "solution"), folder)
+    (folder / "hw" / "helper.py").write_text("x = 1\n")
+    (folder / ".venv").mkdir()
+    (folder / ".venv" / "big").write_bytes(b"0" * 1000)
+    code, out = run_check(folder)
+    assert code == 0, out
+    assert "not graded" in out and "hw/helper.py" in out
+    assert out.rstrip().endswith("Ready to hand in.")
+    with zipfile.ZipFile(folder / check.ZIP_NAME) as zf:
+        names = zf.namelist()
+    assert sorted(n for n in names if "/hw/" in n) == sorted(f"{ASSIGNMENT}/hw/{n}" for n in policy.STUDENT_FILES)
+    assert not [n for n in names if ".venv" in n or "helper" in n]
+
+
+def test_check_says_what_the_grader_will_say(tmp_path):
+    flagged = next(e for e in load_examples() if e.flagged)
+    code, out = run_check(build_example(flagged, tmp_path / flagged.name), "--no-zip")
+    assert code == 1
+    assert "assigns to something imported" in out and "flags your submission for review" in out
+    assert "Not ready" in out
