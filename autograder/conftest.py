@@ -33,6 +33,7 @@ PROVIDED = REPO_ROOT / "release" / ASSIGNMENT / "hw"  # the homework's own code,
 # two suites on 2 cores took 40 s each with 2 threads, 12 s with 1).
 torch.set_num_threads(1)
 MAX_ANSWER_CHARS = 20_000  # per written answer, as shown in formgrader
+MAX_MESSAGE_CHARS = 2048  # per failure message, in results.json, the feedback and the logs
 
 
 def pytest_addoption(parser):
@@ -171,6 +172,7 @@ def describe_call(probe, kwargs):
         "feature_maps_pass": "running your feature_maps",
         "unknown_layer_error": "running your feature_maps with a layer name the model does not have",
         "tensor_function": f"running your {kwargs.get('function', 'function')}",
+        "box_function": f"running your {kwargs.get('function', 'function')}",
     }
     return described.get(probe, f"running {probe}")
 
@@ -312,14 +314,21 @@ def part_of(item):
     return Path(str(item.fspath)).stem.split("_")[1]
 
 
+def bounded(message: str) -> str:
+    """At most MAX_MESSAGE_CHARS of a message (a student's class name or exception text can be megabytes long)."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[: MAX_MESSAGE_CHARS - 40] + f" ... [{len(message) - MAX_MESSAGE_CHARS + 40} characters cut]"
+
+
 def failure_message(excinfo):
-    """The student-facing reason of a failure, and whether it is the grader's own fault."""
+    """The student-facing reason of a failure (at most MAX_MESSAGE_CHARS), and whether it is the grader's own fault."""
     exc = excinfo.value
     if isinstance(exc, ProbeError):
-        return str(exc), False
+        return bounded(str(exc)), False
     if isinstance(exc, AssertionError):
-        return str(exc).strip() or "the result differs from the expected one", False
-    return f"internal grader error ({type(exc).__name__}: {exc}); please tell the course staff", True
+        return bounded(str(exc).strip() or "the result differs from the expected one"), False
+    return bounded(f"internal grader error ({type(exc).__name__}: {exc}); please tell the course staff"), True
 
 
 @pytest.hookimpl(hookwrapper=True)

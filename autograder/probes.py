@@ -13,7 +13,6 @@ import os
 import tempfile
 
 import torch
-from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -126,68 +125,87 @@ def forward(layer, x, y, what):
     return plain_tensor(out, f"{what}.forward")
 
 
-# PyTorch's own implementations of what Part 3 builds from scratch, by the
-# name under which torch's function dispatch reports them (however the
-# submission reached them: F.conv2d, torch.conv2d, an alias, torch.ops.aten).
-LAYER_BUILTINS = frozenset({
-    "conv1d", "conv2d", "conv3d", "conv_transpose2d", "convolution", "_convolution",
-    "max_pool2d", "max_pool2d_with_indices", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
-    "batch_norm", "native_batch_norm", "_native_batch_norm_legit", "instance_norm",
+# What from-scratch code may run, by ATen operator name: the dispatcher's names for making tensors, arithmetic and
+# elementwise functions, reductions, matrix products, views and reshaping, indexing, padding and random numbers.
+# Every route to PyTorch's kernels ends in one (an alias, getattr, torch.ops, DisableTorchFunction, a patched
+# method), so what is not here (convolution, pooling, normalization, im2col, the derivatives autograd uses, any
+# namespace but aten) is refused however it was reached. hw/policy.py's TENSOR_BASICS says the same in Python names.
+ELEMENTARY_OPERATORS = frozenset({
+    # making and copying tensors
+    "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "new_zeros", "new_ones", "new_full",
+    "zeros", "zeros_like", "ones", "ones_like", "full", "full_like", "arange", "linspace", "eye", "scalar_tensor",
+    "lift_fresh", "lift_fresh_copy", "_to_copy", "to", "clone", "copy_", "detach", "detach_", "alias", "fill_",
+    "zero_", "_local_scalar_dense", "rand", "rand_like", "randn", "randn_like", "randint", "randint_like",
+    "randperm", "bernoulli", "bernoulli_", "uniform_", "normal_", "resize_", "set_",  # set_: torch.save
+    # arithmetic and elementwise functions
+    "add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "neg", "neg_", "abs", "abs_", "sign",
+    "sgn", "pow", "pow_", "sqrt", "sqrt_", "rsqrt", "rsqrt_", "square", "exp", "exp_", "log", "log_", "log1p",
+    "expm1", "tanh", "tanh_", "sigmoid", "sigmoid_", "sin", "cos", "reciprocal", "reciprocal_", "clamp", "clamp_",
+    "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "clip", "maximum", "minimum", "where", "floor", "ceil",
+    "round", "trunc", "frac", "remainder", "fmod", "floor_divide", "isfinite", "isnan", "isinf", "isclose", "eq",
+    "ne", "lt", "le", "gt", "ge", "eq_", "logical_and", "logical_or", "logical_not", "logical_xor", "bitwise_and",
+    "bitwise_and_", "bitwise_or", "bitwise_or_", "bitwise_not", "bitwise_xor", "lerp", "lerp_", "addcmul",
+    "addcmul_", "addcdiv", "addcdiv_", "masked_fill", "masked_fill_", "_softmax", "_log_softmax",
+    # reductions
+    "sum", "mean", "prod", "max", "min", "amax", "amin", "aminmax", "argmax", "argmin", "var", "std", "var_mean",
+    "std_mean", "logsumexp", "norm", "linalg_vector_norm", "cumsum", "cumprod", "all", "any", "count_nonzero",
+    "sort", "argsort", "topk", "bincount", "equal", "unique_dim", "_unique2",
+    # matrix products
+    "mm", "bmm", "mv", "dot", "addmm", "addmm_", "addmv", "baddbmm", "_unsafe_view",
+    # views, reshaping and indexing
+    "view", "reshape", "_reshape_alias", "as_strided", "expand", "permute", "transpose", "transpose_", "t",
+    "squeeze", "squeeze_", "unsqueeze", "unsqueeze_", "select", "slice", "narrow", "split", "split_with_sizes",
+    "chunk", "unbind", "cat", "stack", "flip", "roll", "unfold", "diagonal", "tril", "triu", "repeat",
+    "repeat_interleave", "index", "index_put", "index_put_", "index_select", "index_add", "index_add_",
+    "index_fill", "index_fill_", "gather", "scatter", "scatter_", "scatter_add", "scatter_add_", "masked_select",
+    "nonzero", "take_along_dim", "view_as_real", "contiguous",
+    # padding
+    "constant_pad_nd", "pad",
 })  # fmt: skip
-MODULE_BUILTINS = frozenset({"linear", "conv1d", "conv2d", "conv3d", "convolution", "_convolution"})
-# The same below autograd, by ATen operator name: what any route to torch's
-# kernels ends in, DisableTorchFunction included. (F.linear has no operator of
-# its own there: it becomes a matrix product, which students may use.)
-LAYER_OPERATORS = frozenset({
-    "convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution", "_slow_conv2d_forward",
-    "slow_conv_dilated2d", "thnn_conv2d", "cudnn_convolution", "_mps_convolution", "conv_depthwise2d",
-    "max_pool2d", "max_pool2d_with_indices", "mkldnn_max_pool2d", "avg_pool2d", "_adaptive_avg_pool2d",
-    "adaptive_max_pool2d", "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
-    "_batch_norm_impl_index", "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_with_update",
-    "_batch_norm_no_update",
-})  # fmt: skip
-MODULE_OPERATORS = frozenset({
-    "convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution", "_slow_conv2d_forward",
-    "slow_conv_dilated2d", "thnn_conv2d", "cudnn_convolution", "_mps_convolution", "conv_depthwise2d",
-})  # fmt: skip
+ALLOWED_HERE = "tensor arithmetic, reductions, matrix products, views, indexing and padding"
 
 
-class Refuse(TorchFunctionMode):
-    """Makes the calls of torch functions with the given names fail with a StudentError."""
+class AllowOperators(TorchDispatchMode):
+    """
+    Refuses, with a StudentError, every operator that is not ``aten`` and in
+    ``allowed``. With ``autograd`` False, also any operation that runs while
+    gradients are being recorded or on a tensor that requires them: the probe
+    turned recording off, so only the submission can have switched it back on
+    (an autograd graph built in forward and replayed in backward included).
+    With ``autograd`` True, the derivatives autograd itself runs (``*_backward``)
+    pass too.
+    """
 
-    def __init__(self, names, what):
+    def __init__(self, allowed, what, autograd):
         super().__init__()
-        self.names, self.what = names, what
+        self.allowed, self.what, self.autograd = allowed, what, autograd
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "")
-        if name in self.names:
-            raise StudentError(f"{self.what} called PyTorch's own {name}(): it must be computed from scratch")
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name, namespace = func.overloadpacket.__name__, func.namespace
+        derivative = self.autograd and namespace == "aten" and name.endswith("_backward")
+        if (namespace != "aten" or name not in self.allowed) and not derivative:
+            raise StudentError(
+                f"{self.what} ran PyTorch's {namespace}::{name}, which this part does not allow (only {ALLOWED_HERE}): "
+                "it must be computed from scratch"
+            )  # fmt: skip
+        if not self.autograd:
+            if torch.is_grad_enabled() or any(t.requires_grad for t in tensors_in(args, kwargs)):
+                raise StudentError(f"{self.what} used automatic differentiation: gradients must be computed by hand")
+        elif AUTOGRAD_REFUSED[0] and torch.is_grad_enabled():
+            raise StudentError(f"{self.what} switched automatic differentiation back on: gradients must be computed by hand")
         return func(*args, **(kwargs or {}))
+
+
+def tensors_in(args, kwargs):
+    """The tensors among an operator's arguments, and in its list arguments (cat, stack)."""
+    for value in (*args, *(kwargs or {}).values()):
+        if isinstance(value, torch.Tensor):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            yield from (v for v in value if isinstance(v, torch.Tensor))
 
 
 AUTOGRAD_REFUSED = [False]  # set while a hand-written backward pass runs, and while a result is serialised
-
-
-class RefuseOperators(TorchDispatchMode):
-    """
-    The same refusal at the dispatcher, where every tensor operation ends up
-    whatever Python-level switch was used on the way. While AUTOGRAD_REFUSED
-    is set, any operation that runs with gradient recording on fails too: the
-    probe turned it off, so only the submission can have turned it back on.
-    """
-
-    def __init__(self, names, what):
-        super().__init__()
-        self.names, self.what = names, what
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        if name in self.names:
-            raise StudentError(f"{self.what} called PyTorch's own {name}(): it must be computed from scratch")
-        if AUTOGRAD_REFUSED[0] and torch.is_grad_enabled():
-            raise StudentError(f"{self.what} switched automatic differentiation back on: gradients must be computed by hand")
-        return func(*args, **(kwargs or {}))
 
 
 @contextlib.contextmanager
@@ -202,11 +220,11 @@ def autograd_refused():
 @contextlib.contextmanager
 def layer_rules(refuse_autograd=False):
     """
-    Part 1 and 3's rules for the student's layers: autograd off, PyTorch's
-    convolution, pooling and normalization refused, both where Python calls
-    torch and at the dispatcher.
+    Part 1 and 3's rules for the student's layers: gradients are not recorded
+    and may not be, no tensor that requires them is used, and only the
+    elementary operators run.
     """
-    with torch.no_grad(), Refuse(LAYER_BUILTINS, "the layer"), RefuseOperators(LAYER_OPERATORS, "the layer"):
+    with torch.no_grad(), AllowOperators(ELEMENTARY_OPERATORS, "the layer", autograd=False):
         with autograd_refused() if refuse_autograd else contextlib.nullcontext():
             yield
 
@@ -214,15 +232,22 @@ def layer_rules(refuse_autograd=False):
 @contextlib.contextmanager
 def module_rules(refuse_autograd=False):
     """
-    MyLinear and MyConv2d's rule: autograd allowed, PyTorch's linear and
-    convolution refused. With ``refuse_autograd`` (serialising a result),
-    gradients are off and may not be switched back on.
+    MyLinear and MyConv2d's rule: only the elementary operators (and the
+    derivatives autograd computes from them). With ``refuse_autograd``
+    (serialising a result), gradients are off and may not be switched back on.
     """
     what = "MyLinear or MyConv2d"
-    with Refuse(MODULE_BUILTINS, what), RefuseOperators(MODULE_OPERATORS, what), contextlib.ExitStack() as stack:
+    with AllowOperators(ELEMENTARY_OPERATORS, what, autograd=True), contextlib.ExitStack() as stack:
         if refuse_autograd:
             stack.enter_context(torch.no_grad())
             stack.enter_context(autograd_refused())
+        yield
+
+
+@contextlib.contextmanager
+def box_rules(refuse_autograd=False):
+    """box_iou and nms: only the elementary operators (torchvision's nms is an operator of its own)."""
+    with torch.no_grad(), AllowOperators(ELEMENTARY_OPERATORS, "box_iou or nms", autograd=False):
         yield
 
 
@@ -231,7 +256,7 @@ def under(rules):
     Marks a probe to run under ``rules``. The worker applies them around the
     probe and again (with autograd refused) around the serialisation of its
     result, so that code the submission hooked into serialisation meets the
-    same rules. They are thread-local: the tamper scan flags threads.
+    same rules. They are thread-local: the policy refuses threads (hw/policy.py).
     """
 
     def mark(probe):

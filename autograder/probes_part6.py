@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.modules import module as _module_internals
 
-from probes import PROBES, StudentError, plain_tensor, student_function
+from probes import PROBES, StudentError, box_rules, plain_tensor, student_function, under
 
 HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 GLOBAL_HOOK_DICTS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
@@ -96,4 +96,13 @@ def tensor_function(function, args):
     return plain_tensor(student_function(function, "hw.interpret")(*values), function)
 
 
-PROBES.update({f.__name__: f for f in (attribution_pass, feature_maps_pass, unknown_layer_error, tensor_function)})
+@under(box_rules)
+def box_function(function, args):
+    """box_iou or nms, as tensor_function, with only the elementary operators allowed (Part 6's from-scratch rule)."""
+    if function not in ("box_iou", "nms"):
+        raise ValueError(f"box_function runs box_iou or nms, not {function}")
+    return tensor_function(function, args)
+
+
+PROBES.update({f.__name__: f for f in (attribution_pass, feature_maps_pass, unknown_layer_error, tensor_function,
+                                       box_function)})  # fmt: skip

@@ -6,7 +6,7 @@ References are PyTorch's own layers with autograd, run here in the harness
 on the inputs the probe received, and the published values of seed 002
 (transposed from its NHWC layout to NCHW). A layer test first checks that the
 layer neither uses autograd nor calls PyTorch's implementation of itself; the
-worker refuses those calls too (see probes.Refuse).
+worker allows only elementary operators there too (see probes.AllowOperators).
 """
 import pytest
 import torch

@@ -35,7 +35,7 @@ def ops():
 
 
 def call(worker, function, *args):
-    return worker.call("tensor_function", function=function, args=list(args))
+    return worker.call("box_function", function=function, args=list(args))
 
 
 @pytest.mark.points(1)

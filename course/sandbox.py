@@ -105,6 +105,8 @@ class Worker:
     - modules: student modules imported at start-up, e.g. ("hw.layers",); what they import is limited to
       hw.policy.MODULES.
     - unavailable: {module: why} for student modules that must not be imported (the reason is their import error).
+    - allowed_imports: the modules an import statement of a student module may name (None: any; the sandbox's own
+      tests run code that the policy would never let through).
     - budget: a Budget for the whole submission.
     - slot: the grading slot (0 .. jobs-1); with root, it sets the worker's uid.
     - uid: the worker's uid when grading as root, if the caller chose it (default: the slot's).
@@ -119,6 +121,7 @@ class Worker:
         probes,
         modules=(),
         unavailable=None,
+        allowed_imports=tuple(MODULES),
         budget: Budget = Budget(),
         slot: int = 0,
         uid: int | None = None,
@@ -134,6 +137,7 @@ class Worker:
         self.describe = describe or (lambda probe, kwargs: f"running {probe}")
         self.modules = tuple(modules)
         self.unavailable = dict(unavailable or {})
+        self.allowed_imports = None if allowed_imports is None else sorted(allowed_imports)
         self.budget = budget
         self.threads = threads
         self.level = level or isolation.choose_level()[0]
@@ -249,7 +253,7 @@ class Worker:
         try:
             hello = self._exchange(
                 {"probes": self.probes_sources, "modules": list(self.modules), "threads": self.threads,
-                 "disk_bytes": self.budget.disk_bytes, "unavailable": self.unavailable, "allowed_imports": sorted(MODULES)},
+                 "disk_bytes": self.budget.disk_bytes, "unavailable": self.unavailable, "allowed_imports": self.allowed_imports},
                 min(self.budget.startup_seconds, self.budget.seconds - self.seconds_used),
                 "starting up and importing your code",
             )  # fmt: skip

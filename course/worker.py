@@ -17,6 +17,7 @@ import argparse
 import builtins
 import contextlib
 import ctypes
+import dis
 import errno
 import importlib
 import importlib.abc
@@ -76,7 +77,9 @@ def write_message(fd, payload: bytes):
 
 
 DISK_BYTES = 0  # the submission's disk budget, from the first request
+IMPORT_NAME = dis.opmap["IMPORT_NAME"]
 MAX_FRAME_BYTES = 256 << 20  # the harness refuses larger messages
+MAX_ERROR_CHARS = 2000  # of an error message sent back
 
 
 def describe_exception(exc: BaseException, submission: str) -> str:
@@ -85,7 +88,7 @@ def describe_exception(exc: BaseException, submission: str) -> str:
     for frame, lineno in reversed(list(traceback.walk_tb(exc.__traceback__))):
         filename = os.path.abspath(frame.f_code.co_filename)
         if filename.startswith(submission + os.sep):
-            where = f" ({os.path.relpath(filename, submission)}:{lineno}, in {frame.f_code.co_qualname})"
+            where = f" ({os.path.relpath(filename, submission)}:{lineno}, in {frame.f_code.co_qualname[:200]})"
             break
     if isinstance(exc, SyntaxError) and exc.filename:
         where = f" ({os.path.relpath(exc.filename, submission)}:{exc.lineno})"
@@ -175,7 +178,7 @@ class ClosedImports:
 
     def __call__(self, name, globals=None, locals=None, fromlist=(), level=0):
         importer = globals.get("__name__", "") if isinstance(globals, dict) else ""
-        if importer in self.students:
+        if importer in self.students and self.is_statement(globals):
             refused = level != 0 or name not in self.parents or (name not in self.allowed and not fromlist)
             refused = refused or any(str(item).startswith("_") for item in fromlist or ())
             if refused:
@@ -187,6 +190,17 @@ class ClosedImports:
                     raise ImportError(f"{value.__name__} is not available to the homework's code while it is graded")
             return module
         return self.original(name, globals, locals, fromlist, level)
+
+    @staticmethod
+    def is_statement(globals):
+        """
+        Whether the caller is an import statement of the module with these
+        globals. PyTorch's C++ code imports its own modules on first use with
+        the globals of whatever Python frame is running (often the student's),
+        but its frame is then at a call, not at an IMPORT_NAME instruction.
+        """
+        frame = sys._getframe(2)
+        return frame.f_globals is globals and frame.f_code.co_code[frame.f_lasti] == IMPORT_NAME
 
 
 def copy_submission(source: str, home: str) -> str:
@@ -251,7 +265,8 @@ def main():
     # would serve the instructor's `hw` to a submission that lacks one.
     sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
     sys.meta_path.insert(0, UnavailableModules(hello["unavailable"]))
-    builtins.__import__ = ClosedImports(builtins.__import__, hello["modules"], hello["allowed_imports"])
+    if hello["allowed_imports"] is not None:
+        builtins.__import__ = ClosedImports(builtins.__import__, hello["modules"], hello["allowed_imports"])
     sys.path.insert(0, submission)
     if args.uid is not None:
         warm_up_serialisation(torch)
@@ -314,6 +329,8 @@ def answer(table, student_error, request, submission, serialise, seed) -> bytes:
             error = str(exc)
         except BaseException as exc:  # noqa: BLE001 - e.g. an object torch.save cannot serialise
             error = f"the result could not be sent back: {type(exc).__name__}: {str(exc)[:200]}"
+    if len(error) > MAX_ERROR_CHARS:  # a class name or a message of the submission's can be megabytes long
+        error = error[:MAX_ERROR_CHARS] + " ..."
     try:
         return serialise({"ok": False, "error": error, "id": request["id"]})
     except BaseException as exc:  # noqa: BLE001 - the message itself is the submission's text

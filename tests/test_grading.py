@@ -45,7 +45,7 @@ def test_allclose_cheat_gains_nothing(graded_examples):
         assert not test["passed"]
         assert test["withheld"] == (test["name"] not in tanh_tests), test
     assert [f["message"] for f in outcome.flags] == [
-        "hw/layers.py:20 uses an assignment to torch.allclose (a change to a library the grader uses too)"
+        "hw/layers.py:20 assigns to something imported (homework code changes no library)"
     ]
 
 
@@ -54,7 +54,7 @@ def test_allclose_cheat_gains_nothing(graded_examples):
     [
         ("syntax_error", "SyntaxError: '(' was never closed (hw/layers.py:"),
         ("endless_forward", "s while running your Sigmoid (forward and backward)"),
-        ("autograd_backward", "in Sigmoid (and 2 more): gradients in this part must be computed by hand"),
+        ("autograd_backward", "uses torch.enable_grad: this part's layers compute their forward and backward passes"),
     ],
 )
 def test_broken_examples_say_why(graded_examples, name, reason):

@@ -44,7 +44,8 @@ def worker_for(tmp_path):
     def start(layers=SOLUTION, answers="", timeout=5.0, level=None, **budget):
         budget = Budget(probe_seconds=timeout, **budget)
         submission = make_submission(tmp_path / f"submission{len(workers)}", layers, answers)
-        w = Worker(submission, PROBES, modules=("hw.layers", "hw.answers"), budget=budget, level=level)
+        # No import guard: the sandbox must hold whatever code runs, also code the policy would never let through.
+        w = Worker(submission, PROBES, modules=("hw.layers", "hw.answers"), budget=budget, level=level, allowed_imports=None)
         workers.append(w)
         return w
 
@@ -74,12 +75,12 @@ def test_missing_module(worker_for):
         relu_pass(worker_for(layers=None))
 
 
-def test_the_libraries_the_grader_compares_with_do_not_import(tmp_path):
-    """The Part 6 probes refuse captum to the submission: its maps must be its own."""
+def test_modules_outside_the_policy_do_not_import(tmp_path):
+    """An import statement of a student module names only the policy's modules: captum's maps cannot be the student's."""
     submission = make_submission(tmp_path / "submission", SOLUTION + "\nimport captum.attr\n", "")
     probes = [PROBES, REPO_ROOT / "autograder" / "probes_part6.py"]
     with Worker(submission, probes, modules=("hw.layers",)) as worker:
-        with pytest.raises(ProbeError, match=r"hw.layers does not import: ImportError: captum is not available to the homework's code"):
+        with pytest.raises(ProbeError, match=r"hw.layers does not import: ImportError: captum.attr is not available to the homework's code"):
             relu_pass(worker)
 
 
@@ -204,8 +205,29 @@ def test_torch_convolution_refused_at_run_time(worker_for):
         "out = out.view(-1, n, hq, wq)[:, :, :h_out, :w_out].permute(1, 0, 2, 3).contiguous()", f"out = {hidden_call}"
     )
     spec = {"cls": "Conv2d", "args": [2, 3, 3], "kwargs": {"padding": 1}}
-    with pytest.raises(ProbeError, match=r"the layer called PyTorch's own conv2d\(\): it must be computed from scratch"):
+    with pytest.raises(ProbeError, match=r"the layer ran PyTorch's aten::convolution, which this part does not allow"):
         worker_for(layers).call("layer_pass", spec=spec, x=torch.randn(2, 2, 5, 5), douts=[])
+
+
+@pytest.mark.parametrize("body, refused", [
+    ("torch.nn.functional.max_pool1d(x.unsqueeze(1), 1).squeeze(1)", r"max_pool\w*"),
+    ("torch.nn.functional.layer_norm(x, x.shape[1:])", "native_layer_norm"),
+    ("torch.nn.functional.unfold(x.view(4, 3, 1, 1), 1).view(x.shape)", "im2col"),
+    ("torch.ops.aten.relu(x)", "relu"),
+], ids=["1-D pooling", "layer_norm", "im2col", "aten.relu"])
+def test_only_elementary_operators_run_in_a_layer(worker_for, body, refused):
+    """The runtime allowlist: PyTorch's other kernels are refused in a from-scratch layer, however they are named."""
+    layers = solution_with("        out = torch.where(x > 0, x, self.alpha * x)", f"        out = {body}")
+    with pytest.raises(ProbeError, match=rf"the layer ran PyTorch's aten::{refused}, which this part does not allow"):
+        relu_pass(worker_for(layers))
+
+
+def test_an_autograd_graph_replayed_in_backward_is_refused(worker_for):
+    """Gradients switched on in forward (to replay the graph in backward) fail the forward pass already."""
+    layers = solution_with("        out = torch.where(x > 0, x, self.alpha * x)",
+                           "        with torch.enable_grad():\n            out = torch.where(x > 0, x, self.alpha * x)")  # fmt: skip
+    with pytest.raises(ProbeError, match=r"the layer used automatic differentiation: gradients must be computed by hand"):
+        relu_pass(worker_for(layers))
 
 
 @pytest.mark.skipif(bool(isolation.bubblewrap_problem()), reason="needs bubblewrap")

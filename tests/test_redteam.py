@@ -16,6 +16,7 @@ What must hold (tests/redteam/README.md describes an attack's fields):
 """
 import hashlib
 import os
+import py_compile
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ class Attack:
     edits: list = field(default_factory=list)
     appends: list = field(default_factory=list)
     symlinks: list = field(default_factory=list)
+    files: list = field(default_factory=list)  # new files of the submission: {"path", "code"}
+    compiled: list = field(default_factory=list)  # modules handed in as a sourceless .pyc only: {"module"}
     levels: tuple = isolation.LEVELS  # the isolation levels that must stop it
     must_fail: list = field(default_factory=list)  # tests that fail on their merits, not only withheld
 
@@ -94,6 +97,8 @@ def load_attacks():
                 edits=data.get("edit", []),
                 appends=data.get("append", []),
                 symlinks=data.get("symlink", []),
+                files=data.get("file", []),
+                compiled=data.get("compiled", []),
                 levels=tuple(data.get("levels", isolation.LEVELS if data["class"] in ISOLATION_CLASSES else (strongest_level(),))),
                 must_fail=data.get("must_fail", []),
             )
@@ -113,6 +118,14 @@ def build_attack(attack: Attack, dest: Path):
         path = dest / link["path"]
         path.unlink(missing_ok=True)
         path.symlink_to(link["target"].format(repository=REPO_ROOT))
+    for new in attack.files:
+        path = dest / new["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(new["code"])
+    for module in attack.compiled:
+        source = dest / module["module"]
+        py_compile.compile(str(source), cfile=str(source.with_suffix(".pyc")), doraise=True)
+        source.unlink()
 
 
 def student_names(level):
