@@ -41,8 +41,9 @@ ACTIVATIONS = [
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("spec, reference", ACTIVATIONS)
-def test_activation_forward(worker, spec, reference):
+def test_activation_forward(worker, from_scratch, spec, reference):
     """Activation forward pass on a 3D input (N, H, W)"""
+    from_scratch(LAYER_RULE, spec["cls"])
     x = mixed_signs(6, 5, 4)
     result = worker.call("layer_pass", spec=spec, x=x, douts=[])
     check_close(f"{spec['cls']}.forward", result["outs"][0], reference(x))
