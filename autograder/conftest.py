@@ -22,6 +22,8 @@ from course import ASSIGNMENT, REPO_ROOT, STUDENT_MODULES
 from course.isolation import choose_level
 from course.review import withheld_message, write_atomically
 from course.sandbox import Budget, ProbeError, Worker, return_freed_memory
+from course.secret import course_secret
+from course.secret import held_out_seed as derive_seed
 from hw import policy
 from hw.data import Shapes
 
@@ -279,6 +281,17 @@ def reference_training(request):
         return result
 
     return cached
+
+
+@pytest.fixture(scope="session")
+def held_out_seed():
+    """
+    ``held_out_seed(purpose)``: the seed of a kind of held-out value (test
+    images no file of the repository can reproduce), derived from the course's
+    secret, which the grading run hands to the suite (course.secret).
+    """
+    secret = course_secret()
+    return lambda purpose: derive_seed(secret, purpose)
 
 
 @pytest.fixture(scope="session")

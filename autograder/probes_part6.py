@@ -5,17 +5,10 @@ Sent to the worker after probes.py and run in the same module (see
 probes_part5.py). Every model here is the probes' own, built from the state
 dict the harness sends; the student's functions only run on it.
 """
-from collections import OrderedDict
-
 import torch
 from torch import nn
-from torch.nn.modules import module as _module_internals
 
 from probes import PROBES, StudentError, box_rules, plain_tensor, student_function, under
-
-HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-GLOBAL_HOOK_DICTS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
-                     "_global_backward_pre_hooks")  # fmt: skip
 
 
 class ProbeGAPNet(nn.Module):
@@ -35,59 +28,64 @@ class ProbeGAPNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-def _hooks_left(model):
-    """Names of the hook dictionaries that are not empty after the student's function (the model's and torch's global ones)."""
-    left = []
-    for name, module in model.named_modules():
-        for attribute in HOOK_DICTS:
-            hooks = module.__dict__.get(attribute)
-            if type(hooks) is not OrderedDict or OrderedDict.__len__(hooks):
-                left.append(f"{name or 'the model'}.{attribute}")
-    for attribute in GLOBAL_HOOK_DICTS:
-        hooks = getattr(_module_internals, attribute, None)
-        if hooks is not None and (type(hooks) is not OrderedDict or OrderedDict.__len__(hooks)):
-            left.append(f"torch's {attribute.lstrip('_')}")
-    return left
+def behaviour(model, x):
+    """
+    What the model computes after the student's function returned: its output
+    for ``x`` and the gradient of the outputs' sum with respect to ``x``. The
+    harness compares both with its own copy of the model: a hook left behind
+    that changes either shows, whatever the model's hook tables say.
+    """
+    x = x.clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = model(x)
+        (dx,) = torch.autograd.grad(out.sum(), x)
+    return {"out": plain_tensor(out, "the model's output"), "dx": plain_tensor(dx, "the model's input gradient")}
 
 
-def attribution_pass(function, channels, num_classes, state, x, target, layer=None):
+def probe_net(channels, num_classes, state, in_channels):
+    """A ProbeGAPNet with ``state`` loaded, in eval mode."""
+    model = ProbeGAPNet(in_channels, num_classes, channels)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def attribution_pass(function, channels, num_classes, state, x, target, layer=None, check_x=None):
     """
     The student's ``function`` (saliency, guided_backprop, cam or grad_cam)
     on a ProbeGAPNet with ``state`` loaded, in eval mode; ``layer`` indexes
-    model.features for grad_cam. Returns the map and the hooks left behind.
+    model.features for grad_cam. Returns the map and, with ``check_x``, the
+    model's behaviour afterwards.
     """
-    model = ProbeGAPNet(x.shape[1], num_classes, channels)
-    model.load_state_dict(state)
-    model.eval()
+    model = probe_net(channels, num_classes, state, x.shape[1])
     args = (model, x.clone(), target.clone() if isinstance(target, torch.Tensor) else target)
     if layer is not None:
         args += (model.features[layer],)
     result = student_function(function, "hw.interpret")(*args)
-    return {"map": plain_tensor(result, function), "hooks_left": _hooks_left(model)}
+    return {"map": plain_tensor(result, function), "after": behaviour(model, check_x) if check_x is not None else None}
 
 
 def feature_maps_pass(channels, num_classes, state, x, layers):
-    """feature_maps(model, x, layers) on a ProbeGAPNet with ``state``: the maps by name, and the hooks left."""
-    model = ProbeGAPNet(x.shape[1], num_classes, channels)
-    model.load_state_dict(state)
-    model.eval()
+    """feature_maps(model, x, layers) on a ProbeGAPNet with ``state``: the maps by name, and the model's behaviour after."""
+    model = probe_net(channels, num_classes, state, x.shape[1])
     maps = student_function("feature_maps", "hw.interpret")(model, x.clone(), list(layers))
     if not isinstance(maps, dict):
         raise StudentError(f"feature_maps returned {type(maps).__name__}, expected a dict")
     got = {str(name): plain_tensor(value, f"feature_maps[{name!r}]") for name, value in list(maps.items())[:20]}
-    return {"maps": got, "order": list(got), "hooks_left": _hooks_left(model)}
+    return {"maps": got, "order": list(got), "after": behaviour(model, x)}
 
 
-def unknown_layer_error(x):
-    """What feature_maps raises for a layer name that the model does not have."""
-    model = ProbeGAPNet(x.shape[1], 3, [4])
+def unknown_layer_error(channels, num_classes, state, x):
+    """What feature_maps raises for a layer name that the model does not have, and the model's behaviour after."""
+    model = probe_net(channels, num_classes, state, x.shape[1])
     try:
         student_function("feature_maps", "hw.interpret")(model, x.clone(), ["features.0", "no.such.layer"])
     except KeyError:
-        return {"raised": "KeyError", "hooks_left": _hooks_left(model)}
+        raised = "KeyError"
     except Exception as exc:  # noqa: BLE001 - reported to the harness, which judges it
-        return {"raised": type(exc).__name__, "hooks_left": _hooks_left(model)}
-    return {"raised": None, "hooks_left": _hooks_left(model)}
+        raised = type(exc).__name__
+    else:
+        raised = None
+    return {"raised": raised, "after": behaviour(model, x)}
 
 
 def tensor_function(function, args):

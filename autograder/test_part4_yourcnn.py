@@ -1,10 +1,11 @@
 """
 Hidden tests for Part 4: YourCNN, trained inside the worker with the recipe
-its docstring states, graded by its accuracy on Shapes images that no file of
-the release can reproduce (a network that recognises the notebook's test
-images gains nothing). Training has a time of its own (OWN_TIME_SECONDS in
-course/sandbox.py), not taken from the submission's budget; in a file of its
-own so that it runs after the rest of Part 4.
+its docstring states, graded by its accuracy on Shapes images drawn from the
+course's secret (course.secret): no file of the release or of this suite can
+reproduce them, so a network that recognises known images gains nothing.
+Training has a time of its own (OWN_TIME_SECONDS in course/sandbox.py), not
+taken from the submission's budget; in a file of its own so that it runs
+after the rest of Part 4.
 """
 import pytest
 
@@ -14,15 +15,14 @@ SEED = 42  # the notebook's seed
 
 YOURCNN_RECIPE = dict(epochs=3, batch_size=50, lr=1e-3, seed=SEED)
 YOURCNN_TRAIN, YOURCNN_TEST = 2000, 1000
-HELD_OUT_SEED = 3_141_592_653  # secret: the release draws its Shapes images with other seeds
 ACCURACY_STEPS = [60, 66, 72, 78, 84, 90]  # one point at each: partial credit between 60% and 90%
 
 
 @pytest.fixture(scope="module")
-def yourcnn_accuracy(worker, notebook_training_images):
+def yourcnn_accuracy(worker, notebook_training_images, held_out_seed):
     """YourCNN trained in the worker with the recipe its docstring states; its accuracy on held-out Shapes images."""
     train_x, train_y = notebook_training_images(YOURCNN_TRAIN)
-    test_images, test_labels, _ = make_shapes(YOURCNN_TEST, HELD_OUT_SEED)
+    test_images, test_labels, _ = make_shapes(YOURCNN_TEST, held_out_seed("yourcnn-test-images"))
     got = worker.call("yourcnn_train", in_size=[3, 32, 32], num_classes=len(SHAPE_CLASSES),
                       train_x=train_x, train_y=train_y, test_x=test_images, **YOURCNN_RECIPE)  # fmt: skip
     pred = got["pred"]

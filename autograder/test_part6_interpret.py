@@ -91,14 +91,29 @@ def test_map_matches_captum(worker, function, shape, target, layer):
                 reference_map(function, net, x, torch.tensor(target) if isinstance(target, list) else target, layer))  # fmt: skip
 
 
+def check_behaviour(after, net, x, what):
+    """
+    The model computes what the harness's copy computes after the student's
+    function (its output and input gradient for ``x``): a hook left behind
+    that changes either fails, judged from behaviour, not from what the worker
+    says about the model's hooks.
+    """
+    x = x.clone().requires_grad_(True)
+    out = net(x)
+    (dx,) = torch.autograd.grad(out.sum(), x)
+    check_close(f"the model's output after {what} (a hook left on the model changes it)", after["out"], out.detach())
+    check_close(f"the model's input gradient after {what} (a hook left on the model changes it)", after["dx"], dx)
+
+
 @pytest.mark.points(1)
 @pytest.mark.parametrize("function", ["saliency", "guided_backprop", "cam", "grad_cam"])
 def test_map_leaves_no_hooks(worker, function):
     """Attribution maps: every hook added to the model is removed before the function returns"""
-    _, state = random_net()
-    got = worker.call("attribution_pass", function=function, channels=CHANNELS, num_classes=NUM_CLASSES,
-                      state=state, x=torch.rand(2, 3, 16, 16), target=1, layer=-1 if function == "grad_cam" else None)  # fmt: skip
-    check_equal(f"hooks left on the model after {function}", got["hooks_left"], [])
+    net, state = random_net()
+    check_x = torch.rand(3, 3, 16, 16) - 0.5
+    got = worker.call("attribution_pass", function=function, channels=CHANNELS, num_classes=NUM_CLASSES, state=state,
+                      x=torch.rand(2, 3, 16, 16), target=1, layer=-1 if function == "grad_cam" else None, check_x=check_x)  # fmt: skip
+    check_behaviour(got["after"], net, check_x, function)
 
 
 FEATURE_CASES = [["features.0"], ["features.4", "features.1", "classifier.0"]]
@@ -122,15 +137,17 @@ def test_feature_maps(worker, layers):
         handle.remove()
     for name in layers:
         check_close(f"feature_maps(...)[{name!r}]", got["maps"][name], expected[name])
-    check_equal("hooks left on the model after feature_maps", got["hooks_left"], [])
+    check_behaviour(got["after"], net, x, "feature_maps")
 
 
 @pytest.mark.points(1)
 def test_feature_maps_unknown_layer(worker):
     """feature_maps: a name the model does not have raises KeyError, and leaves no hook"""
-    got = worker.call("unknown_layer_error", x=torch.rand(1, 3, 8, 8))
+    net, state = random_net()
+    x = torch.rand(2, 3, 8, 8)
+    got = worker.call("unknown_layer_error", channels=CHANNELS, num_classes=NUM_CLASSES, state=state, x=x)
     check_equal("what feature_maps raised for the layer name 'no.such.layer'", got["raised"], "KeyError")
-    check_equal("hooks left on the model after feature_maps raised", got["hooks_left"], [])
+    check_behaviour(got["after"], net, x, "feature_maps raised")
 
 
 def reference_normalised(maps):
@@ -178,7 +195,7 @@ def test_filter_grid(worker, shape, ncols, pad):
 # -- properties on a network trained here ------------------------------------------------------
 
 LOCALISATION_NET = dict(channels=[16, 32, 32], epochs=6, batch_size=32, lr=3e-3, train_images=2000, seed=0)
-LOCALISATION_TRAIN_SEED, LOCALISATION_TEST_SEED = 7, 2_718_281
+LOCALISATION_TRAIN_SEED = 7  # the harness's own network; its test images come from the course's secret
 LOCALISATION_IMAGES = 300
 BOX_MARGIN = 2  # pixels: half a cell of the last feature maps (32 / 8 = 4 pixels a cell)
 LOCALISATION_RATE = 90.0  # percent of the correctly classified images
@@ -219,11 +236,28 @@ def peaks_inside(maps, boxes, margin):
     return (cols >= x1) & (cols < x2) & (rows >= y1) & (rows < y2)
 
 
+def check_exact_first(worker, function, layer):
+    """
+    The properties below award nothing to a map that does not compute what
+    the function's docstring says: the map must first equal captum's on a
+    network drawn here (a map made from the image alone passes no property).
+    """
+    net, state = random_net()
+    x, target = torch.rand(3, 3, 16, 16), torch.tensor([0, 3, 1])
+    got = worker.call("attribution_pass", function=function, channels=CHANNELS, num_classes=NUM_CLASSES, state=state,
+                      x=x, target=target, layer=layer)  # fmt: skip
+    try:
+        check_close(f"{function}", got["map"], reference_map(function, net, x, target, layer))
+    except AssertionError as exc:
+        raise AssertionError(f"this property is checked only for a {function} that matches captum's, and it does not: {exc}") from None
+
+
 @pytest.mark.points(2)
-def test_grad_cam_finds_the_shapes(worker, localisation_net):
+def test_grad_cam_finds_the_shapes(worker, localisation_net, held_out_seed):
     """Grad-CAM at the last feature maps of a network trained on Shapes peaks on the shape, on at least 90% of the images it classifies correctly"""
+    check_exact_first(worker, "grad_cam", -1)
     net, state = localisation_net
-    x, y, boxes = make_shapes(LOCALISATION_IMAGES, LOCALISATION_TEST_SEED)
+    x, y, boxes = make_shapes(LOCALISATION_IMAGES, held_out_seed("grad-cam-localisation-images"))
     with torch.no_grad():
         correct = net(x).argmax(dim=1) == y
     got = worker.call("attribution_pass", function="grad_cam", channels=LOCALISATION_NET["channels"],
@@ -251,10 +285,11 @@ def mean_correlation(a, b):
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("function", ["saliency", "grad_cam"])
-def test_map_depends_on_the_weights(worker, localisation_net, function):
+def test_map_depends_on_the_weights(worker, localisation_net, held_out_seed, function):
     """Sanity check (model randomisation): the maps of the trained network and of one with re-drawn weights differ"""
+    check_exact_first(worker, function, -1 if function == "grad_cam" else None)
     _, state = localisation_net
-    x, y, _ = make_shapes(40, LOCALISATION_TEST_SEED + 1)
+    x, y, _ = make_shapes(40, held_out_seed("model-randomisation-images"))
     redrawn = GAPNet(3, len(SHAPE_CLASSES), LOCALISATION_NET["channels"]).state_dict()  # PyTorch's initialisation
     maps = [worker.call("attribution_pass", function=function, channels=LOCALISATION_NET["channels"],
                         num_classes=len(SHAPE_CLASSES), state=s, x=x, target=y, layer=-1 if function == "grad_cam" else None)["map"]

@@ -29,6 +29,7 @@ from course import ASSIGNMENT, REPO_ROOT, cluster, isolation
 from course.class_report import write_class_report
 from course.review import apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_student
 from course.budget import OWN_TIME_SECONDS, Budget
+from course.secret import SECRET_ENV, course_secret
 from course.submissions import Submission, discover, stage, unique_students
 from course.suite_process import SuiteProcess, pytest_command
 
@@ -54,6 +55,9 @@ class Settings:
     # Each suite forked from a server that imported torch once (course.suite_process): cheaper for many suites;
     # a process that grades one submission (Gradescope) starts a new interpreter, which needs less memory.
     fork_suites: bool = True
+    # The course's secret (course.secret), handed to each suite; set by grading_settings, so that a Dask worker grades
+    # with the client's ("": this machine's).
+    secret: str = field(default="", repr=False)
 
     def suite_limit(self):
         """A backstop for the whole pytest run: the worker's budget and the probes' own times, plus the harness's work."""
@@ -147,7 +151,7 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
     stopped = None
     proc = None
     try:
-        proc = SuiteProcess(args, log_path, _suite_env(), fork=settings.fork_suites)
+        proc = SuiteProcess(args, log_path, {**_suite_env(), SECRET_ENV: settings.secret or course_secret()}, fork=settings.fork_suites)
         with _running_lock:
             _running.add(proc)
         if not proc.wait(timeout=settings.suite_limit()):
@@ -234,7 +238,7 @@ def grading_settings(time_budget=None, probe_timeout=None, isolation_level="auto
     if probe_timeout is not None:
         base = replace(base, probe_seconds=probe_timeout)
     seconds = time_budget if time_budget is not None else calibrated_time_budget(level, base, progress)
-    return Settings(replace(base, seconds=seconds), level)
+    return Settings(replace(base, seconds=seconds), level, secret=course_secret())
 
 
 @dataclass

@@ -16,10 +16,12 @@ requires; the image build unpacks it into ``/autograder/source``:
     course/             the grading harness: the course modules that run_autograder, the worker and the hidden suite
                         import (course_modules), without gradebook.py (nbgrader is not installed on Gradescope)
     autograder/         the hidden suite and its probes
-    hw/                 the course's provided hw/__init__.py, hw/data.py (the suite's datasets) and hw/interpret.py
-                        (its GAPNet), from the release
-    release/hw2/hw/     the students' skeleton, which the tamper scan compares a submission with
+    hw/                 the course's provided hw/__init__.py, hw/data.py (the suite's datasets), hw/interpret.py
+                        (its GAPNet) and hw/policy.py (the code rules), from the release
+    release/hw2/hw/     the students' skeleton: the course's modules the worker runs beside a submission's own
     tests/assets/       the reference tensors
+    .course-secret      the course's secret, from which the held-out values are drawn (course.secret): keep the
+                        zip as private as the gradebook
 
 No file of the instructor's solution is in the zip: the suite's references
 are the tensors in tests/assets and the models in autograder/.
@@ -45,6 +47,7 @@ import zipfile
 from pathlib import Path
 
 from course import ASSIGNMENT, REPO_ROOT
+from course.secret import course_secret
 from hw.policy import STUDENT_FILES
 
 DEFAULT_ROOT = "/autograder"
@@ -251,6 +254,7 @@ def zip_members(config: dict) -> dict:
     # the suite's datasets, GAPNet and the code policy, as students received them
     for name in ("__init__.py", "data.py", "interpret.py", "policy.py"):
         files[f"hw/{name}"] = (release_hw / name).read_bytes()
+    files[".course-secret"] = (course_secret() + "\n").encode()  # the held-out values' seeds (course.secret)
     for path in sorted((REPO_ROOT / "tests" / "assets").glob("*.pt")):
         files[f"tests/assets/{path.name}"] = path.read_bytes()
     return {name: (data, name in executable) for name, data in files.items()}
@@ -263,7 +267,7 @@ def unpack(archive: Path, dest: Path):
             target = dest / info.filename
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(zf.read(info))
-            target.chmod((info.external_attr >> 16) & 0o777)
+            target.chmod((info.external_attr >> 16) & 0o777 & (0o600 if info.filename == ".course-secret" else 0o777))
 
 
 def build_zip(out_zip: Path, visibility="visible", timeout=GRADESCOPE_TIMEOUT, time_budget=TIME_BUDGET,
