@@ -33,8 +33,10 @@ With conda:
 
 or with pip (Python 3.11):
 
-    python3 -m venv .venv && . .venv/bin/activate
+    python3 -m venv ../cnn-hw-env && . ../cnn-hw-env/bin/activate
     pip install {pip_packages}
+
+(The environment lives next to this folder, not inside it: it is large and is not part of what you hand in.)
 
 Then open the notebooks from this folder:
 
@@ -76,9 +78,20 @@ from the course staff, who read your written answers.
 
 ## Submit
 
-Run every notebook top to bottom, save them, and submit this whole folder
-(the notebooks and `hw/`). Do not rename files or cells, and do not edit the
-locked cells.
+Run every notebook top to bottom and save them. Then, in this folder:
+
+    python -m hw.check
+
+It checks your homework as the grader will, before you hand it in: which
+files of `hw/` are graded (only the homework's own modules; a helper module
+of yours, a `.pyc` or a data file is left out), the rules your code must keep
+(`hw/policy.py`: what your modules may import and use, and what the
+from-scratch parts may call; code that breaks them fails those tests or is
+held for review by the course staff), that every module imports, and what
+still raises `NotImplementedError`. When nothing stops the grader it writes
+`submission.zip` with exactly what the grader reads (your `hw/` modules and
+the notebooks): hand in that zip. Do not rename files or cells, and do not
+edit the locked cells.
 """
 
 

@@ -237,6 +237,297 @@ def _fingerprint_all(submissions: dict, names: list, boilerplate: frozenset, pro
     return found
 
 
+# -- Normalised code ------------------------------------------------------------
+#
+# What a disguise changes and the program does not. Dolos (https://dolos.ugent.be) tokenises with tree-sitter and
+# keeps only the syntax tree's node types, so renaming cannot hide a copy, but neither order nor inserted statements
+# are undone, and node types alone make independent solutions of a scaffolded exercise look alike (every layer's
+# forward is "assign, call, attribute, return"). JPlag (https://github.com/jplag/JPlag) normalises the token stream
+# of Java programs (dead code removed, independent statements put in a canonical order through a program dependence
+# graph); it has no such normalisation for Python. Here the module's syntax tree (Python's ``ast``) is normalised in
+# JPlag's spirit, and then compared as code is (copydetect's tokens, in which every name is V, F or O anyway):
+#
+# - docstrings and every statement without effect go: ``pass``; an expression statement that calls nothing (names,
+#   constants, attributes, subscripts, operators, containers of those, lambdas, and calls of the _PURE_BUILTINS,
+#   such as len(x)); an assignment of a value to itself (``x = x``, ``self.w = self.w``); an assertion of a true
+#   constant; the statements after a return, raise, break or continue in the same block; the branch that a
+#   constant condition never takes (``if False:``, ``while 0:``; ``if True:``'s body stays, unindented);
+# - dead stores: an assignment (``=``, ``+=``, ``: T =``, ``del``) to a name that is never read: in a function, a
+#   local that no expression of the function (nested ones included) reads; at the top level or in a class, a name
+#   the module reads nowhere (as a name, an attribute, a keyword or an identifier-like string; dunders are kept;
+#   a class's annotated fields too). Its value stays as an expression statement if it calls something. Repeated
+#   until nothing more goes (a store that only fed a dead store is dead too);
+# - names: each function's arguments and local variables become v0, v1, ... in the order they first appear;
+# - order: at the top level and in each class, the imports (sorted) come first, then the other statements as they
+#   were, then the functions and classes sorted by their node types (names play no part in the order).
+#
+# Operators are taken as calling nothing (a tensor's ``+`` has no side effect). What is not undone: junk that does
+# something (a call whose result is unused, a store into an object), arithmetic identities (``x = x + 0``), code
+# moved between functions, inlined or outlined helpers, loops rewritten as comprehensions.
+
+_PURE_BUILTINS = frozenset({"abs", "bool", "callable", "float", "id", "int", "isinstance", "issubclass", "len", "max",
+                            "min", "range", "round", "str", "type"})  # fmt: skip
+_DEFINITION = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_FUNCTION = (ast.FunctionDef, ast.AsyncFunctionDef)
+_JUMP = (ast.Return, ast.Raise, ast.Break, ast.Continue)
+_NORMALISE_PASSES = 6  # dead stores that feed dead stores: one more level a pass
+
+
+def _pure(node, rebound) -> bool:
+    """Whether evaluating an expression calls nothing (but the _PURE_BUILTINS not ``rebound``), awaits or yields."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Lambda):
+            continue  # made, not run
+        if isinstance(n, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
+            return False
+        if isinstance(n, ast.Call):
+            if not (isinstance(n.func, ast.Name) and n.func.id in _PURE_BUILTINS and n.func.id not in rebound):
+                return False
+            stack += n.args + [k.value for k in n.keywords]
+            continue
+        stack.extend(ast.iter_child_nodes(n))
+    return True
+
+
+def _constant_truth(test):
+    """True or False for a condition that is a constant (or ``not`` one), else None."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = _constant_truth(test.operand)
+        return None if inner is None else not inner
+    return bool(test.value) if isinstance(test, ast.Constant) else None
+
+
+def _target_names(targets) -> list | None:
+    """The names assigned by ``targets`` when every target is a name (or a tuple, list or starred of names), else None."""
+    names = []
+    for target in targets:
+        if isinstance(target, ast.Name):
+            names.append(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            inner = _target_names(target.elts)
+            if inner is None:
+                return None
+            names += inner
+        elif isinstance(target, ast.Starred):
+            inner = _target_names([target.value])
+            if inner is None:
+                return None
+            names += inner
+        else:
+            return None
+    return names
+
+
+def _own_nodes(scope):
+    """The nodes of a function's or class's body, or a module's, not inside a nested function or class."""
+    stack = list(scope.body) if not isinstance(scope, ast.Lambda) else [scope.body]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (*_DEFINITION, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+        else:
+            stack.extend(node.decorator_list if not isinstance(node, ast.Lambda) else [])
+
+
+class _Cleaner:
+    """One pass of the removals (docstrings, statements without effect, dead stores) over a module."""
+
+    def __init__(self, tree):
+        self.changed = False  # whether a statement that read a name went: a store it read may be dead now
+        # Names the module binds (a built-in of that name is not the built-in), and names it may read at its top
+        # level or in a class: names, attributes, keywords and identifier-like strings (getattr, __all__).
+        self.rebound, self.module_reads, statements = set(), set(), set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                (self.module_reads if isinstance(node.ctx, ast.Load) else self.rebound).add(node.id)
+            elif isinstance(node, ast.Attribute):
+                self.module_reads.add(node.attr)
+            elif isinstance(node, ast.Expr):
+                statements.add(id(node.value))
+            elif isinstance(node, ast.Constant):
+                if isinstance(node.value, str) and id(node) not in statements and node.value.isidentifier():
+                    self.module_reads.add(node.value)
+            elif isinstance(node, ast.keyword) and node.arg:
+                self.module_reads.add(node.arg)
+            elif isinstance(node, ast.arg):
+                self.rebound.add(node.arg)
+            elif isinstance(node, _DEFINITION):
+                self.rebound.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.rebound.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                self.module_reads.update(node.names)  # a function that declares a name global may read it
+        tree.body = self.block(tree.body, self.dead_at_top(tree), top=True)
+
+    def dead_at_top(self, scope) -> set:
+        """Names a module or class body assigns that the module never reads (dunders and annotated fields kept)."""
+        stored = set()
+        for node in _own_nodes(scope):
+            if isinstance(node, (ast.Assign, ast.AugAssign)):
+                stored |= set(_target_names(node.targets if isinstance(node, ast.Assign) else [node.target]) or ())
+        return {name for name in stored - self.module_reads if not name.startswith("__")}
+
+    @staticmethod
+    def dead_in_function(function) -> set:
+        """A function's locals that nothing in it (nested functions included) reads; its arguments are kept."""
+        stored, declared = set(), set()
+        for node in _own_nodes(function):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                stored.add(node.id)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                declared.update(node.names)
+        reads = {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        for node in ast.walk(function):  # a nested function's nonlocal is the enclosing function's name, read there
+            if isinstance(node, ast.Nonlocal):
+                reads.update(node.names)
+        return stored - declared - reads
+
+    def block(self, body, dead, top=False) -> list:
+        out = []
+        for at, statement in enumerate(body):
+            kept = self.statement(statement, dead, top)
+            if kept != [statement] and not self.changed:
+                self.changed = any(isinstance(n, ast.Name) for n in ast.walk(statement))
+            out += kept
+            if out and isinstance(out[-1], _JUMP):
+                self.changed = self.changed or any(isinstance(n, ast.Name) for s in body[at + 1 :] for n in ast.walk(s))
+                break  # what follows never runs
+        return out
+
+    def body(self, body, dead, top=False) -> list:
+        """A block that must hold a statement: ``pass`` when everything in it went."""
+        return self.block(body, dead, top) or [ast.Pass()]
+
+    def dropped_store(self, value) -> list:
+        return [] if value is None or _pure(value, self.rebound) else [ast.Expr(value)]
+
+    def statement(self, s, dead, top) -> list:
+        pure = functools.partial(_pure, rebound=self.rebound)
+        if isinstance(s, ast.Pass):
+            return []
+        if isinstance(s, ast.Expr):
+            return [] if pure(s.value) else [s]
+        if isinstance(s, ast.Assign):
+            value = ast.dump(s.value)
+            if pure(s.value) and all(ast.dump(t).replace("Store()", "Load()") == value for t in s.targets):
+                return []  # x = x
+            names = _target_names(s.targets)
+            if names is not None and names and set(names) <= dead:
+                return self.dropped_store(s.value)
+            return [s]
+        if isinstance(s, ast.AugAssign):
+            if isinstance(s.target, ast.Name) and s.target.id in dead:
+                return self.dropped_store(s.value)
+            return [s]
+        if isinstance(s, ast.AnnAssign):
+            if not top and isinstance(s.target, ast.Name) and s.target.id in dead:
+                return self.dropped_store(s.value)
+            return [s]
+        if isinstance(s, ast.Delete):
+            names = _target_names(s.targets)
+            return [] if names and set(names) <= dead else [s]
+        if isinstance(s, ast.Assert):
+            return [] if _constant_truth(s.test) else [s]
+        if isinstance(s, ast.If):
+            truth = _constant_truth(s.test)
+            if truth is not None:
+                return self.block(s.body if truth else s.orelse, dead, top)
+            s.body, s.orelse = self.block(s.body, dead, top), self.block(s.orelse, dead, top)
+            if not s.body and not s.orelse:
+                return [] if pure(s.test) else [ast.Expr(s.test)]
+            s.body = s.body or [ast.Pass()]
+            return [s]
+        if isinstance(s, ast.While):
+            if _constant_truth(s.test) is False:
+                return self.block(s.orelse, dead, top)
+            s.body, s.orelse = self.body(s.body, dead, top), self.block(s.orelse, dead, top)
+            return [s]
+        if isinstance(s, (ast.For, ast.AsyncFor)):
+            s.body, s.orelse = self.body(s.body, dead, top), self.block(s.orelse, dead, top)
+            return [s]
+        if isinstance(s, (ast.With, ast.AsyncWith)):
+            s.body = self.body(s.body, dead, top)
+            return [s]
+        if isinstance(s, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            s.body = self.body(s.body, dead, top)
+            for handler in s.handlers:
+                handler.body = self.body(handler.body, dead, top)
+            s.orelse, s.finalbody = self.block(s.orelse, dead, top), self.block(s.finalbody, dead, top)
+            return [s]
+        if isinstance(s, ast.Match):
+            for case in s.cases:
+                case.body = self.body(case.body, dead, top)
+            return [s]
+        if isinstance(s, _FUNCTION):
+            s.body = self.body(s.body, self.dead_in_function(s))
+            return [s]
+        if isinstance(s, ast.ClassDef):
+            s.body = self.body(s.body, self.dead_at_top(s), top=True)
+            return [s]
+        return [s]
+
+
+def _rename_locals(function):
+    """A function's arguments and locals (nested functions' included) become v0, v1, ... in order of appearance."""
+    local, declared = set(), set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.arg):
+            local.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            local.add(node.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names)
+    local -= declared
+    mapping = {}
+
+    def visit(node):
+        if isinstance(node, ast.arg) and node.arg in local:
+            node.arg = mapping.setdefault(node.arg, f"v{len(mapping)}")
+        elif isinstance(node, ast.Name) and node.id in local:
+            node.id = mapping.setdefault(node.id, f"v{len(mapping)}")
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(function.args)  # the arguments first, then the body in order
+    for statement in function.body:
+        visit(statement)
+
+
+def _shape(node) -> str:
+    """A definition's node types in order, with no name: what it is sorted by."""
+    return " ".join(type(n).__name__ for n in ast.walk(node))
+
+
+def _canonical(scope):
+    """Renames each function's locals; puts imports first (sorted), definitions last (by their shape)."""
+    for statement in scope.body:
+        if isinstance(statement, _FUNCTION):
+            _rename_locals(statement)
+        elif isinstance(statement, ast.ClassDef):
+            _canonical(statement)
+    imports = sorted((s for s in scope.body if isinstance(s, (ast.Import, ast.ImportFrom))), key=ast.unparse)
+    others = [s for s in scope.body if not isinstance(s, (ast.Import, ast.ImportFrom, *_DEFINITION))]
+    definitions = sorted((s for s in scope.body if isinstance(s, _DEFINITION)), key=_shape)
+    scope.body = imports + others + definitions
+
+
+def normalise(source: str) -> str:
+    """
+    The module's code with what a disguise changes normalised away (see the
+    comments above), as Python source (``ast.unparse``). Raises SyntaxError
+    (or ValueError, RecursionError) for a file that is not a Python module.
+    """
+    tree = ast.parse(source)
+    for _ in range(_NORMALISE_PASSES):
+        if not _Cleaner(tree).changed:
+            break
+    _canonical(tree)
+    return ast.unparse(tree) + "\n"
+
+
 # -- All pairs ----------------------------------------------------------------
 
 
@@ -601,14 +892,85 @@ def _shuffle_definitions(body: list, rng: random.Random) -> list:
     return out
 
 
-def disguise(source: str, seed: int = 0) -> str:
+_JUNK_TEXTS = ["Checked against the notes.", "Helper step.", "Shapes as in the lecture.", "Works now."]
+_COMMENTS = ["# TODO: tidy this up", "# checked by hand", "# see the lecture notes", "# shapes: (N, C, H, W)",
+             "# this part was tricky", "# works now", "# keep this", "# from the formula in the slides"]  # fmt: skip
+
+
+def _junk(rng: random.Random, bound: list, fresh) -> ast.stmt:
+    """A statement that does nothing: pass, a constant, a string, an unused name, ``x = x``, ``if False:``, ..."""
+    kind = rng.choice(["pass", "constant", "string", "unused", "never"] + (["itself", "builtin"] * 2 if bound else []))
+    if kind == "pass":
+        return ast.Pass()
+    if kind == "constant":
+        return ast.Expr(ast.Constant(rng.choice([0, 1, None, ..., 2.5])))
+    if kind == "string":
+        return ast.Expr(ast.Constant(rng.choice(_JUNK_TEXTS)))
+    if kind == "unused":
+        return ast.Assign([ast.Name(fresh(), ast.Store())], ast.Constant(rng.randint(0, 99)))
+    if kind == "never":
+        debug = ast.Call(ast.Name("print", ast.Load()), [ast.Constant("debug")], [])
+        return ast.If(ast.Constant(rng.choice([False, 0, None])), [ast.Expr(debug)], [])
+    name = rng.choice(bound)
+    if kind == "itself":
+        return ast.Assign([ast.Name(name, ast.Store())], ast.Name(name, ast.Load()))
+    check = ast.Call(ast.Name(rng.choice(["isinstance", "len"]), ast.Load()), [ast.Name(name, ast.Load())], [])
+    if check.func.id == "isinstance":
+        check.args.append(ast.Name(rng.choice(["int", "float", "list"]), ast.Load()))
+    return ast.Assign([ast.Name(fresh(), ast.Store())], check)
+
+
+def _interleave_junk(node, rng: random.Random, bound: list, fresh):
+    """A junk statement after every statement of every block under ``node``."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        arguments = node.args
+        bound = [a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs]
+        bound += [a.arg for a in (arguments.vararg, arguments.kwarg) if a]
+    elif isinstance(node, ast.ClassDef):
+        bound = []
+    for child_field in ("body", "orelse", "finalbody", "handlers", "cases"):
+        block = getattr(node, child_field, None)
+        if not isinstance(block, list):
+            continue
+        out = []
+        for statement in block:
+            _interleave_junk(statement, rng, bound, fresh)
+            out.append(statement)
+            if isinstance(statement, ast.stmt):
+                out.append(_junk(rng, bound, fresh))
+        setattr(node, child_field, out)
+
+
+def _add_comments(code: str, rng: random.Random) -> str:
+    """Comment lines before about half the statements and at the end of about a third of the simple ones."""
+    lines = code.splitlines()
+    before, after = {}, set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.stmt):
+            if rng.random() < 0.5:
+                before[node.lineno - 1] = " " * node.col_offset + rng.choice(_COMMENTS)
+            if not hasattr(node, "body") and rng.random() < 0.3:
+                after.add(node.end_lineno - 1)
+    out = []
+    for number, line in enumerate(lines):
+        if number in before:
+            out.append(before[number])
+        out.append(f"{line}  {rng.choice(_COMMENTS)}" if number in after else line)
+    return "\n".join(out) + "\n"
+
+
+def disguise(source: str, seed: int = 0, junk: bool = False, comments: bool = False) -> str:
     """
     What a student who copies might hand in: every function's arguments and
     local variables renamed (consistently), top-level functions and classes
     and the methods of each class put in another order (one each still comes
     after what it needs when it is defined), comments and layout gone
-    (``ast.unparse``). Deterministic for a seed. The copy is not meant to
-    run: a call that passes a renamed argument by keyword breaks.
+    (``ast.unparse``). With ``junk``, a statement that does nothing after
+    every statement of every block (``pass``, a constant or a string, an
+    unused name, ``x = x``, ``unused = len(x)``, ``if False: ...``); with
+    ``comments``, comments before and after statements. Deterministic for
+    a seed. The copy is not meant to run: a call that passes a renamed
+    argument by keyword breaks.
     """
     tree = ast.parse(source)
     rng = random.Random(seed)
@@ -616,23 +978,26 @@ def disguise(source: str, seed: int = 0) -> str:
     words = ["val", "tmp", "res", "buf", "acc", "item", "data", "cur", "aux", "elem", "obj", "arr"]
     counter = 0
 
-    def rename_functions(statements):
+    def fresh():
         nonlocal counter
+        while True:
+            counter += 1
+            new = f"{rng.choice(words)}{counter}"
+            if new not in taken:
+                return new
+
+    def rename_functions(statements):
         for statement in statements:
             if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                mapping = {}
-                for name in sorted(_local_names(statement)):
-                    while True:
-                        counter += 1
-                        new = f"{rng.choice(words)}{counter}"
-                        if new not in taken:
-                            break
-                    mapping[name] = new
-                _Renamer(mapping).visit(statement)
+                _Renamer({name: fresh() for name in sorted(_local_names(statement))}).visit(statement)
             elif isinstance(statement, ast.ClassDef):
                 rename_functions(statement.body)
                 statement.body = _shuffle_definitions(statement.body, rng)
 
     rename_functions(tree.body)
     tree.body = _shuffle_definitions(tree.body, rng)
-    return ast.unparse(tree) + "\n"
+    if junk:
+        _interleave_junk(tree, rng, [], fresh)
+        ast.fix_missing_locations(tree)
+    code = ast.unparse(tree) + "\n"
+    return _add_comments(code, rng) if comments else code

@@ -12,6 +12,7 @@ import dask
 import pytest
 from distributed import Client, LocalCluster
 
+from course import ASSIGNMENT
 from course.cluster import ClusterError, check_workers, worker_problem
 from course.grade import code_fingerprint, grade
 from course.gradebook import scratch_course
@@ -76,6 +77,27 @@ def test_cluster_grades_examples_like_this_machine(graded_examples, local_cluste
         differences |= {(student, key): (here.get(key), there.get(key)) for key in here | there if here.get(key) != there.get(key)}
     assert differences == {}, "(student, what): (graded here, graded on the cluster)"
     assert sorted(p.name for p in (out / ".logs").glob("solution.*.log")) == ["solution.pytest.log", "solution.worker.log"]
+
+
+# Attacks on the closed world of files: the submission's files travel to the worker, which must leave out the same.
+CLOSED_WORLD_ATTACKS = ["helper_module_conv", "sourceless_modules", "data_file_run_by_runpy"]
+
+
+def test_the_closed_world_holds_on_the_cluster(local_cluster, tmp_path):
+    """A helper module, a .pyc-only submission and a data file run as code gain nothing on a Dask worker either."""
+    from test_redteam import ATTACKS, REDTEAM_TIME_BUDGET, build_attack
+
+    attacks = {a.name: a for a in ATTACKS if a.name in CLOSED_WORLD_ATTACKS}
+    for name, attack in attacks.items():
+        build_attack(attack, tmp_path / "submitted" / name / ASSIGNMENT)
+    run = grade([tmp_path / "submitted"], tmp_path / "grades", progress=False, time_budget=REDTEAM_TIME_BUDGET,
+                course_root=scratch_course(tmp_path / "course"), scheduler=local_cluster.scheduler_address)  # fmt: skip
+    assert run.problems == [] and sorted(o.student for o in run.outcomes) == sorted(attacks)
+    for outcome in run.outcomes:
+        attack = attacks[outcome.student]
+        assert outcome.points() <= attack.honest_max, outcome.student
+        assert bool(outcome.flags) == attack.flagged, (outcome.student, outcome.flags)
+        assert outcome.left_out, f"{outcome.student}: the files outside the homework's modules are listed"
 
 
 def test_workers_with_other_code_are_refused(local_cluster):

@@ -24,6 +24,8 @@ import pytest
 
 from course import ASSIGNMENT, REPO_ROOT, gradescope, isolation
 from course.examples import build_example, load_examples
+from course.secret import course_secret
+from hw import policy
 
 # Gradescope's results.json (docs/specs.md): every field is optional, but `score` or `tests` must be there.
 FORMAT = {"enum": ["text", "html", "simple_format", "md", "ansi"]}
@@ -159,7 +161,10 @@ def test_zip_layout_and_no_solution(built):
     assert {n for n in names if n.startswith("tests/assets/")} == assets
     # Nothing of the solution: hw/ holds the course's provided modules only, as the release has them.
     release = REPO_ROOT / "release" / ASSIGNMENT / "hw"
-    assert sorted(n for n in names if n.startswith("hw/")) == ["hw/__init__.py", "hw/data.py", "hw/interpret.py"]
+    assert sorted(n for n in names if n.startswith("hw/")) == ["hw/__init__.py", "hw/data.py", "hw/interpret.py", "hw/policy.py"]
+    # The held-out values' seeds come from the course's secret, which only the zip carries (course.secret).
+    assert data[".course-secret"].decode().strip() == course_secret()
+    assert ((root / "source" / ".course-secret").stat().st_mode & 0o777) == 0o600
     for name in names:
         if name.startswith(("hw/", f"release/{ASSIGNMENT}/hw/")):
             assert data[name] == (release / Path(name).name).read_bytes(), name
@@ -252,6 +257,42 @@ def test_bug_examples_lose_exactly_their_points(built, tmp_path, name):
     assert "What to fix" in results["output"]
     if name == "syntax_error":
         assert all("SyntaxError" in r["output"] for r in results["tests"] if r["number"].startswith("1."))
+
+
+def test_the_closed_world_holds_on_gradescope(built, tmp_path):
+    """
+    Gradescope's container runs the same closed world: a helper module is
+    left out and listed (and importing it is flagged), and a loose upload's
+    link to a hidden test is never followed, so its text reaches no output.
+    """
+    _, root, _ = built
+    solution = example_folder("solution", tmp_path)
+    conv_line = "out = out.view(-1, n, hq, wq)[:, :, :h_out, :w_out].permute(1, 0, 2, 3).contiguous()"
+
+    def with_helper_module(folder):
+        shutil.copytree(solution, folder / ASSIGNMENT)
+        (folder / ASSIGNMENT / "hw" / "_fast.py").write_text("import torch.nn.functional as F\nconv = F.conv2d\n")
+        layers = folder / ASSIGNMENT / "hw" / "layers.py"
+        layers.write_text(layers.read_text().replace(
+            conv_line, "from hw._fast import conv\n        out = conv(x, self.w, self.b, self.stride, self.padding)"))
+
+    results, stdout = run_autograder(root, with_helper_module)
+    assert results["score"] == 0, "flagged: every point withheld until the staff review it"
+    assert "Not graded" in results["output"] and "hw/_fast.py" in results["output"]
+    assert "hw._fast" in results["output"], "the flag says which import reached outside the homework"
+
+    hidden = root / "source" / "autograder" / "test_part4_yourcnn.py"
+
+    def loose_files_and_a_link(folder):
+        for name in policy.STUDENT_FILES:
+            shutil.copyfile(solution / "hw" / name, folder / name)
+        (folder / "layers.py").unlink()
+        (folder / "layers.py").symlink_to(hidden)
+
+    results, stdout = run_autograder(root, loose_files_and_a_link)
+    shown = json.dumps(results) + stdout
+    assert "ACCURACY_STEPS" not in shown and "held_out_seed" not in shown, "no text of a hidden test is shown"
+    assert any("hw/layers.py is missing" in t.get("output", "") for t in results["tests"])
 
 
 def test_empty_upload_says_what_is_missing(built):

@@ -122,6 +122,10 @@ def build_attack(attack: Attack, dest: Path):
         path = dest / new["path"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(new["code"])
+    for path in (dest / "hw").glob("*.py"):  # an attack may name the repository's folder on this machine
+        text = path.read_text()
+        if "@REPOSITORY@" in text:
+            path.write_text(text.replace("@REPOSITORY@", str(REPO_ROOT)))
     for module in attack.compiled:
         source = dest / module["module"]
         py_compile.compile(str(source), cfile=str(source.with_suffix(".pyc")), doraise=True)

@@ -15,16 +15,19 @@ so it says nothing about points.
 """
 import argparse
 import ast
+import json
 import os
+import select
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
 from hw import policy
 
 ZIP_NAME = "submission.zip"
-IMPORT_SECONDS = 120  # importing one module: torch alone takes a few seconds on a slow laptop
+IMPORT_SECONDS = 120  # to import one module: torch alone takes a few seconds on a slow laptop
 
 
 def left_to_do(source: bytes) -> list[str]:
@@ -52,22 +55,55 @@ def left_to_do(source: bytes) -> list[str]:
     return todo
 
 
-def import_problem(folder: Path, module: str) -> str | None:
-    """Why ``module`` does not import in a fresh interpreter started in ``folder``, or None."""
-    env = dict(os.environ, HW_FAST="1", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+# Run in a fresh interpreter in the homework folder: imports each module named on the command line and says how it went,
+# one JSON line per module ("start" before, then "ok" or the error), so that a module that hangs is known by name.
+IMPORTER = """
+import importlib, json, sys, traceback
+for name in sys.argv[1:]:
+    print(json.dumps({"start": name}), flush=True)
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", f"import {module}"],
-            cwd=folder, env=env, capture_output=True, text=True, timeout=IMPORT_SECONDS,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return f"importing it took more than {IMPORT_SECONDS} s (code at the top level of the module that runs too long?)"
-    if done.returncode == 0:
-        return None
-    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-    where = [line.strip() for line in lines if line.strip().startswith('File "') and "/hw/" in line]
-    last = lines[-1] if lines else f"it exited with code {done.returncode}"
-    return f"{last}" + (f" ({where[-1]})" if where else "")
+        importlib.import_module(name)
+        print(json.dumps({"ok": name}), flush=True)
+    except BaseException as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/hw/" in f.filename.replace("\\\\", "/")]
+        where = f" (hw/{frames[-1].filename.replace(chr(92), '/').rsplit('/hw/', 1)[1]}:{frames[-1].lineno})" if frames else ""
+        text = str(exc).strip().splitlines()
+        print(json.dumps({"error": name, "why": f"{type(exc).__name__}: {text[0][:300] if text else ''}{where}"}), flush=True)
+"""
+
+
+def import_problems(folder: Path, modules: list) -> dict:
+    """{module: why it does not import} for the modules that fail, each imported in turn by one fresh interpreter."""
+    env = dict(os.environ, HW_FAST="1", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+    problems, todo = {}, list(modules)
+    while todo:
+        child = subprocess.Popen([sys.executable, "-c", IMPORTER, *todo], cwd=folder, env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+        current, deadline = None, time.monotonic() + IMPORT_SECONDS
+        try:
+            while todo:
+                ready, _, _ = select.select([child.stdout], [], [], max(0.0, deadline - time.monotonic()))
+                line = child.stdout.readline() if ready else None
+                if not line:  # timed out, or the module ended the interpreter (exit(), a crash)
+                    name = current or todo[0]
+                    problems[name] = (f"importing it took more than {IMPORT_SECONDS} s (code at the top level of the "
+                                      "module that runs too long?)") if ready is not None and not ready else \
+                        "importing it ended Python (exit() or a crash at the top level of the module)"  # fmt: skip
+                    todo.remove(name)
+                    break
+                message = json.loads(line)
+                if "start" in message:
+                    current, deadline = message["start"], time.monotonic() + IMPORT_SECONDS
+                    continue
+                name = message.get("ok") or message["error"]
+                if "error" in message:
+                    problems[name] = message["why"]
+                todo.remove(name)
+                current = None
+        finally:
+            child.kill()
+            child.wait()
+    return problems
 
 
 def write_zip(folder: Path, files: policy.Files, destination: Path) -> list[str]:
@@ -116,15 +152,13 @@ def check(folder: Path, make_zip: bool = True, out=print) -> int:
         out("  your modules follow every rule")
 
     out("\nImports")
-    for name in sorted(files.modules):
-        if f"hw/{name}" in files.unreadable:
-            continue
-        problem = import_problem(folder, f"hw.{name[:-3]}")
-        if problem:
-            blocking += 1
-            out(f"  hw/{name} does not import: {problem}")
-    if not blocking:
-        out("  every module imports")
+    importable = [f"hw.{name[:-3]}" for name in sorted(files.modules) if f"hw/{name}" not in files.unreadable]
+    problems = import_problems(folder, importable)
+    for module, problem in problems.items():
+        out(f"  hw/{module[3:]}.py does not import: {problem}")
+    blocking += len(problems)
+    if not problems:
+        out(f"  {'every module imports' if len(importable) == len(policy.STUDENT_FILES) else 'the others import'}")
 
     out("\nLeft to do (still raising NotImplementedError)")
     todo = {name: left_to_do(source) for name, source in sorted(files.modules.items())}

@@ -177,7 +177,8 @@ TENSOR_BASICS = frozenset({
     "torch.nn.functional.pad",
 })  # fmt: skip
 # Modules that from-scratch code may import, and use without limit (their names end in .*).
-PLAIN_PYTHON = ("abc", "math", "numbers", "typing", "dataclasses", "collections", "functools", "itertools")
+PLAIN_PYTHON = ("abc", "math", "numbers", "typing", "dataclasses", "collections", "functools", "itertools", "copy",
+                "enum", "random", "statistics", "time", "warnings")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -280,14 +281,14 @@ def library_problem(chain: str, definitions=None) -> str | None:
     (not a module that answers.py imported and hands on).
     """
     module, rest = resolve(chain)
-    library = MODULES.get(module)
-    if library is None:
-        return f"uses {module}, which homework code may not use"
     for name in rest:
         if name in INTROSPECTION:
             return f"uses .{name} (the interpreter's frames and code), which homework code does not need"
         if name.startswith("_") and name not in NAMEDTUPLE_API | READABLE_DUNDERS:
             return f"uses {chain}, a private name of {module}"
+    library = MODULES.get(module)
+    if library is None:
+        return f"uses {module}, which homework code may not use"
     if not rest:
         return None
     if module.startswith("hw."):
@@ -342,7 +343,7 @@ def top_level_scopes(tree):
                 names = [statement.name]
             elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-                names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+                names = [n.id for n in assigned_names(targets)]
             elif isinstance(statement, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
                 for block in ("body", "orelse", "finalbody"):
                     visit(getattr(statement, block, []))
@@ -358,8 +359,24 @@ def top_level_scopes(tree):
     return bindings, owner
 
 
+def assigned_names(targets):
+    """The names an assignment binds (``a, b = ...``), not those inside its attribute or item targets."""
+    for target in targets:
+        if isinstance(target, ast.Name):
+            yield target
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            yield from assigned_names(target.elts)
+        elif isinstance(target, ast.Starred):
+            yield from assigned_names([target.value])
+
+
 def closure(bindings, start):
-    """The names of top-level definitions that the definitions named in ``start`` use, transitively, with them."""
+    """
+    The top-level names whose code the definitions named in ``start`` run:
+    themselves, their base classes, and the module-level functions and
+    assignments they use, transitively. Another class a body merely names
+    (MLP's table of activations) is not followed: its own code answers for it.
+    """
     seen, todo = set(), [name for name in start if name in bindings]
     while todo:
         name = todo.pop()
@@ -367,9 +384,12 @@ def closure(bindings, start):
             continue
         seen.add(name)
         for statement in bindings[name]:
+            bases = {b.id for b in getattr(statement, "bases", []) if isinstance(b, ast.Name)}
             for node in ast.walk(statement):
                 if isinstance(node, ast.Name) and node.id in bindings and node.id not in seen:
-                    todo.append(node.id)
+                    is_class = any(isinstance(s, ast.ClassDef) for s in bindings[node.id])
+                    if not is_class or node.id in bases:
+                        todo.append(node.id)
     return seen
 
 
@@ -519,8 +539,9 @@ class Reader(ast.NodeVisitor):
         if id(node) in self.chain_parts:
             self.generic_visit(node)
             return
-        if root in self.imports and isinstance(node.ctx, ast.Load):
-            self.use_library(node, self.imports[root] + chain[len(root):])
+        if root in self.imports:
+            if isinstance(node.ctx, ast.Load):  # a store or deletion is check_target's
+                self.use_library(node, self.imports[root] + chain[len(root):])
             inner = node.value  # the rest of the chain is checked with it
             while isinstance(inner, ast.Attribute):
                 self.chain_parts.add(id(inner))
@@ -659,7 +680,7 @@ def definitions_of(tree) -> set:
             names.add(statement.name)
         elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
             targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            names |= {n.id for n in assigned_names(targets)}
     return names
 
 
