@@ -28,7 +28,7 @@ from pathlib import Path
 from jinja2 import Environment
 
 from course.feedback import NUMBER
-from course.review import PENDING, read_summaries, write_atomically
+from course.review import PENDING, bounded, read_summaries, write_atomically
 
 REPORT_FILE = "class.html"
 MOST = 0.5  # a test failed by at least this share of the class: most of the class found it unclear
@@ -90,12 +90,12 @@ def clean_summary(raw) -> dict | None:
                 "passed": t.get("passed") is True,
                 "withheld": bool(t.get("withheld")),
                 "harness_error": bool(t.get("harness_error")),
-                "message": _text(t.get("message")),
+                "message": bounded(_text(t.get("message"))),
             })  # fmt: skip
     return {
         "student": _text(raw["student"]),
-        "problem": _text(raw.get("problem")),
-        "notebook_problem": _text(raw.get("notebook_problem")),
+        "problem": bounded(_text(raw.get("problem"))),  # bounded when written; an older or edited file too
+        "notebook_problem": bounded(_text(raw.get("notebook_problem"))),
         "flagged": flagged,
         "pending": flagged and _dict(raw.get("review")).get("decision", PENDING) == PENDING,
         "score": _number(raw.get("score")),

@@ -41,9 +41,9 @@ The grader found code that could reach around it:</p>
 {% if r.review.decision == "pending" %}<p>The points of the checks it passed are withheld until then. Code that solves the
 homework never needs this; if yours does it for a good reason, tell the staff.</p>{% endif %}</div>{% endif %}
 
-{% if r.left_out %}<p><strong>Not graded:</strong> the grader runs only the homework's own modules of <code>hw/</code>,
-so it left out {{ r.left_out|length }} other file{{ 's' if r.left_out|length != 1 }} of yours:
-{% for f in r.left_out[:20] %}<code>{{ f }}</code>{{ ", " if not loop.last }}{% endfor %}{% if r.left_out|length > 20 %} and more{% endif %}.
+{% if r.left_out %}{% set left_out_count = r.left_out_count or r.left_out|length %}<p><strong>Not graded:</strong> the grader runs only the homework's own modules of <code>hw/</code>,
+so it left out {{ left_out_count }} other file{{ 's' if left_out_count != 1 }} of yours:
+{% for f in r.left_out[:20] %}<code>{{ f }}</code>{{ ", " if not loop.last }}{% endfor %}{% if left_out_count > 20 %} and {{ left_out_count - 20 }} more{% endif %}.
 Code your modules need must be in them (<code>python -m hw.check</code> says so before you hand in).</p>{% endif %}
 
 <h2>Summary</h2>

@@ -9,6 +9,8 @@ so formgrader, nbgrader's exports and its feedback show hidden + manual points
 together. Graded by nbgrader alone (without ``course grade``), those cells wait
 for a score like any manual task: they never give points by themselves.
 """
+import base64
+import binascii
 import copy
 import csv
 import html
@@ -19,7 +21,11 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import bleach
+import bleach.html5lib_shim
+import bleach.sanitizer
 import nbformat
+from bleach.css_sanitizer import ALLOWED_SVG_PROPERTIES, CSSSanitizer
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
@@ -28,6 +34,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from course import ASSIGNMENT, REPO_ROOT
 from course.release import source_notebooks
+from course.review import bounded, csv_writer
 
 HIDDEN_CELL = re.compile(r"hidden_tests_(part\d+)")
 ANSWER_CELL = re.compile(r"display_answer\(\s*answers\.(\w+)\s*\)")
@@ -105,7 +112,272 @@ def unreadable_notebooks(folder: Path) -> dict:
     return problems
 
 
+# -- What formgrader shows of a student's notebook ------------------------------------------------------------
+#
+# formgrader renders the autograded notebooks in the TA's browser, in the page that holds their Jupyter session:
+# a script there could do anything they can. It renders Markdown cells with nbconvert's markdown2html, which passes
+# raw HTML and javascript: links through, and HTML outputs as they are. So every notebook written into autograded/
+# is sanitised first, by bleach (the sanitiser nbconvert itself uses) with the allowlists below. A Markdown cell is
+# kept as written when its rendering is already what bleach lets through (ordinary Markdown, LaTeX, images);
+# otherwise it becomes the sanitised rendering, and that is checked again the same way.
+
+HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+HTML_TAGS = frozenset(bleach.ALLOWED_TAGS) | HEADINGS | {
+    "p", "div", "span", "pre", "br", "hr", "img", "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption",
+    "sup", "sub", "del", "ins", "s", "u", "small", "mark", "kbd", "samp", "var", "q", "cite", "details", "summary",
+    "dl", "dt", "dd", "figure", "figcaption",
+}  # fmt: skip
+# Classes that nbconvert's Markdown and pygments' highlighting write: never one of formgrader's own (tabbable, score).
+HTML_CLASSES = re.compile(r"[a-z][a-z0-9]{0,2}|anchor-link|highlight|sanitized|dataframe|jp-Mermaid|mermaid")
+DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[a-z0-9+/=\s]*")
+SVG_TAGS = {
+    "svg", "g", "path", "rect", "circle", "ellipse", "line", "polyline", "polygon", "text", "tspan", "defs", "clipPath",
+    "use", "title", "desc", "linearGradient", "radialGradient", "stop", "pattern", "mask", "marker", "symbol",
+}  # fmt: skip
+SVG_ATTRIBUTES = {
+    "id", "class", "style", "d", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "rx", "ry", "dx", "dy", "width",
+    "height", "viewBox", "transform", "clip-path", "clipPathUnits", "mask", "fill", "fill-opacity", "fill-rule",
+    "stroke", "stroke-width", "stroke-opacity", "stroke-linecap", "stroke-linejoin", "stroke-dasharray",
+    "stroke-dashoffset", "stroke-miterlimit", "opacity", "points", "offset", "stop-color", "stop-opacity",
+    "gradientUnits", "gradientTransform", "patternUnits", "patternTransform", "preserveAspectRatio", "font-size",
+    "font-family", "font-weight", "font-style", "text-anchor", "dominant-baseline", "xmlns", "version", "href",
+    "markerWidth", "markerHeight", "refX", "refY", "orient", "markerUnits", "visibility", "display",
+}  # fmt: skip
+SHOWN_OUTPUTS = {"text/plain", "text/latex", "application/json"}  # nbconvert's templates escape these
+IMAGE_OUTPUTS = {"image/png", "image/jpeg", "image/gif"}  # base64 data, checked
+# bleach reads about 50 KB a second: an HTML, SVG or Markdown output or a Markdown cell larger than MAX_SHOWN_CHARS,
+# or beyond MAX_SANITIZED_CHARS in one notebook, is not shown (a note says so), so no notebook holds grading up long.
+MAX_SHOWN_CHARS = 200_000
+MAX_SANITIZED_CHARS = 1_000_000
+_ids = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _uri(value: str) -> str:
+    """A URL as bleach reads it before it checks its protocol (entities decoded, invisible characters gone)."""
+    value = bleach.html5lib_shim.convert_entities(value)
+    return bleach.sanitizer.INVISIBLE_CHARACTERS_RE.sub("", value).strip().lower()
+
+
+def _html_attribute(tag: str, name: str, value: str) -> bool:
+    if name == "class":
+        return all(HTML_CLASSES.fullmatch(c) for c in value.split())
+    if name in ("title", "style"):
+        return True
+    if name == "id":
+        return tag in HEADINGS  # nbconvert's heading anchors; no other id, which formgrader's own elements have
+    if tag == "a":
+        return name == "href" and not _uri(value).startswith("data:")
+    if tag == "img":
+        if name == "src":
+            return not _uri(value).startswith("data:") or bool(DATA_IMAGE.fullmatch(_uri(value)))
+        return name in ("alt", "width", "height")
+    if tag in ("td", "th"):
+        return name in ("colspan", "rowspan", "align")
+    return tag == "ol" and name == "start"
+
+
+def _svg_attribute(tag: str, name: str, value: str) -> bool:
+    return name in SVG_ATTRIBUTES and (name != "href" or tag == "use")
+
+
+_html_cleaner = bleach.Cleaner(tags=HTML_TAGS, attributes=_html_attribute, protocols={"http", "https", "mailto", "data"},
+                               strip_comments=True, css_sanitizer=CSSSanitizer())  # fmt: skip
+_svg_cleaner = bleach.Cleaner(tags=SVG_TAGS, attributes=_svg_attribute, protocols=set(), strip=True, strip_comments=True,
+                              css_sanitizer=CSSSanitizer(allowed_svg_properties=ALLOWED_SVG_PROPERTIES))  # fmt: skip
+_exporter = None
+
+
+def clean_html(text: str) -> str:
+    """HTML without scripts, event handlers, frames, forms or foreign URLs (bleach, with HTML_TAGS)."""
+    return _html_cleaner.clean(text)
+
+
+def clean_svg(text: str) -> str:
+    """An SVG image without scripts, event handlers, foreign objects or links out (bleach, with SVG_TAGS)."""
+    return _svg_cleaner.clean(text)
+
+
+def markdown_html(source: str, attachments=None) -> str:
+    """The HTML formgrader makes of a Markdown cell: nbconvert's own markdown2html, with the cell's attachments."""
+    global _exporter
+    if _exporter is None:
+        from nbconvert.exporters import HTMLExporter
+
+        _exporter = HTMLExporter()
+    return _exporter.markdown2html({"cell": {"attachments": attachments or {}}, "resources": {}}, source)
+
+
+def _renders_clean(source: str, attachments=None) -> bool:
+    """Whether formgrader's rendering of this Markdown is exactly what bleach lets through."""
+    try:
+        rendered = markdown_html(source, attachments)
+    except Exception:  # nbconvert refuses it (a missing attachment): formgrader would fail on the page
+        return False
+    # Markdown's images end in " />", which bleach writes as ">": the same element to a browser (a void element's
+    # slash means nothing in HTML, and bleach lets no SVG or MathML through, where it would).
+    return clean_html(rendered) == rendered.replace(" />", ">")
+
+
+def _as_html_block(cleaned: str) -> str:
+    """Sanitised HTML as Markdown that renders to that HTML: one HTML block, without the blank lines that end one."""
+    lines = [line if line.strip() else "&#10;" for line in cleaned.strip("\n").split("\n")]
+    return '<div class="sanitized">' + "\n".join(lines) + "</div>"
+
+
+def safe_markdown(source: str, attachments=None) -> str:
+    """
+    Markdown that formgrader shows without scripts or event handlers: the
+    source itself when its rendering is already clean, else its sanitised
+    rendering, else the source shown as text.
+    """
+    if len(source) > MAX_SHOWN_CHARS:
+        return _not_shown("Markdown", len(source))
+    if _renders_clean(source, attachments):
+        return source
+    try:
+        candidate = _as_html_block(clean_html(markdown_html(source, attachments)))
+    except Exception:  # nbconvert refuses it (a missing attachment)
+        candidate = None
+    if candidate and _renders_clean(candidate, attachments):
+        return candidate
+    candidate = _as_html_block("<pre>" + html.escape(source) + "</pre>")  # the source, as text
+    if _renders_clean(candidate):
+        return candidate
+    return "*This cell cannot be shown safely here; the student's own notebook has it.*"
+
+
+def _not_shown(what: str, size: int) -> str:
+    return f"*[{what} of {size:,} characters: not shown here, the student's own notebook has it]*"
+
+
+class _Budget:
+    """What is left of MAX_SANITIZED_CHARS in one notebook."""
+
+    def __init__(self):
+        self.left = MAX_SANITIZED_CHARS
+
+    def take(self, text: str) -> bool:
+        if len(text) > min(self.left, MAX_SHOWN_CHARS):
+            return False
+        self.left -= len(text)
+        return True
+
+
+def _base64(value) -> bool:
+    try:
+        base64.b64decode(re.sub(r"\s+", "", value), validate=True)
+        return isinstance(value, str)
+    except (binascii.Error, TypeError, ValueError):
+        return False
+
+
+def _safe_attachments(attachments) -> dict:
+    """Images only (SVG sanitised), as base64; anything else a student attached is left out."""
+    safe = {}
+    for name, bundle in (attachments or {}).items():
+        kept = {}
+        for mime, data in (bundle or {}).items() if isinstance(bundle, dict) else ():
+            if mime in IMAGE_OUTPUTS and _base64(data):
+                kept[mime] = data
+            elif mime == "image/svg+xml" and _base64(data):
+                svg = base64.b64decode(re.sub(r"\s+", "", data)).decode("utf-8", "replace")
+                kept[mime] = base64.b64encode(clean_svg(svg).encode()).decode()
+        if kept and isinstance(name, str):
+            safe[name] = kept
+    return safe
+
+
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else value if isinstance(value, str) else str(value)
+
+
+def _safe_output(output, budget: _Budget):
+    """A code cell's output as formgrader may show it, or None to leave it out."""
+    kind = output.get("output_type")
+    if kind == "stream":  # nbconvert escapes the text
+        return nbformat.v4.new_output("stream", name=output.get("name") if output.get("name") in ("stdout", "stderr")
+                                      else "stdout", text=_text(output.get("text", "")))  # fmt: skip
+    if kind == "error":
+        return nbformat.v4.new_output("error", ename=_text(output.get("ename", "")), evalue=_text(output.get("evalue", "")),
+                                      traceback=[_text(line) for line in output.get("traceback", [])])  # fmt: skip
+    if kind not in ("display_data", "execute_result"):
+        return None
+    data, metadata = {}, {}
+    for mime, value in (output.get("data") or {}).items():
+        text = value if mime == "application/json" else _text(value)
+        if mime in SHOWN_OUTPUTS:
+            data[mime] = text
+        elif mime in IMAGE_OUTPUTS and _base64(text):
+            data[mime] = text
+            size = (output.get("metadata") or {}).get(mime) or {}
+            # width= and height= go into the page unquoted: numbers only.
+            kept = {k: size[k] for k in ("width", "height") if isinstance(size, dict) and isinstance(size.get(k), (int, float))
+                    and not isinstance(size.get(k), bool)}  # fmt: skip
+            if kept:
+                metadata[mime] = kept
+        elif mime in ("text/html", "image/svg+xml", "text/markdown") and not budget.take(text):
+            data["text/markdown"] = _not_shown(f"An output ({mime})", len(text))
+        elif mime == "text/html":
+            data[mime] = clean_html(text)
+        elif mime == "image/svg+xml":
+            data[mime] = clean_svg(text)
+        elif mime == "text/markdown":
+            data[mime] = safe_markdown(text)
+        # Anything else (JavaScript, widgets, other front ends' data) is left out, as nbconvert's SanitizeHTML does.
+    count = output.get("execution_count")
+    if kind == "execute_result":
+        return nbformat.v4.new_output(kind, data=data, metadata=metadata,
+                                      execution_count=count if isinstance(count, int) and not isinstance(count, bool) else None)  # fmt: skip
+    return nbformat.v4.new_output(kind, data=data, metadata=metadata)
+
+
+def sanitize_notebook(nb):
+    """
+    The notebook, in place, as formgrader may show it to a TA: Markdown and
+    raw cells, HTML, SVG and Markdown outputs sanitised by bleach; JavaScript,
+    widgets and unknown outputs left out; every field nbconvert's templates
+    put into the page unescaped (execution counts, image sizes, nbgrader's
+    grade ids) made plain. Ordinary Markdown, LaTeX and images stay as they are.
+    """
+    nb.metadata.pop("widgets", None)  # widget state: rendered by a script in the page
+    budget = _Budget()
+    for cell in nb.cells:
+        if "id" in cell and not (isinstance(cell.id, str) and _ids.fullmatch(cell.id)):
+            cell["id"] = nbformat.v4.new_code_cell().id  # nbformat 4.5's cell ids: letters, digits, '-' and '_'
+        grader = cell.get("metadata", {}).get("nbgrader")
+        if isinstance(grader, dict) and not _ids.fullmatch(str(grader.get("grade_id", "x"))):
+            del cell.metadata["nbgrader"]  # formgrader writes the grade id into its page as it is
+        if isinstance(cell.get("metadata", {}).get("tags"), list):
+            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if isinstance(t, str) and _ids.fullmatch(t)]
+        if cell.cell_type == "markdown":
+            if "attachments" in cell:
+                cell.attachments = _safe_attachments(cell.attachments)
+            source = _text(cell.source)
+            cell.source = safe_markdown(source, cell.get("attachments")) if budget.take(source) else _not_shown("A Markdown cell", len(source))
+        elif cell.cell_type == "raw":  # nbconvert's HTML puts a raw cell into the page as it is
+            source = _text(cell.source)
+            cell.source = clean_html(source) if budget.take(source) else ""
+        elif cell.cell_type == "code":
+            count = cell.get("execution_count")
+            cell.execution_count = count if isinstance(count, int) and not isinstance(count, bool) else None
+            cell.outputs = [o for o in (_safe_output(o, budget) for o in cell.get("outputs", [])) if o is not None]
+    return nb
+
+
+def sanitize_notebooks(folder: Path):
+    """Every notebook in ``folder`` sanitised for formgrader (sanitize_notebook); one that cannot be read is removed."""
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:  # nbgrader wrote it, so this is rare; nothing unsanitised stays for formgrader
+            path.unlink()
+            continue
+        _rewrite(path, nb)
+
+
 def _rewrite(path: Path, nb):
+    """Writes an autograded notebook, sanitised: every notebook written for formgrader passes here."""
+    sanitize_notebook(nb)
     path.chmod(0o644)  # nbgrader leaves autograded notebooks read-only
     nbformat.write(nb, path)
     path.chmod(0o444)
@@ -238,15 +510,17 @@ class NbgraderCourse:
                 # autoflush skipped a relationship it adds explicitly right after.
                 warnings.filterwarnings("ignore", message="Object of type .* not in session", category=SAWarning)
                 result = self.api.autograde(ASSIGNMENT, student, force=True, create=True)
+            autograded = self.root / "autograded" / student / ASSIGNMENT
             if result["success"]:
-                autograded = self.root / "autograded" / student / ASSIGNMENT
-                show_written_answers(autograded, summary.get("answers", {}))
+                show_written_answers(autograded, summary.get("answers", {}))  # sanitises every notebook (_rewrite)
                 show_hidden_results(autograded, summary)
             else:
+                if autograded.is_dir():  # whatever nbgrader left there is shown by formgrader too
+                    sanitize_notebooks(autograded)
                 failed = "nbgrader could not autograde the notebooks: " + _last_error(result)
                 problem = f"{problem}; {failed}" if problem else failed
         self.set_hidden_scores(student, summary)
-        return problem
+        return bounded(problem) if problem else None
 
     def record_decision(self, student: str, summary: dict):
         """A review decision changed the hidden-suite points: into gradebook.db and the autograded notebooks."""
@@ -498,10 +772,10 @@ def write_export(path: Path, course_root: Path = REPO_ROOT, results: Path | None
     columns, rows, _ = export_rows(course_root, results)
     incomplete = {}
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, columns)
-        writer.writeheader()
+        writer = csv_writer(f)
+        writer.writerow(columns)
         for row in rows:
-            writer.writerow({k: _number(v) for k, v in row.items()})
+            writer.writerow([_number(row.get(column, "")) for column in columns])
             if not_final(row):
                 incomplete.setdefault(not_final(row), []).append(row["student"])
     return len(rows), incomplete
@@ -524,7 +798,7 @@ def write_canvas_export(path: Path, course_root: Path = REPO_ROOT, results: Path
     with course.gradebook() as gb:
         lms = {s.id: s.lms_user_id or "" for s in gb.students}
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
+        writer = csv_writer(f)
         writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
         writer.writerow(["Points Possible", "", "", "", "", _number(float(sum(maxima.values())))])
         for row in rows:

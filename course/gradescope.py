@@ -495,22 +495,25 @@ def _loose_files(folder: Path, staging: Path) -> Path | None:
 
 def find_submission(folder: Path, staging: Path):
     """The staged submission in Gradescope's submission folder (Submission.problem says why it cannot be graded)."""
-    from course.submissions import Submission, SubmissionError, discover, stage
+    from course.submissions import Submission, SubmissionError, discover, shown_name, stage
 
     try:
         found = discover(folder)
     except SubmissionError:
         loose = _loose_files(folder, staging) if folder.is_dir() else None
         if loose is None:
-            what = ", ".join(sorted(p.name for p in folder.iterdir())[:8]) if folder.is_dir() else ""
+            what = ", ".join(shown_name(p.name) for p in sorted(folder.iterdir())[:8]) if folder.is_dir() else ""
             return Submission("submission", folder, problem=(
                 f"the upload holds no homework: expected your hw/ folder (or {ASSIGNMENT}/ with hw/ inside, or a .zip "
                 f"of either, or the files of hw/); found {what or 'nothing'}"))  # fmt: skip
         found = discover(loose)
-    if len(found) > 1:
-        names = ", ".join(s.source.name for s in found)
-        return Submission("submission", folder, problem=f"the upload holds {len(found)} submissions ({names}); upload one")
-    sub = found[0]
+    # The same rule as `course grade` finds each submission (course.submissions.locate); an upload is one student's,
+    # so beside one submission a folder that holds none is left out, and two submissions are one too many.
+    graded = [s for s in found if not s.problem] or found
+    if len(graded) > 1:
+        names = ", ".join(shown_name(s.source.name) for s in graded[:5]) + (" ..." if len(graded) > 5 else "")
+        return Submission("submission", folder, problem=f"the upload holds {len(graded)} submissions ({names}); upload one")
+    sub = graded[0]
     sub.student = "submission"
     return stage(sub, staging)
 
@@ -561,8 +564,9 @@ def summary_output(summary: dict, titles: dict, answers: list) -> str:
         lines.append(f"  {titles.get(part, part)}: {scores['score']} / {scores['max_score']}")
     left_out = summary.get("left_out") or []
     if left_out:
+        more = (summary.get("left_out_count") or len(left_out)) - min(20, len(left_out))
         lines += ["", f"Not graded: the grader runs only the homework's own modules of hw/, so it left out "
-                      f"{', '.join(left_out[:20])}{' and more' if len(left_out) > 20 else ''}. "
+                      f"{', '.join(left_out[:20])}{f' and {more} more' if more > 0 else ''}. "
                       "Code your modules need must be in them (python -m hw.check says so before you hand in)."]
     flags = summary.get("flags") or []
     if flags:
@@ -649,9 +653,9 @@ def grade(root: Path, started: float) -> dict:
         "suite_seconds": round(outcome.seconds, 1),
         "worker_seconds": outcome.worker_seconds,
         "time_budget": budget.seconds,
-        "flags": outcome.flags,
+        "flags": summary["flags"],  # bounded, as everything of the submission's that results.json shows
         "harness_errors": [t["name"] for t in outcome.harness_errors],
-        "problem": outcome.problem,
+        "problem": summary.get("problem"),
         "grader": str(Path(__file__).resolve()),
         **memory.report(),
         **_container_memory(),

@@ -20,6 +20,7 @@ import getpass
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -28,6 +29,108 @@ from course.feedback import render_feedback
 REVIEWS_FILE = "reviews.json"
 CLEARED, UPHELD, PENDING = "cleared", "upheld", "pending"
 
+# What results.json, the feedback, the gradebook and the class report hold of what a submission controls
+# (its messages, file names, exception texts, answers): bounded, so that no student can make a page or a CSV huge.
+MAX_MESSAGE_BYTES = 2048  # a message, a problem, a flag (as autograder/conftest.py cuts failure messages)
+MAX_ANSWER_CHARS = 20_000  # a written answer (the hidden suite cuts them there already)
+MAX_FLAGS = 20  # findings listed per submission; the rest are counted
+MAX_LISTED_FILES = 50  # files left out of grading, listed per submission; the rest are counted
+MAX_FILE_NAME_CHARS = 200
+
+
+def bounded(text, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """``text`` in at most ``limit`` bytes of UTF-8; cut text ends by saying how much was cut."""
+    text = "" if text is None else str(text)
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    note = f" ... [{len(text)} characters, cut]"
+    kept = data[: limit - len(note.encode())].decode("utf-8", "ignore")
+    return kept + note
+
+
+def bounded_chars(text, limit: int) -> str:
+    """``text`` in at most ``limit`` characters; cut text ends by saying how much was cut."""
+    text = "" if text is None else str(text)
+    if len(text) <= limit:
+        return text
+    note = f" ... [{len(text)} characters, cut]"
+    return text[: max(0, limit - len(note))] + note
+
+
+def bound_flags(flags) -> list:
+    """At most MAX_FLAGS findings, each message bounded; the last one counts those left out. Idempotent."""
+    flags = [dict(f, message=bounded(f.get("message", ""))) if isinstance(f, dict) else {"kind": "code", "message": bounded(f)}
+             for f in flags or []]  # fmt: skip
+    if len(flags) <= MAX_FLAGS:
+        return flags
+    more = len(flags) - (MAX_FLAGS - 1)
+    return flags[: MAX_FLAGS - 1] + [{"kind": "more", "message": f"... and {more} more findings (see the grading log)"}]
+
+
+def bound_summary(summary: dict) -> dict:
+    """
+    Bounds, in place, every field of a results.json that shows what a
+    submission controls: problems and messages (MAX_MESSAGE_BYTES), flags
+    (MAX_FLAGS of them), files left out (MAX_LISTED_FILES names), answers.
+    Idempotent: a bounded summary stays as it is. Returns the summary.
+    """
+    for key in ("problem", "notebook_problem"):
+        if summary.get(key):
+            summary[key] = bounded(summary[key])
+    for test in summary.get("tests") or []:
+        if isinstance(test, dict) and isinstance(test.get("message"), str):
+            test["message"] = bounded(test["message"])
+    if isinstance(summary.get("flags"), list):
+        summary["flags"] = bound_flags(summary["flags"])
+    left_out = summary.get("left_out")
+    if isinstance(left_out, list) and (len(left_out) > MAX_LISTED_FILES or any(len(str(n)) > MAX_FILE_NAME_CHARS for n in left_out)):
+        summary["left_out_count"] = summary.get("left_out_count") or len(left_out)
+        summary["left_out"] = [bounded_chars(n, MAX_FILE_NAME_CHARS) for n in left_out[:MAX_LISTED_FILES]]
+    answers = summary.get("answers")
+    if isinstance(answers, dict):
+        summary["answers"] = {bounded(k, 200): bounded_chars(v, MAX_ANSWER_CHARS) for k, v in answers.items()}
+    return summary
+
+
+# OWASP's CSV injection advice: a cell that starts with one of these is a formula to a spreadsheet (Excel, LibreOffice,
+# Google Sheets), so a text cell starting with one gets a single quote in front. The full-width forms count too.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# A cell that is a number stays one (Canvas reads a score only if it matches this: -1 must stay -1).
+NUMBER_CELL = re.compile(r"-?[0-9.,]+%?")
+
+
+def csv_cell(value):
+    """
+    One CSV cell, neutralised as OWASP recommends: numbers as they are, text
+    that a spreadsheet would take for a formula prefixed with a single quote.
+    Every CSV the course writes goes through here (csv_writer).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    if NUMBER_CELL.fullmatch(text):
+        return text
+    if text.startswith(FORMULA_START) or text.lstrip().startswith(FORMULA_START):
+        return "'" + text
+    return text
+
+
+class csv_writer:
+    """``csv.writer`` whose every cell goes through ``csv_cell``: the one way the course writes a CSV."""
+
+    def __init__(self, f, **options):
+        self._writer = csv.writer(f, **options)
+
+    def writerow(self, row):
+        return self._writer.writerow([csv_cell(v) for v in row])
+
+    def writerows(self, rows):
+        for row in rows:
+            self.writerow(row)
+
 
 def load_reviews(out: Path) -> dict:
     path = Path(out) / REVIEWS_FILE
@@ -35,7 +138,7 @@ def load_reviews(out: Path) -> dict:
 
 
 def _flag_messages(flags):
-    return sorted(f["message"] for f in flags)
+    return sorted(f["message"] for f in bound_flags(flags))  # as results.json keeps them, so a decision still applies
 
 
 def review_status(flags, review) -> dict | None:
@@ -79,7 +182,7 @@ def summary_of(student, tests, parts, flags, review, **extra):
         return sum(t["max_points"] for t in tests if part in (None, t["part"]))
 
     keys = ("name", "part", "description", "points", "max_points", "passed", "message", "withheld", "harness_error")
-    return {
+    return bound_summary({
         "student": student,
         "score": points(),
         "max_score": max_points(),
@@ -88,7 +191,7 @@ def summary_of(student, tests, parts, flags, review, **extra):
         "flags": flags,
         "review": review_status(flags, review),
         "tests": [{k: t.get(k, False) for k in keys} for t in tests],
-    }
+    })  # fmt: skip
 
 
 def write_atomically(path: Path, text: str):
@@ -102,6 +205,7 @@ def write_atomically(path: Path, text: str):
 
 
 def write_student(out: Path, summary: dict):
+    bound_summary(summary)  # also what was added after summary_of (a notebook problem)
     folder = Path(out) / summary["student"]
     folder.mkdir(parents=True, exist_ok=True)
     write_atomically(folder / "results.json", json.dumps(summary, indent=2))
@@ -128,7 +232,7 @@ def read_summaries(out: Path):
 
 def problem_of(summary) -> str:
     """Why a student's row is not a plain grade: the submission or its notebooks could not be graded."""
-    return "; ".join(p for p in (summary.get("problem"), summary.get("notebook_problem")) if p)
+    return bounded("; ".join(p for p in (summary.get("problem"), summary.get("notebook_problem")) if p))
 
 
 def write_gradebook(out: Path):
@@ -142,13 +246,13 @@ def write_gradebook(out: Path):
     rows = [["student", *parts, "total", "max", "review", "problem"]]
     for s in summaries:
         review = s.get("review") or {}
-        flagged = f"{review.get('decision', '')}: {'; '.join(fl['message'] for fl in s['flags'])}" if review else ""
+        flagged = bounded(f"{review.get('decision', '')}: {'; '.join(fl['message'] for fl in s['flags'])}") if review else ""
         scores = [s["parts"].get(p, {}).get("score", 0) for p in parts] + [s["score"]]
         if s.get("problem"):
             scores = [""] * len(scores)
         rows.append([s["student"], *scores, s["max_score"], flagged, problem_of(s)])
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
+    csv_writer(buffer).writerows(rows)
     write_atomically(Path(out) / "gradebook.csv", buffer.getvalue())
 
 

@@ -42,7 +42,7 @@ WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
 IGNORED = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", ".git")
 CLONE_NEWNET = 0x40000000
 MAX_FRAME_BYTES = 256 << 20
-LOG_LIMIT_BYTES = 4 << 20  # of what a worker prints, per start; the rest is read and dropped
+LOG_LIMIT_BYTES = 4 << 20  # of what a submission's workers print, all starts together; the rest is read and dropped
 WATCH_INTERVAL = 0.2  # seconds between two looks at the worker's memory and disk
 # RLIMIT_FSIZE stops one large file at the budget with an error the feedback can place
 # (file and line); the watcher is there for many smaller files, so it leaves room for
@@ -159,6 +159,7 @@ class Worker:
         self._limited_by_budget = False  # the current deadline is the end of the time budget
         self._watchdog = None
         self._printer = None
+        self._log_kept = 0  # bytes of the workers' output written to the log so far
 
     # -- scratch folder ---------------------------------------------------------
 
@@ -262,16 +263,17 @@ class Worker:
         self.import_errors = hello["import_errors"]
         self.starts += 1
 
-    @staticmethod
-    def _keep_output(stream, log):
-        """Copies what the worker prints into the log, up to LOG_LIMIT_BYTES; a flood costs no disk."""
-        kept = 0
+    def _keep_output(self, stream, log):
+        """
+        Copies what the worker prints into the log, up to LOG_LIMIT_BYTES for
+        the whole submission (all its starts together); a flood costs no disk.
+        """
         try:
             while chunk := stream.read1(1 << 20):
-                if kept < LOG_LIMIT_BYTES:
-                    log.write(chunk[: LOG_LIMIT_BYTES - kept])
-                    kept += len(chunk)
-                    if kept >= LOG_LIMIT_BYTES:
+                if self._log_kept < LOG_LIMIT_BYTES:
+                    log.write(chunk[: LOG_LIMIT_BYTES - self._log_kept])
+                    self._log_kept += len(chunk)
+                    if self._log_kept >= LOG_LIMIT_BYTES:
                         log.write(f"\n[the rest of the output is not kept: more than {LOG_LIMIT_BYTES >> 20} MiB]\n".encode())
                     log.flush()
         except (OSError, ValueError):  # the log was closed under a process that escaped the kill (process level only)

@@ -64,6 +64,7 @@ from tqdm import tqdm
 
 from course import ASSIGNMENT, REPO_ROOT
 from course.submissions import discover, stage, unique_students
+from hw.policy import STUDENT_FILES
 
 STARTER = REPO_ROOT / "release" / ASSIGNMENT / "hw"
 TEXT_FILES = frozenset({"answers.py"})  # written answers: compared as text, not as tokens
@@ -74,6 +75,14 @@ K = 25
 MIN_OWN_TOKENS = 300  # about 15 lines of code (or 4 of prose): a side that added less is divided by this
 MAX_FILE_BYTES = 256 << 10  # the solution's largest module has 38 KiB; a larger file is compared up to this
 PROGRESS_FROM = 50  # progress bars for this many submissions or more
+# How far apart copies and independent solutions are, as tests/test_similarity.py measures them on its assets (it
+# fails when these no longer hold, or are more than SEPARATION_SLACK from what it measures): copies of the
+# instructor's solution disguised by renaming, reordering, comments and a junk statement after every statement
+# score COPIES_LOWEST or more with it; independent solutions (tests/assets/similarity and the instructor's) score
+# INDEPENDENT_HIGHEST or less with each other. The report states both.
+COPIES_LOWEST = 1.0
+INDEPENDENT_HIGHEST = 0.52
+SEPARATION_SLACK = 0.03
 DETAIL_THRESHOLD = 0.8  # pairs the report shows side by side: at least this score ...
 DETAIL_TOP = 10  # ... or among the first this many ...
 DETAIL_MAX = 50  # ... and at most this many
@@ -88,6 +97,7 @@ class FileMatch:
     fraction_b: float
     tokens_a: int  # those tokens of a
     tokens_b: int
+    normalised: bool = False  # counted in the normalised code (see normalise), not in the code as written
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,18 @@ class Pair:
     a: str
     b: str
     score: float  # max(mean(code), mean(text))
-    code: tuple = (0.0, 0.0)  # of a's and of b's own code (all modules but TEXT_FILES), the share the other has
+    code: tuple = (0.0, 0.0)  # of a's and of b's own code (all modules but TEXT_FILES), the share the other has:
+    # as written or normalised, whichever has the higher mean
     text: tuple = (0.0, 0.0)  # the same for the written answers
     files: tuple = ()  # a FileMatch per module they share passages of, the most shared first
+    written: tuple = (0.0, 0.0)  # ``code`` of the code as written
+    normalised: tuple = (0.0, 0.0)  # ``code`` of the normalised code
+    notes: tuple = ()  # modules compared without (no source) or only as written (not Python), one line each
+
+    @property
+    def view(self) -> str:
+        """Which code ``code`` is: "normalised" or "written"."""
+        return "normalised" if sum(self.normalised) > sum(self.written) else "written"
 
 
 @dataclass
@@ -114,7 +133,10 @@ class _File:
 class _Submission:
     student: str
     folder: Path  # holds hw/
-    files: dict = field(default_factory=dict)  # name -> _File
+    files: dict = field(default_factory=dict)  # name -> _File, the code as written (the text of TEXT_FILES)
+    normalised: dict = field(default_factory=dict)  # name -> _File, the normalised code (not of TEXT_FILES)
+    unread: dict = field(default_factory=dict)  # name -> why there is no source to compare
+    unparsed: dict = field(default_factory=dict)  # name -> why it has no normalised code (not a Python module)
     problems: list = field(default_factory=list)
 
 
@@ -188,16 +210,30 @@ def _arrays(fp: CodeFingerprint) -> _File:
 
 
 def module_names(starter: Path) -> list:
-    """The modules compared: the starter's ``hw/*.py``."""
-    return sorted(p.name for p in Path(starter).glob("*.py"))
+    """The modules compared: the starter's ``hw/*.py`` that students write (hw/policy.py's STUDENT_FILES)."""
+    return sorted(p.name for p in Path(starter).glob("*.py") if p.name in STUDENT_FILES)
 
 
-def starter_hashes(starter: Path | None) -> frozenset:
-    """Every k-gram of every starter module, as copydetect takes boilerplate (all k-grams of all its files)."""
+def starter_hashes(starter: Path | None, normalised: bool = False) -> frozenset:
+    """
+    Every k-gram of every starter module, as copydetect takes boilerplate (all
+    k-grams of all its files); with ``normalised``, of the normalised code of
+    each (TEXT_FILES excluded).
+    """
     hashes = set()
     for path in sorted(Path(starter).glob("*.py")) if starter else ():
-        hashes |= fingerprint(path.read_text(encoding="utf-8"), path.name).hashes
+        if normalised and path.name in TEXT_FILES:
+            continue
+        text = path.read_text(encoding="utf-8")
+        hashes |= fingerprint(normalise(text) if normalised else text, path.name).hashes
     return frozenset(hashes)
+
+
+def _compiled(path: Path) -> list:
+    """The compiled files of a module (``layers.pyc``, ``__pycache__/layers.*.pyc``) next to it, as hw/... names."""
+    stem = path.name.removesuffix(".py")
+    found = [p for p in (path.with_suffix(".pyc"), *path.parent.glob(f"__pycache__/{stem}.*.pyc")) if p.is_file()]
+    return [f"hw/{p.relative_to(path.parent).as_posix()}" for p in found]
 
 
 def read_code(path: Path, student: str, problems: list) -> str | None:
@@ -205,7 +241,12 @@ def read_code(path: Path, student: str, problems: list) -> str | None:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        problems.append(f"{student}: hw/{path.name} is missing; compared without it")
+        compiled = _compiled(path)
+        if compiled:
+            problems.append(f"{student}: hw/{path.name} is missing, only its compiled code ({', '.join(compiled)}) "
+                            "is there, which cannot be compared; compared without it")  # fmt: skip
+        else:
+            problems.append(f"{student}: hw/{path.name} is missing; compared without it")
         return None
     except OSError as exc:
         problems.append(f"{student}: hw/{path.name} cannot be read ({exc.strerror or exc}); compared without it")
@@ -221,18 +262,48 @@ def read_code(path: Path, student: str, problems: list) -> str | None:
         return data.decode("utf-8", errors="replace")
 
 
-def _fingerprint_all(submissions: dict, names: list, boilerplate: frozenset, progress: bool) -> list:
+def _normalised_or_why(text: str) -> tuple:
+    """(the normalised code, None), or (None, why the text is not a Python module)."""
+    try:
+        return normalise(text), None
+    except SyntaxError as exc:
+        return None, f"not valid Python (line {exc.lineno}: {exc.msg})"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return None, f"cannot be parsed ({type(exc).__name__})"
+
+
+def _fingerprint_all(submissions: dict, names: list, boilerplate: frozenset, normalised_boilerplate: frozenset,
+                     progress: bool) -> list:  # fmt: skip
+    """
+    Each submission's fingerprints, of its code as written and of its
+    normalised code, and its problems: a module with no source to read
+    (missing, only compiled, unreadable) or one that is not a Python module
+    (compared as written only).
+    """
     found, done = [], {}  # identical files (an untouched module) are fingerprinted once
     bar = tqdm(submissions.items(), desc="fingerprints", unit="submission", file=sys.stderr, disable=not progress)
     for student, folder in bar:
         sub = _Submission(student, Path(folder))
         for name in names:
-            text = read_code(sub.folder / "hw" / name, student, sub.problems)
-            if text is not None:
-                key = (name, hashlib.sha256(text.encode()).digest())
-                if key not in done:
-                    done[key] = _arrays(fingerprint(text, name, boilerplate))
-                sub.files[name] = done[key]
+            path = sub.folder / "hw" / name
+            text = read_code(path, student, sub.problems)
+            if text is None:
+                sub.unread[name] = "only compiled" if _compiled(path) else "unreadable" if path.exists() else "missing"
+                continue
+            key = (name, hashlib.sha256(text.encode()).digest())
+            if key not in done:
+                written = _arrays(fingerprint(text, name, boilerplate))
+                if name in TEXT_FILES:
+                    done[key] = written, None, None
+                else:
+                    code, why = _normalised_or_why(text)
+                    done[key] = written, code and _arrays(fingerprint(code, name, normalised_boilerplate)), why
+            sub.files[name], normalised, why = done[key]
+            if normalised is not None:
+                sub.normalised[name] = normalised
+            elif why:
+                sub.unparsed[name] = why
+                sub.problems.append(f"{student}: hw/{name} is {why}: compared as written only, not normalised")
         found.append(sub)
     return found
 
@@ -616,38 +687,68 @@ def compare(submissions: dict, starter: Path | None = STARTER, names=None, probl
         raise FileNotFoundError(f"{starter}: no starter code (`course release` builds it)")
     names = sorted(names) if names is not None else module_names(starter)
     progress = len(submissions) >= PROGRESS_FROM if progress is None else progress
-    subs = _fingerprint_all(submissions, names, starter_hashes(starter), progress)
+    subs = _fingerprint_all(submissions, names, starter_hashes(starter), starter_hashes(starter, normalised=True),
+                            progress)  # fmt: skip
+    for sub in subs:
+        if not sub.files:
+            sub.problems.append(f"{sub.student}: left out of the ranking: no source of any module compared "
+                                f"({', '.join(f'hw/{name}' for name in names)})")  # fmt: skip
     if problems is not None:
         problems.extend(line for sub in subs for line in sub.problems)
+    subs = [sub for sub in subs if sub.files]
     n = len(subs)
-    overlap, own = np.zeros((len(names), n, n), np.int64), np.zeros((len(names), n), np.int64)
-    for f, name in enumerate(tqdm(names, desc="comparing", unit="module", file=sys.stderr, disable=not progress)):
-        files = [sub.files.get(name) for sub in subs]
-        overlap[f] = _overlap_matrix(files)
-        own[f] = [file.own if file is not None else 0 for file in files]
+    is_text = np.array([name in TEXT_FILES for name in names], bool)
 
-    def fractions(kind):  # fractions[i, j]: of i's own tokens of this kind, the share j also has
+    def overlaps(view):  # overlap[f, i, j]: of i's own tokens in module f, how many j also has; own[f, i]: all
+        overlap, own = np.zeros((len(names), n, n), np.int64), np.zeros((len(names), n), np.int64)
+        for f, name in enumerate(tqdm(names, desc=f"comparing ({view})", unit="module", file=sys.stderr,
+                                      disable=not progress)):  # fmt: skip
+            if view == "normalised" and is_text[f]:
+                continue
+            files = [getattr(sub, "files" if view == "written" else "normalised").get(name) for sub in subs]
+            overlap[f] = _overlap_matrix(files)
+            own[f] = [file.own if file is not None else 0 for file in files]
+        return overlap, own
+
+    def fractions(overlap, own, kind):  # fractions[i, j]: of i's own tokens of this kind, the share j also has
         return overlap[kind].sum(axis=0) / np.maximum(own[kind].sum(axis=0), MIN_OWN_TOKENS)[:, None]
 
-    is_text = np.array([name in TEXT_FILES for name in names], bool)
-    code, text = fractions(~is_text), fractions(is_text)
+    written, normal = overlaps("written"), overlaps("normalised")
+    code_w, text, code_n = fractions(*written, ~is_text), fractions(*written, is_text), fractions(*normal, ~is_text)
     a, b = np.triu_indices(n, 1)
-    code_score, text_score = (code[a, b] + code[b, a]) / 2, (text[a, b] + text[b, a]) / 2
+    score_w, score_n, text_score = (code_w[a, b] + code_w[b, a]) / 2, (code_n[a, b] + code_n[b, a]) / 2, \
+        (text[a, b] + text[b, a]) / 2  # fmt: skip
+    code_score = np.maximum(score_w, score_n)
     scores = np.maximum(code_score, text_score)
-    share = overlap / np.maximum(own, 1)[:, :, None]  # share[f, i, j]: of i's own tokens in module f, j has
+    shares = [overlap / np.maximum(own, 1)[:, :, None] for overlap, own in (written, normal)]  # share[f, i, j]
+    lacking = [{name: f"{sub.student}'s hw/{name}: {why}, compared without it" for name, why in sub.unread.items()}
+               for sub in subs]  # fmt: skip
+    unparsed = [{name: f"{sub.student}'s hw/{name}: {why}, compared as written only"
+                 for name, why in sub.unparsed.items()} for sub in subs]  # fmt: skip
     pairs = []
     # The most similar first; at the same score (identical answers), the one sharing more of the other kind.
     for index in np.lexsort((b, a, -(code_score + text_score), -scores)):
         i, j = int(a[index]), int(b[index])
-        matches = [
-            FileMatch(names[f], float(share[f, i, j]), float(share[f, j, i]), int(overlap[f, i, j]),
-                      int(overlap[f, j, i]))  # fmt: skip
-            for f in np.flatnonzero(overlap[:, i, j] + overlap[:, j, i])
-        ]
+        view = 1 if score_n[index] > score_w[index] else 0  # the code as written, unless normalised shares more
+        matches = []
+        for f in range(len(names)):
+            overlap, share = (written if is_text[f] else (written, normal)[view])[0], shares[0 if is_text[f] else view]
+            if overlap[f, i, j] + overlap[f, j, i]:
+                matches.append(FileMatch(names[f], float(share[f, i, j]), float(share[f, j, i]), int(overlap[f, i, j]),
+                                         int(overlap[f, j, i]), bool(view and not is_text[f])))  # fmt: skip
         matches.sort(key=lambda m: -(m.tokens_a + m.tokens_b))
+        notes = ()
+        if lacking[i] or lacking[j] or unparsed[i] or unparsed[j]:
+            notes = tuple(
+                [line for s, o in ((i, j), (j, i)) for name, line in lacking[s].items() if name in subs[o].files]
+                + [line for s, o in ((i, j), (j, i)) for name, line in unparsed[s].items()
+                   if name in subs[o].normalised]  # fmt: skip
+            )
+        code = (code_w, code_n)[view]
         pairs.append(Pair(subs[i].student, subs[j].student, float(scores[index]),
                           (float(code[i, j]), float(code[j, i])), (float(text[i, j]), float(text[j, i])),
-                          tuple(matches)))  # fmt: skip
+                          tuple(matches), (float(code_w[i, j]), float(code_w[j, i])),
+                          (float(code_n[i, j]), float(code_n[j, i])), notes))  # fmt: skip
     return pairs
 
 
@@ -693,19 +794,23 @@ def _highlighted(text: str, slices) -> str:
 def _pair_section(rank: int, pair: Pair, fingerprints) -> str:
     a, b = html.escape(pair.a), html.escape(pair.b)
     parts = [f'<section class="pair" id="pair-{rank}"><h2>{rank}. {a} and {b}: {_percent(pair.score)}</h2>',
-             f"<p>Code: {_percent(pair.code[0])} of {a}'s and {_percent(pair.code[1])} of {b}'s is shared; "
+             f"<p>Code: {_percent(pair.code[0])} of {a}'s and {_percent(pair.code[1])} of {b}'s is shared "
+             f"(as written {_sides(pair, 'written') or '0 %'}, normalised {_sides(pair, 'normalised') or '0 %'}); "
              f"written answers: {_percent(pair.text[0])} of {a}'s and {_percent(pair.text[1])} of {b}'s. "
              f"Highlighted: the passages the other also has, at least {K} characters long once names, strings, "
              f"comments and layout are normalised (of text, in the answers); the starter's own passages are not, "
              f"but a passage may begin or end in the starter's code. Code more than {CONTEXT_LINES} lines away "
-             f"from a passage is cut (...).</p>"]  # fmt: skip
+             f"from a passage is cut (...). A module marked <em>normalised</em> is shown as it was compared: "
+             f"docstrings and statements without effect removed, each function's names numbered (v0, v1, ...), "
+             f"imports first and definitions in a canonical order.</p>"]  # fmt: skip
+    parts += [f"<p class=problems>{html.escape(note)}</p>" for note in pair.notes]
     for match in pair.files:
-        fps = [fingerprints(student, match.name) for student in (pair.a, pair.b)]
+        fps = [fingerprints(student, match.name, match.normalised) for student in (pair.a, pair.b)]
         texts = [fp.raw_code if fp else None for fp in fps]
         slices = compare_files(*fps)[2] if None not in fps else (np.zeros((2, 0)), np.zeros((2, 0)))
         parts.append(
-            f"<details open><summary>{html.escape(match.name)}: {_percent(match.fraction_a)} of {a}'s, "
-            f"{_percent(match.fraction_b)} of {b}'s</summary><div class=side>"
+            f"<details open><summary>{html.escape(match.name)}{' <em>normalised</em>' if match.normalised else ''}: "
+            f"{_percent(match.fraction_a)} of {a}'s, {_percent(match.fraction_b)} of {b}'s</summary><div class=side>"
             + "".join(f"<div><h4>{html.escape(s)}</h4><pre>{_highlighted(t, sl)}</pre></div>"
                       for s, t, sl in zip((pair.a, pair.b), texts, slices))  # fmt: skip
             + "</div></details>"
@@ -717,11 +822,25 @@ def _pair_section(rank: int, pair: Pair, fingerprints) -> str:
 def _table_row(number: int, pair: Pair, shown_as: int | None) -> str:
     cells = [f'<a href="#pair-{shown_as}">{number}</a>' if shown_as else str(number), html.escape(pair.a),
              html.escape(pair.b)]  # fmt: skip
-    numbers = [_percent(pair.score), _sides(pair, "code"), _sides(pair, "text")]
+    code = _sides(pair, "code") + (" normalised" if pair.view == "normalised" and any(pair.code) else "")
+    numbers = [_percent(pair.score), code, _sides(pair, "text")]
     modules = ", ".join(f"{html.escape(m.name)} ({_percent(m.fraction_a)} / {_percent(m.fraction_b)})"
                         for m in pair.files)  # fmt: skip
+    modules += "".join(f"<br><em class=problems>{html.escape(note)}</em>" for note in pair.notes)
     return (f"<tr{' class=shown' if shown_as else ''}>" + "".join(f"<td>{c}</td>" for c in cells)
             + "".join(f"<td class=num>{c}</td>" for c in numbers) + f"<td>{modules}</td></tr>")  # fmt: skip
+
+
+def _separation(scores: np.ndarray) -> str:
+    """How far apart copies and independent solutions are on the tests' assets, and where this class's pairs lie."""
+    copies, independent = COPIES_LOWEST, INDEPENDENT_HIGHEST
+    above, below = int(np.count_nonzero(scores >= copies)), int(np.count_nonzero(scores <= independent))
+    return (f"On the course's test cases, copies of the instructor's solution disguised by renaming, reordering, "
+            f"comments and a statement without effect after every statement score {_percent(copies)} or more with "
+            f"it, and independent solutions (tests/assets/similarity and the instructor's) {_percent(independent)} at "
+            f"most with each other: {round(100 * (copies - independent))} points apart. In this class, "
+            f"{above} pairs score {_percent(copies)} or more, {len(scores) - above - below} lie between, and "
+            f"{below} score {_percent(independent)} or less.")  # fmt: skip
 
 
 def write_report(pairs: list, out_html: Path, submissions: dict, starter: Path | None = STARTER, problems=(),
@@ -742,9 +861,10 @@ def write_report(pairs: list, out_html: Path, submissions: dict, starter: Path |
         f"<title>Code similarity: {ASSIGNMENT}</title><style>{_STYLE}</style></head><body>",
         f"<h1>Code similarity: {ASSIGNMENT}</h1>",
         f"<p>{len(submissions)} submissions, {len(pairs)} pairs, {time.strftime('%Y-%m-%d %H:%M')}. Compared: the "
-        f"starter's hw/*.py modules ({html.escape(str(starter))}), less the starter's code; "
-        f"{', '.join(sorted(TEXT_FILES))} as text, the others as code (names, strings, comments and layout "
-        "ignored).</p>",
+        f"starter's hw/*.py modules that students write ({html.escape(str(starter))}), less the starter's code; "
+        f"{', '.join(sorted(TEXT_FILES))} as text, the others as code twice, as written (names, strings, comments "
+        "and layout ignored) and normalised (docstrings, statements without effect and unused assignments removed, "
+        "names numbered, definitions in a canonical order), the higher of the two counting.</p>",
         '<p class="note">A high score is evidence for a person to look at, not proof. Each fraction is the share of '
         "what a student added to the starter (the code outside every passage of the starter) that lies in a passage "
         "the other student's files also have; the score is the mean of the two students' fractions, for the code or "
@@ -753,6 +873,7 @@ def write_report(pairs: list, out_html: Path, submissions: dict, starter: Path |
         f"the class (median {_percent(float(np.median(scores)))}, 90th percentile "
         f"{_percent(float(np.percentile(scores, 90)))}, highest {_percent(float(scores.max()))}) and read the "
         "highlighted code before concluding anything.</p>",
+        f'<p class="note separation">{_separation(np.array([p.score for p in pairs]))}</p>',
     ]
     if problems:
         out.append(f'<h2>Problems ({len(problems)})</h2><ul class="problems">')
@@ -768,12 +889,15 @@ def write_report(pairs: list, out_html: Path, submissions: dict, starter: Path |
         out.append("</table>")
         if len(pairs) > rows:
             out.append(f"<p>{len(pairs) - rows} more pairs, none above {_percent(pairs[rows - 1].score)}.</p>")
-    boilerplate = starter_hashes(starter) if shown else frozenset()
+    views = {m.normalised for p in shown for m in p.files}
+    boilerplate = {view: starter_hashes(starter, normalised=view) for view in views}
 
     @functools.cache
-    def fingerprints(student, name):  # a student's file is often in several of the pairs shown
+    def fingerprints(student, name, normalised):  # a student's file is often in several of the pairs shown
         text = read_code(Path(submissions[student]) / "hw" / name, student, [])
-        return fingerprint(text, name, boilerplate, exact_offsets=True) if text is not None else None
+        if text is not None and normalised:
+            text = _normalised_or_why(text)[0]
+        return fingerprint(text, name, boilerplate[normalised], exact_offsets=True) if text is not None else None
 
     out += [_pair_section(rank, pair, fingerprints) for rank, pair in enumerate(shown, 1)]
     out.append("</body></html>\n")

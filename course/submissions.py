@@ -7,6 +7,13 @@ A PATH given to ``course grade`` is one of:
 - a folder of ``.zip`` files, one per student, or a single ``.zip`` file;
 - a folder of ``<student>/`` folders that each hold ``hw/``; a class folder may mix these kinds.
 
+One rule (``locate``) finds the submission inside a student's folder, an
+unpacked ``.zip`` and a Gradescope upload alike: ``hw/`` or notebooks, else
+``hw2/``, else whatever a chain of single wrapping folders leads to. A student
+folder in which it finds nothing is that student's problem, and two
+submissions that would share a student id are a problem for both
+(``unique_students``): the rest of the class is graded either way.
+
 Every submission is copied (regular files only, bounded in size) into a
 staging folder that the grading worker can read, so grading never reads or
 writes the originals.
@@ -22,6 +29,10 @@ from course import ASSIGNMENT
 
 MAX_SUBMISSION_BYTES = 200 << 20
 MAX_SUBMISSION_FILES = 2000
+MAX_WRAPPERS = 4  # single folders around a submission that are looked through (alice/hw2/hw2/hw, an archive's top folder)
+MAX_ID_CHARS = 100  # a student id is a folder name and a key in nbgrader's gradebook (whose columns hold 128)
+MAX_NAME_CHARS = 80  # a file name a student chose, as a problem sentence quotes it
+ARCHIVES = (".rar", ".7z", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".tar.gz")  # archives that are not read: said so
 SKIPPED_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".venv", "node_modules"}
 JUNK_NAMES = {"Thumbs.db", "desktop.ini", "__MACOSX"}
 
@@ -39,17 +50,82 @@ class Submission:
 
 
 def student_id(name: str) -> str:
-    """nbgrader student ids: letters, digits, '_' and '-'."""
-    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")
+    """
+    nbgrader student ids: letters, digits, '_' and '-', at most MAX_ID_CHARS,
+    never starting with '-' (an option on a command line, a formula in a
+    spreadsheet).
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_").lstrip("-_")[:MAX_ID_CHARS].rstrip("_")
     return cleaned or "unnamed"
+
+
+def shown_name(name: str) -> str:
+    """A name a student chose (a file, a folder), quoted and cut for a sentence: it may be long or odd."""
+    name = name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 3] + "..."
+    return repr(name) if not re.fullmatch(r"[\w.@+-]+/?", name) else name
 
 
 def looks_like_submission(folder: Path) -> bool:
     return (folder / "hw").is_dir() or any(folder.glob("*.ipynb"))
 
 
+def _listing(folder: Path, limit: int = 8) -> str:
+    """What a folder holds, for a sentence: 'notes.txt, stuff/' (a few names, cut)."""
+    try:
+        entries = sorted(p for p in folder.iterdir() if not is_junk(p))
+    except OSError:
+        return "nothing readable"
+    names = [shown_name(p.name + ("/" if p.is_dir() else "")) for p in entries[:limit]]
+    return ", ".join(names) + (f" and {len(entries) - limit} more" if len(entries) > limit else "") or "nothing"
+
+
+def locate(folder: Path) -> tuple[Path | None, str]:
+    """
+    Where the submission in ``folder`` is, by the one rule for a student's
+    folder, an unpacked .zip and a Gradescope upload: the folder itself when it
+    holds hw/ or notebooks; else its hw2/ when that does; else what the only
+    entry of the folder holds (a folder, looked into the same way, through at
+    most MAX_WRAPPERS of them, or one .zip file). Junk that an operating system
+    adds (.DS_Store, __MACOSX) does not count; a link is never followed.
+    Returns (the folder or .zip, "") or (None, why not: "holds no submission (...)").
+    """
+    current = folder
+    for _ in range(MAX_WRAPPERS + 1):
+        try:
+            if looks_like_submission(current):
+                return current, ""
+            if looks_like_submission(current / ASSIGNMENT):
+                return current / ASSIGNMENT, ""
+            entries = [p for p in current.iterdir() if not is_junk(p)]
+        except OSError as exc:
+            return None, f"cannot be read ({type(exc).__name__})"
+        if len(entries) != 1 or entries[0].is_symlink():
+            break
+        (only,) = entries
+        if only.is_file() and only.suffix.lower() == ".zip":
+            return only, ""
+        if not only.is_dir():
+            break
+        current = only
+    else:
+        return None, f"wraps its hw/ in more than {MAX_WRAPPERS} folders"
+    where = "" if current == folder else f" in {shown_name(str(current.relative_to(folder)) + '/')}"
+    return None, (
+        f"holds no submission (expected hw/, {ASSIGNMENT}/ with hw/ inside, notebooks or one .zip; "
+        f"found{where}: {_listing(current)})"
+    )
+
+
+def _archive(path: Path) -> bool:
+    return path.name.lower().endswith(ARCHIVES)
+
+
 def discover(path) -> list[Submission]:
-    """The submissions under one PATH; raises SubmissionError if there are none."""
+    """
+    The submissions under one PATH; raises SubmissionError if there are none.
+    In a class folder, a student's folder (or archive) that holds no
+    submission is a Submission with a problem: that student's, not the class's.
+    """
     path = Path(path)
     if not path.exists():
         raise SubmissionError(f"{path}: no such file or folder")
@@ -63,29 +139,32 @@ def discover(path) -> list[Submission]:
     if looks_like_submission(path / ASSIGNMENT):
         return [Submission(student_id(path.name), path / ASSIGNMENT)]
     # A class folder may mix the kinds: <student>/hw2/ (nbgrader's submitted/), <student>/ holding hw/, and zips.
-    found, skipped = [], []
-    for child in sorted(path.iterdir()):
+    found = []
+    try:
+        children = sorted(path.iterdir())
+    except OSError as exc:
+        raise SubmissionError(f"{path}: cannot be read ({type(exc).__name__})") from exc
+    for child in children:
         if is_junk(child):
             continue
-        if child.is_dir() and (child / ASSIGNMENT).is_dir():
-            found.append(Submission(student_id(child.name), child / ASSIGNMENT))
-        elif child.is_dir() and looks_like_submission(child):
-            found.append(Submission(student_id(child.name), child))
+        if child.is_dir():
+            root, why = locate(child)
+            # A folder the grader does not understand is somebody's work: never left out silently.
+            problem = None if root else f"{shown_name(child.name + '/')} {why}"
+            found.append(Submission(student_id(child.name), root or child, problem=problem))
         elif child.is_file() and child.suffix.lower() == ".zip":
             found.append(Submission(student_id(child.stem), child))
-        elif child.is_dir():
-            skipped.append(child.name)
-    if found and skipped:
-        # A folder the grader does not understand is somebody's work: never left out silently.
-        raise SubmissionError(
-            f"{path}: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''} holds no submission "
-            f"(expected <student>/{ASSIGNMENT}/, <student>/hw/ or <student>.zip); move it out or fix it, then grade again"
-        )
-    if found:
+        elif child.is_file() and _archive(child):
+            name = child.name[: -len(next(e for e in ARCHIVES if child.name.lower().endswith(e)))]
+            found.append(Submission(student_id(name), child, problem=(
+                f"{shown_name(child.name)} is an archive the grader does not read: hand in a .zip file")))  # fmt: skip
+    if any(not s.problem for s in found):
         return found
+    # Nothing here is a submission: not a class folder (a typo, the wrong folder), said at once.
+    seen = "".join(f"; {s.problem}" for s in found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
     raise SubmissionError(
         f"{path}: found no submission (expected a folder with hw/ or notebooks, "
-        f"<student>/{ASSIGNMENT}/ or <student>/hw/ folders, or .zip files)"
+        f"<student>/{ASSIGNMENT}/ or <student>/hw/ folders, or .zip files){seen}"
     )
 
 
@@ -138,20 +217,14 @@ def is_junk(path: Path) -> bool:
     return path.name.startswith((".", "~$")) or path.name in JUNK_NAMES
 
 
-def _submission_root(folder: Path) -> Path:
-    """The folder holding hw/ or notebooks, unwrapping single top-level folders of an archive."""
-    current = folder
-    while not looks_like_submission(current):
-        children = [p for p in current.iterdir() if p.is_dir() and not is_junk(p)]
-        files = [p for p in current.iterdir() if p.is_file() and not is_junk(p)]
-        if len(children) != 1 or files:
-            return folder
-        current = children[0]
-    return current
-
-
 def stage(submission: Submission, staging: Path) -> Submission:
-    """Copies the submission into ``staging/<student>/hw2``; records a problem instead of raising."""
+    """
+    Copies the submission into ``staging/<student>/hw2``; records a problem
+    instead of raising. A submission that has a problem already (found by
+    ``discover`` or ``unique_students``) is not copied.
+    """
+    if submission.problem:
+        return submission
     dest = staging / submission.student / ASSIGNMENT
     if dest.exists():
         shutil.rmtree(dest)
@@ -160,14 +233,19 @@ def stage(submission: Submission, staging: Path) -> Submission:
         if submission.source.is_file():
             unpacked.mkdir(parents=True)
             _extract_zip(submission.source, unpacked)
-            root = _submission_root(unpacked)
+            root, _ = locate(unpacked)
+            if root is not None and root.is_file():
+                raise SubmissionError(f"{submission.source.name}: holds another .zip ({shown_name(root.name)}); "
+                                      "hand in one .zip of your hw/ folder")  # fmt: skip
+            root = root or unpacked
         else:
-            root = submission.source
+            root, _ = locate(submission.source)
+            root = root if root is not None and root.is_dir() else submission.source
         dest.mkdir(parents=True)
         _copy_tree(root, dest)
         submission.folder = dest
         if not (dest / "hw").is_dir():
-            found = ", ".join(sorted(p.name for p in dest.iterdir())[:8]) or "nothing"
+            found = _listing(dest)
             submission.problem = f"it has no hw/ folder, which holds the code the hidden tests grade (found: {found})"
     except SubmissionError as exc:
         submission.problem = str(exc)
@@ -177,19 +255,41 @@ def stage(submission: Submission, staging: Path) -> Submission:
     return submission
 
 
+def _source_name(sub: Submission) -> str:
+    """How a submission was handed in, for a sentence: 'leo m.zip', 'alice/hw2/'."""
+    source = sub.source
+    if source.name == ASSIGNMENT and source.parent.name:
+        return shown_name(f"{source.parent.name}/{ASSIGNMENT}/")
+    return shown_name(source.name + ("/" if source.is_dir() else ""))
+
+
 def unique_students(submissions, report=None):
     """
-    Gives every submission its own student id: when two names clean up to the
-    same id ("leo m.zip", "leo_m.zip"), the second becomes leo_m_2, and
-    ``report`` is told which file became which id.
+    One submission per student id. Names that make the same id ("leo m.zip"
+    and "leo_m.zip", or alice/ beside alice.zip; ids that differ only in case
+    share a folder on some file systems) cannot be told apart: which one is
+    that student's would be a guess, so none of them is graded, and each id
+    is a submission whose problem names them all, recorded and reported
+    where every problem is (``report`` is not needed for it: it is kept for
+    the callers that pass one).
     """
-    seen = {}
+    groups = {}
     for sub in submissions:
-        base, n = sub.student, 1
-        while sub.student in seen:
-            n += 1
-            sub.student = f"{base}_{n}"
-        if sub.student != base and report:
-            report(f"{sub.source} is graded as student {sub.student}: {seen[base].source} already has the id {base}")
-        seen[sub.student] = sub
-    return submissions
+        groups.setdefault(sub.student.casefold(), []).append(sub)
+    result = []
+    for group in groups.values():
+        if len(group) == 1:
+            result += group
+            continue
+        names = [_source_name(s) for s in group]
+        listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        ids = sorted({s.student for s in group})
+        problem = (
+            f"{len(group)} submissions would share the student id {' / '.join(ids[:3])} ({listed}), so none of them "
+            "was graded: which one is this student's cannot be told. Give each its student's own name (ids are "
+            "letters, digits, '_' and '-'), then grade again"
+        )
+        for sid in ids:  # one record per id: an id that differs only in case is a folder of its own where it can be
+            first = next(s for s in group if s.student == sid)
+            result.append(Submission(sid, first.source, problem=problem))
+    return result

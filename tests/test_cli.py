@@ -1,5 +1,6 @@
 """The `course` command on good and bad paths."""
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -158,3 +159,31 @@ def test_every_command_says_what_it_reads_and_writes():
 def test_numbers_that_make_no_sense_are_refused(tmp_path, option, value, said):
     proc = course("grade", tmp_path, option, value)
     assert proc.returncode == 2 and f"argument {option}: {said}" in proc.stderr, proc.stderr
+
+
+def test_a_malformed_folder_or_a_shared_id_is_one_students_problem_and_the_class_is_graded(tmp_path, solution_folder, course_root):
+    """
+    ann's folder is nested a level too deep (read as a zip would be), bob's holds no homework, two zips clean up to
+    the id leo_m, and carl's folder has a zip beside it: each is a problem of its own, and the rest is graded.
+    """
+    cls = tmp_path / "class"
+    shutil.copytree(solution_folder, cls / "ann" / ASSIGNMENT / ASSIGNMENT)
+    (cls / "bob").mkdir(parents=True)
+    (cls / "bob" / "notes.txt").write_text("the homework is on my other laptop")
+    for name in ("leo m.zip", "leo_m.zip", "carl.zip"):
+        zip_folder(solution_folder, cls / name)
+    (cls / "carl").mkdir()
+    (cls / "carl" / "hw").mkdir()
+    proc, rows, out = grade_one(tmp_path, cls, course_root)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert rows["ann"]["total"] == rows["ann"]["max"] and rows["ann"]["problem"] == "", "graded, not refused"
+    said = {s: [line for line in proc.stderr.splitlines() if line.startswith(f"{s}: ")] for s in ("bob", "leo_m", "carl")}
+    assert len(said["bob"]) == 1 and "bob/ holds no submission" in said["bob"][0] and "notes.txt" in said["bob"][0]
+    assert len(said["leo_m"]) == 1 and "'leo m.zip'" in said["leo_m"][0] and "leo_m.zip" in said["leo_m"][0]
+    assert len(said["carl"]) == 1 and "carl/" in said["carl"][0] and "carl.zip" in said["carl"][0]
+    assert not [s for s in rows if s.startswith(("leo_m_", "carl_"))], "no id is guessed"
+    for student in ("bob", "leo_m", "carl"):
+        assert rows[student]["total"] == "" and rows[student]["problem"], "a problem, not a grade"
+        assert json.loads((out / student / "results.json").read_text())["score"] == 0
+        assert "could not be graded" in (out / student / "feedback.html").read_text()
+        assert not (course_root / "submitted" / student).exists(), "no notebook of a guessed student reaches formgrader"

@@ -342,6 +342,22 @@ def _base(student):
     return next(a.base for a in ATTACKS if a.name == name)
 
 
+# What grading one student may leave in the grading folder: the results (every message at most 2 KB, every written
+# answer at most 20,000 characters), the feedback page and the logs (4 MiB of what the worker printed).
+MAX_RESULTS_BYTES = 2 << 20
+MAX_STUDENT_BYTES = 16 << 20
+
+
+def test_every_students_files_are_bounded(redteam):
+    """However large the names, messages or output an attack makes, its results and logs stay small."""
+    for student in redteam.attacked:
+        results = (redteam.out / student / "results.json").stat().st_size
+        assert results <= MAX_RESULTS_BYTES, f"{student}: results.json has {results >> 10} KiB"
+        files = [*(redteam.out / student).iterdir(), *(redteam.out / ".logs").glob(f"{student}.*")]
+        total = sum(p.stat().st_size for p in files if p.is_file())
+        assert total <= MAX_STUDENT_BYTES, f"{student}: its results, feedback and logs take {total >> 20} MiB"
+
+
 def test_wall_time_is_bounded(redteam):
     per_submission = redteam.clean_seconds / len(INNOCENTS)
     bound = WALL_TIME_FACTOR * per_submission * len(redteam.attacked)

@@ -41,11 +41,111 @@ def test_files_the_operating_system_adds_do_not_hide_the_submission(tmp_path, ju
     assert (sub.folder / "hw" / "layers.py").read_text() == "# student code\n"
 
 
-def test_students_whose_names_clean_up_alike_are_told_apart_out_loud(tmp_path):
-    said = []
-    subs = unique_students([Submission("leo_m", tmp_path / "leo m.zip"), Submission("leo_m", tmp_path / "leo_m.zip")], said.append)
-    assert [s.student for s in subs] == ["leo_m", "leo_m_2"]
-    assert said == [f"{tmp_path / 'leo_m.zip'} is graded as student leo_m_2: {tmp_path / 'leo m.zip'} already has the id leo_m"]
+def test_an_id_two_submissions_would_share_is_a_problem_for_both(tmp_path):
+    """Never a silent rename (leo_m_2): which one is leo_m's cannot be guessed, so neither is graded as leo_m."""
+    for name in ("leo m.zip", "leo_m.zip", "ann.zip"):
+        with zipfile.ZipFile(tmp_path / name, "w") as zf:
+            zf.writestr("hw/layers.py", "# student code\n")
+    subs = unique_students(discover(tmp_path))
+    assert sorted(s.student for s in subs) == ["ann", "leo_m"], "one record for the shared id, none under a guessed one"
+    (leo,) = [s for s in subs if s.student == "leo_m"]
+    assert "2 submissions would share the student id leo_m" in leo.problem
+    assert "'leo m.zip'" in leo.problem and "leo_m.zip" in leo.problem and "none of them was graded" in leo.problem
+    stage(leo, tmp_path / "staging")
+    assert leo.folder is None and not (tmp_path / "staging" / "leo_m").exists(), "nothing of either is staged"
+    (ann,) = [s for s in subs if s.student == "ann"]
+    assert stage(ann, tmp_path / "staging").problem is None, "the rest of the class is graded"
+
+
+def test_a_zip_named_like_another_students_folder_does_not_take_over_the_id(tmp_path):
+    make_submission(tmp_path / "alice")
+    with zipfile.ZipFile(tmp_path / "alice.zip", "w") as zf:
+        zf.writestr("hw/layers.py", "# someone else's code\n")
+    with zipfile.ZipFile(tmp_path / "Bob.zip", "w") as zf:  # ids that differ only in case share a folder on macOS
+        zf.writestr("hw/layers.py", "# student code\n")
+    make_submission(tmp_path / "bob")
+    make_submission(tmp_path / "cat")
+    subs = {s.student: s for s in unique_students(discover(tmp_path))}
+    assert sorted(subs) == ["Bob", "alice", "bob", "cat"]
+    assert "alice/" in subs["alice"].problem and "alice.zip" in subs["alice"].problem
+    assert subs["Bob"].problem == subs["bob"].problem and "Bob / bob" in subs["bob"].problem
+    assert subs["cat"].problem is None
+
+
+def test_a_malformed_student_folder_is_that_students_problem(tmp_path):
+    make_submission(tmp_path / "ann")
+    (tmp_path / "Bob_123_assignsubmission_file_").mkdir()
+    (tmp_path / "Bob_123_assignsubmission_file_" / "notes.txt").write_text("my homework is on my laptop")
+    (tmp_path / "dan.rar").write_bytes(b"Rar!")
+    subs = {s.student: s for s in discover(tmp_path)}
+    assert subs["ann"].problem is None
+    assert subs["Bob_123_assignsubmission_file"].problem == (
+        "Bob_123_assignsubmission_file_/ holds no submission (expected hw/, hw2/ with hw/ inside, notebooks or one .zip; "
+        "found: notes.txt)")  # fmt: skip
+    assert "dan.rar is an archive the grader does not read" in subs["dan"].problem
+
+
+# Layouts students hand in: each is found the same way in a folder, in a zip and on Gradescope (course.submissions.locate).
+LAYOUTS = {
+    "hw": "hw/layers.py",
+    "assignment": f"{ASSIGNMENT}/hw/layers.py",
+    "nested_a_level_too_deep": f"{ASSIGNMENT}/{ASSIGNMENT}/hw/layers.py",
+    "wrapped_in_a_folder": "carl-hw2/hw/layers.py",
+    "wrapped_twice": f"Downloads/carl-hw2/{ASSIGNMENT}/hw/layers.py",
+}
+
+
+def _write_layout(folder, path, junk=True):
+    (folder / path).parent.mkdir(parents=True, exist_ok=True)
+    (folder / path).write_text("# student code\n")
+    if junk:
+        (folder / ".DS_Store").write_bytes(b"\0")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_folders_zips_and_gradescope_accept_the_same_layouts(tmp_path, layout):
+    from course.gradescope import find_submission
+
+    cls = tmp_path / "class"
+    _write_layout(cls / "carl", LAYOUTS[layout])
+    make_submission(cls / "ann")
+    with zipfile.ZipFile(cls / "dora.zip", "w") as zf:
+        zf.writestr(LAYOUTS[layout], "# student code\n")
+    upload = tmp_path / "gradescope" / "submission"
+    _write_layout(upload, LAYOUTS[layout])
+    subs = {s.student: s for s in discover(cls)}
+    assert sorted(subs) == ["ann", "carl", "dora"]
+    staged = [stage(subs[name], tmp_path / "staging") for name in ("carl", "dora")]
+    staged.append(find_submission(upload, tmp_path / "gradescope" / "staging"))
+    for sub in staged:
+        assert sub.problem is None, (sub.source, sub.problem)
+        assert (sub.folder / "hw" / "layers.py").read_text() == "# student code\n"
+
+
+def test_a_folder_holding_one_zip_is_graded_as_its_zip(tmp_path):
+    make_submission(tmp_path / "ann")
+    (tmp_path / "Bob_123_assignsubmission_file_").mkdir()  # Moodle's download: a folder per student with their file
+    with zipfile.ZipFile(tmp_path / "Bob_123_assignsubmission_file_" / "hw2.zip", "w") as zf:
+        zf.writestr("hw2/hw/layers.py", "# student code\n")
+    sub = next(s for s in discover(tmp_path) if s.student.startswith("Bob"))
+    assert stage(sub, tmp_path / "staging").problem is None
+    assert (sub.folder / "hw" / "layers.py").exists()
+
+
+def test_a_submission_wrapped_too_deep_says_so(tmp_path):
+    make_submission(tmp_path / "ann")
+    make_submission(tmp_path / "bob" / "a" / "b" / "c" / "d" / "e")
+    (bob,) = [s for s in discover(tmp_path) if s.student == "bob"]
+    assert bob.problem == "bob/ wraps its hw/ in more than 4 folders"
+
+
+def test_student_ids_are_bounded_and_never_start_with_a_dash():
+    from course.submissions import MAX_ID_CHARS, student_id
+
+    assert student_id("--rm -rf") == "rm_-rf"
+    assert student_id("=HYPERLINK(x)") == "HYPERLINK_x"
+    assert len(student_id("a" * 300)) == MAX_ID_CHARS
+    assert student_id("...") == "unnamed"
 
 
 def test_apple_double_files_are_not_students(tmp_path):
@@ -55,10 +155,9 @@ def test_apple_double_files_are_not_students(tmp_path):
     assert [(s.student, s.source.name) for s in discover(tmp_path)] == [("alice", "alice.zip")]
 
 
-def test_a_folder_the_grader_does_not_understand_is_never_skipped_silently(tmp_path):
-    make_submission(tmp_path / "ann")
-    (tmp_path / "Bob_123_assignsubmission_file_").mkdir()
-    with pytest.raises(SubmissionError, match="Bob_123_assignsubmission_file_ holds no submission"):
+def test_a_folder_with_no_submission_at_all_is_refused_with_what_it_holds(tmp_path):
+    (tmp_path / "Bob_123_assignsubmission_file_").mkdir()  # the wrong folder given: the class is not graded as problems
+    with pytest.raises(SubmissionError, match="Bob_123_assignsubmission_file_/ holds no submission"):
         discover(tmp_path)
 
 

@@ -1,0 +1,986 @@
+"""
+Layers with hand-written backward passes: a "poor man's autograd".
+
+Every layer follows one API (the one PyTorch splits between ``nn.Module`` and
+``autograd.Function``):
+
+- ``forward(x, **kw)`` computes the output and caches what ``backward`` needs;
+- ``backward(dout)`` takes dL/d(output) and returns dL/d(input), and *adds*
+  (``+=``) the gradients of the layer's parameters into their gradient tensors;
+- ``params()`` lists ``(tensor, gradient)`` pairs of the trainable parameters;
+- ``train(mode)`` switches between training and evaluation behaviour.
+
+Inside a ``backward`` you may use any tensor operation, but not autograd:
+computing the gradients by hand is the point of the exercise.
+"""
+import abc
+
+import torch
+
+
+class Layer(abc.ABC):
+    """
+    A computation element of a network that knows its own gradient.
+
+    Subclasses implement ``forward`` and ``backward``; layers with trainable
+    parameters also override ``params``.
+    """
+
+    def __init__(self):
+        # Values saved by forward() for use by backward().
+        self.grad_cache = {}
+        self.training_mode = True
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    @abc.abstractmethod
+    def forward(self, *args, **kwargs):
+        """
+        Computes the forward pass of the layer.
+
+        Inputs:
+        - args: the computation arguments (layer specific), e.g. x of shape (N, D).
+        - kwargs: extra keyword arguments, such as the labels ``y`` that only
+          a loss uses; other layers accept and ignore them.
+
+        Returns:
+        - The result of the computation.
+        """
+
+    @abc.abstractmethod
+    def backward(self, dout):
+        """
+        Computes the backward pass of the layer.
+
+        Inputs:
+        - dout: gradient of the loss with respect to the output of this layer,
+          same shape as the output of ``forward``.
+
+        Returns:
+        - dx: gradient of the loss with respect to the first input of
+          ``forward``, same shape as that input.
+
+        Gradients of the parameters are *accumulated* into the gradient tensors
+        returned by ``params()`` (``dw += ...``), never assigned.
+        """
+
+    def params(self):
+        """
+        Returns:
+        - A list of ``(parameter, gradient)`` tuples, one per trainable tensor,
+          each gradient of the same shape as its parameter. Empty by default.
+        """
+        return []
+
+    def train(self, training_mode=True):
+        """
+        Switches between training mode (True) and evaluation mode (False).
+        Layers such as Dropout behave differently in each.
+        """
+        self.training_mode = training_mode
+
+    def buffers(self):
+        """
+        Returns:
+        - A list of the tensors that are state but not trained (such as
+          BatchNorm2d's running averages): a checkpoint must keep them too.
+          Empty by default.
+        """
+        return []
+
+    def state_dict(self):
+        """
+        Returns:
+        - Copies of the parameters, in ``params()`` order, then of the buffers,
+          in ``buffers()`` order (what a checkpoint saves).
+        """
+        return [param.detach().clone() for param, _ in self.params()] + [buf.clone() for buf in self.buffers()]
+
+    def load_state_dict(self, state):
+        """
+        Copies the tensors of ``state_dict()`` back into the parameters and
+        buffers, in place. A list of the parameters alone is accepted too (the
+        buffers are then left as they are).
+        """
+        tensors = [param for param, _ in self.params()]
+        if len(state) == len(tensors) + len(self.buffers()):
+            tensors += self.buffers()
+        elif len(state) != len(tensors):
+            raise ValueError(f"{self!r} has {len(tensors)} parameters and {len(self.buffers())} buffers, "
+                             f"the state holds {len(state)} tensors")  # fmt: skip
+        for tensor, value in zip(tensors, state):
+            tensor.copy_(value)
+
+    def double(self):
+        """
+        Provided: converts this layer's tensors (parameters, gradients, running
+        statistics) and those of the layers it contains to float64, for
+        numerical gradient checks. Returns the layer.
+        """
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.double())
+            elif isinstance(value, Layer):
+                value.double()
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    if isinstance(item, Layer):
+                        item.double()
+        return self
+
+    def __repr__(self):
+        return self.__class__.__name__
+
+
+class LeakyReLU(Layer):
+    """
+    Leaky rectified linear unit: relu(x) = max(alpha * x, x), elementwise.
+    """
+
+    def __init__(self, alpha: float = 0.01):
+        super().__init__()
+        if not 0 <= alpha < 1:
+            raise ValueError(f"LeakyReLU needs 0 <= alpha < 1, got alpha={alpha}")
+        self.alpha = alpha
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input tensor of any shape, e.g. (N, D).
+
+        Returns:
+        - out: tensor of the same shape as x.
+        """
+        # TODO: Compute the leaky ReLU of x and cache what backward needs.
+        mask = (x > 0).to(x.dtype)
+        self.grad_cache["mask"] = mask
+        out = x * mask + self.alpha * x * (1 - mask)
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, same shape as x.
+
+        Returns:
+        - dx: gradient with respect to x: dout where x > 0, alpha * dout elsewhere.
+        """
+        # TODO: Compute dx from dout and the cached input.
+        mask = self.grad_cache["mask"]
+        dx = dout * (mask + self.alpha * (1 - mask))
+        return dx
+
+    def __repr__(self):
+        return f"LeakyReLU(alpha={self.alpha})"
+
+
+class ReLU(LeakyReLU):
+    """
+    Rectified linear unit: relu(x) = max(0, x), a LeakyReLU with alpha = 0.
+    """
+
+    def __init__(self):
+        # TODO: Initialise the parent class so that this layer is a ReLU.
+        super().__init__(0.0)
+
+    def __repr__(self):
+        return "ReLU"
+
+
+class Sigmoid(Layer):
+    """
+    Logistic sigmoid: sigma(x) = 1 / (1 + exp(-x)), elementwise.
+    """
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input tensor of any shape, e.g. (N, D) or (N, H, W).
+
+        Returns:
+        - out: tensor of the same shape as x, values in (0, 1).
+        """
+        # TODO: Compute the sigmoid of x (do not call torch.sigmoid) and cache
+        #  what backward needs.
+        out = 1.0 / (1.0 + torch.exp(-x))
+        self.grad_cache["out"] = out
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, same shape as x.
+
+        Returns:
+        - dx: gradient with respect to x: dout * sigma(x) * (1 - sigma(x)).
+        """
+        # TODO: Compute dx using the output cached by forward.
+        s = self.grad_cache["out"]
+        dx = dout * s * (1.0 - s)
+        return dx
+
+
+class TanH(Layer):
+    """
+    Hyperbolic tangent: tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x)).
+    """
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input tensor of any shape, e.g. (N, D) or (N, H, W).
+
+        Returns:
+        - out: tensor of the same shape as x, values in (-1, 1).
+        """
+        # TODO: Compute tanh of x (torch.tanh may be used here) and cache what backward needs.
+        out = torch.tanh(x)
+        self.grad_cache["out"] = out
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, same shape as x.
+
+        Returns:
+        - dx: gradient with respect to x: dout * (1 - tanh(x)^2).
+        """
+        # TODO: Compute dx using the output cached by forward.
+        t = self.grad_cache["out"]
+        dx = dout * (1 - t ** 2)
+        return dx
+
+
+class Linear(Layer):
+    """
+    Fully connected (affine) layer: out = x @ w.T + b.
+    """
+
+    def __init__(self, in_features: int, out_features: int, wstd: float = 0.1):
+        """
+        Inputs:
+        - in_features: number of input features D_in.
+        - out_features: number of output features D_out.
+        - wstd: standard deviation of the normal distribution (mean 0) that
+          initialises the weights and the bias.
+        """
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+
+        # TODO: Create the parameters w of shape (D_out, D_in) and b of shape
+        #  (D_out,), drawn from N(0, wstd^2), and their gradients dw and db,
+        #  zeros of the same shapes.
+        self.w = torch.randn(out_features, in_features) * wstd
+        self.b = torch.randn(out_features) * wstd
+        self.dw = torch.zeros(out_features, in_features)
+        self.db = torch.zeros(out_features)
+
+    def params(self):
+        return [(self.w, self.dw), (self.b, self.db)]
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, D_in).
+
+        Returns:
+        - out: output of shape (N, D_out), out = x @ w.T + b.
+        """
+        # TODO: Compute the affine transform and cache what backward needs.
+        self.grad_cache["x"] = x
+        out = torch.matmul(x, self.w.t()) + self.b
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, D_out).
+
+        Returns:
+        - dx: gradient with respect to x, shape (N, D_in).
+
+        Also accumulates dw (D_out, D_in) and db (D_out,): use += so that
+        gradients of several backward passes add up until they are zeroed.
+        """
+        # TODO: Accumulate dw and db, then compute dx.
+        x = self.grad_cache["x"]
+        self.dw += torch.matmul(dout.t(), x)
+        self.db += torch.sum(dout, dim=0)
+        dx = torch.matmul(dout, self.w)
+        return dx
+
+    def __repr__(self):
+        return f"Linear(in_features={self.in_features}, out_features={self.out_features})"
+
+
+class CrossEntropyLoss(Layer):
+    """
+    Mean cross-entropy of class scores and integer labels:
+
+        loss = 1/N * sum_i ( -x[i, y_i] + log(sum_k exp(x[i, k])) )
+
+    It must stay finite for scores of magnitude 1e4, where exp() overflows.
+    """
+
+    def forward(self, x, y, **kw):
+        """
+        Inputs:
+        - x: class scores of shape (N, C); row i holds the scores of sample i.
+        - y: labels of shape (N,), integers in [0, C).
+
+        Returns:
+        - loss: a scalar tensor (shape ()), the mean loss over the batch.
+        """
+        # TODO: Compute the loss in a numerically stable way (hint: subtract
+        #  each row's maximum before exponentiating) and cache what backward
+        #  needs.
+        N = x.shape[0]
+        shifted = x - torch.max(x, dim=1, keepdim=True).values
+        exps = torch.exp(shifted)
+        sums = torch.sum(exps, dim=1)
+        log_probs = shifted - torch.log(sums).unsqueeze(1)
+        loss = -torch.mean(log_probs[torch.arange(N), y])
+        # softmax, for the backward pass
+        self.grad_cache["probs"] = exps / sums.unsqueeze(1)
+        self.grad_cache["y"] = y
+        return loss
+
+    def backward(self, dout=1.0):
+        """
+        Inputs:
+        - dout: gradient with respect to the scalar loss (1.0 by default).
+
+        Returns:
+        - dx: gradient with respect to the scores x, shape (N, C):
+          dout * (softmax(x) - onehot(y)) / N.
+        """
+        # TODO: Compute dx.
+        probs = self.grad_cache["probs"]
+        y = self.grad_cache["y"]
+        N = probs.shape[0]
+        dx = probs.clone()
+        dx[torch.arange(N), y] -= 1
+        dx = dx * dout / N
+        return dx
+
+
+class Dropout(Layer):
+    """
+    Inverted dropout: in training mode each element is zeroed with
+    probability p and the survivors are scaled by 1 / (1 - p), so that the
+    expected output equals the input; in evaluation mode it is the identity.
+    """
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout needs 0 <= p < 1, got p={p}")
+        self.p = p
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input tensor of any shape, e.g. (N, D).
+
+        Returns:
+        - out: tensor of the same shape as x.
+        """
+        # TODO: In training mode, draw a random keep-mask, zero the dropped
+        #  elements and rescale the kept ones by 1 / (1 - p). In evaluation
+        #  mode return x unchanged. Cache what backward needs.
+        if not self.training_mode or self.p == 0:
+            self.grad_cache["mask"] = None
+            return x
+        keep = (torch.rand(x.shape) >= self.p).to(x.dtype)
+        mask = keep / (1 - self.p)
+        self.grad_cache["mask"] = mask
+        out = x * mask
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, same shape as x.
+
+        Returns:
+        - dx: gradient with respect to x, using the mask of the last forward.
+        """
+        # TODO: Compute dx.
+        mask = self.grad_cache["mask"]
+        if mask is None:  # evaluation mode: identity
+            return dout
+        dx = dout * mask
+        return dx
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
+
+
+class Sequential(Layer):
+    """
+    A Layer that applies other layers in sequence, like torch.nn.Sequential.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of the first layer.
+        - kw: keyword arguments (such as ``y``) passed to every layer.
+
+        Returns:
+        - out: output of the last layer.
+        """
+        # TODO: Apply each layer to the output of the previous one, passing kw.
+        out = x
+        for layer in self.layers:
+            out = layer(out, **kw)
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output of the last layer.
+
+        Returns:
+        - din: gradient with respect to the input of the first layer.
+        """
+        # TODO: Backpropagate through the layers in reverse order.
+        din = dout
+        for layer in reversed(self.layers):
+            din = layer.backward(din)
+        return din
+
+    def params(self):
+        """
+        Returns:
+        - The parameters of all layers, in layer order.
+        """
+        # TODO: Concatenate the params() of all layers.
+        params = []
+        for layer in self.layers:
+            params += layer.params()
+        return params
+
+    def buffers(self):
+        return [buf for layer in self.layers for buf in layer.buffers()]
+
+    def train(self, training_mode=True):
+        # TODO: Set the mode of this layer and of every layer it contains.
+        self.training_mode = training_mode
+        for layer in self.layers:
+            layer.train(training_mode)
+
+    def __getitem__(self, item):
+        return self.layers[item]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self):
+        lines = [f"  [{i}] {layer}" for i, layer in enumerate(self.layers)]
+        return "\n".join([f"{self.__class__.__name__}("] + lines + [")"])
+
+
+ACTIVATIONS = {"relu": ReLU, "lrelu": LeakyReLU, "sigmoid": Sigmoid, "tanh": TanH}
+
+
+class MLP(Layer):
+    """
+    A multilayer perceptron for classification:
+
+        Linear(D, h_1) -> act -> [Dropout] -> ... -> Linear(h_{L-1}, h_L)
+        -> act -> [Dropout] -> Linear(h_L, C)
+
+    Dropout layers appear after each activation only when dropout > 0.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        hidden_features=(),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        wstd: float = 0.1,
+    ):
+        """
+        Inputs:
+        - in_features: number of input features D.
+        - num_classes: number of classes C (size of the output).
+        - hidden_features: sizes h_1, ..., h_L of the hidden layers (may be empty).
+        - activation: one of 'relu', 'lrelu', 'sigmoid', 'tanh'.
+        - dropout: drop probability of the Dropout after each activation;
+          0 means no Dropout layers.
+        - wstd: weight initialisation scale passed to every Linear.
+        """
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"Unknown activation {activation!r}: expected one of {sorted(ACTIVATIONS)}"
+            )
+        self.in_features = in_features
+        self.num_classes = num_classes
+
+        # TODO: Build the list of layers described above and wrap it in a
+        #  Sequential stored as self.sequence.
+        layers = []
+        sizes = [in_features] + list(hidden_features)
+        for i in range(len(hidden_features)):
+            layers.append(Linear(sizes[i], sizes[i + 1], wstd=wstd))
+            layers.append(ACTIVATIONS[activation]())
+            if dropout > 0:
+                layers.append(Dropout(dropout))
+        layers.append(Linear(sizes[-1], num_classes, wstd=wstd))
+        self.sequence = Sequential(*layers)
+
+    def forward(self, x, **kw):
+        return self.sequence(x, **kw)
+
+    def backward(self, dout):
+        return self.sequence.backward(dout)
+
+    def params(self):
+        return self.sequence.params()
+
+    def buffers(self):
+        return self.sequence.buffers()
+
+    def train(self, training_mode=True):
+        super().train(training_mode)
+        self.sequence.train(training_mode)
+
+    def __repr__(self):
+        return f"MLP, {self.sequence}"
+
+
+# -- Part 3: convolution, pooling and batch normalization ----------------------
+
+
+def _pair(value):
+    """(value, value) for an int, the value itself for a pair: kernel_size=3 means (3, 3)."""
+    if isinstance(value, int):
+        return (value, value)
+    pair = tuple(value)
+    if len(pair) != 2:
+        raise ValueError(f"expected an int or a pair of ints, got {value!r}")
+    return pair
+
+
+def window_output_size(size, kernel, stride, padding):
+    """
+    The number of positions of a window sliding over one axis:
+
+        out = (size + 2 * padding - kernel) // stride + 1
+
+    Inputs:
+    - size: the input length along the axis (H or W).
+    - kernel, stride, padding: the window's length, step and zero padding.
+
+    Returns:
+    - out: an int >= 1; a ValueError when the window is larger than the padded input.
+    """
+    # TODO: Apply the formula above; raise a ValueError that names the sizes
+    #  when kernel > size + 2 * padding.
+    if kernel > size + 2 * padding:
+        raise ValueError(f"kernel {kernel} is larger than the padded input {size} + 2 * {padding}")
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class Conv2d(Layer):
+    """
+    2D convolution of a batch of images, as torch.nn.Conv2d computes it
+    (a cross-correlation: the kernel is not flipped):
+
+        out[n, d, i, j] = b[d] + sum_{c, u, v} w[d, c, u, v] * xpad[n, c, S*i + u, S*j + v]
+
+    where xpad is x with P zeros added on each side of H and W. Output size
+    per axis: H' = (H + 2P - K) // S + 1.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        """
+        Inputs:
+        - in_channels: C_in, channels of the input.
+        - out_channels: C_out, number of filters.
+        - kernel_size, stride, padding: an int, or a pair (for H, W).
+        - bias: whether the layer has a bias b.
+        """
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+
+        # TODO: Create w of shape (C_out, C_in, kH, kW) and, when bias is True,
+        #  b of shape (C_out,) (else set self.b = None), both drawn from
+        #  U(-k, k) with k = 1 / sqrt(C_in * kH * kW) (torch's default), and
+        #  their gradients dw and db, zeros of the same shapes (db = None
+        #  without bias).
+        kh, kw = self.kernel_size
+        k = 1.0 / (in_channels * kh * kw) ** 0.5
+        self.w = (torch.rand(out_channels, in_channels, kh, kw) * 2 - 1) * k
+        self.dw = torch.zeros_like(self.w)
+        if bias:
+            self.b = (torch.rand(out_channels) * 2 - 1) * k
+            self.db = torch.zeros_like(self.b)
+        else:
+            self.b = None
+            self.db = None
+
+    def params(self):
+        if self.b is None:
+            return [(self.w, self.dw)]
+        return [(self.w, self.dw), (self.b, self.db)]
+
+    def output_shape(self, input_shape):
+        """
+        Inputs:
+        - input_shape: (N, C_in, H, W).
+
+        Returns:
+        - (N, C_out, H', W'), a tuple of ints, with H' = (H + 2P - kH) // S + 1
+          and W' likewise.
+        """
+        # TODO: Use window_output_size for each axis.
+        N, C, H, W = input_shape
+        H_out = window_output_size(H, self.kernel_size[0], self.stride[0], self.padding[0])
+        W_out = window_output_size(W, self.kernel_size[1], self.stride[1], self.padding[1])
+        return (N, self.out_channels, H_out, W_out)
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C_in, H, W).
+
+        Returns:
+        - out: output of shape (N, C_out, H', W').
+        """
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r} expects input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        # TODO: Compute the convolution and cache what backward needs. Loops
+        #  over the output pixels (as in the notebook) are correct but slow;
+        #  the fast way turns the sum into matrix multiplications.
+        N, C, H, W = x.shape
+        _, _, H_out, W_out = self.output_shape(x.shape)
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        ph, pw = self.padding
+        xpad = x.new_zeros(N, C, H + 2 * ph, W + 2 * pw)
+        xpad[:, :, ph:ph + H, pw:pw + W] = x
+        out = x.new_zeros(N, self.out_channels, H_out, W_out)
+        # one output pixel at a time, all images and filters at once
+        for i in range(H_out):
+            for j in range(W_out):
+                patch = xpad[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                out[:, :, i, j] = torch.einsum("nchw,dchw->nd", patch, self.w)
+        if self.b is not None:
+            out += self.b.view(1, -1, 1, 1)
+        self.grad_cache["xpad"] = xpad
+        self.grad_cache["x_shape"] = x.shape
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C_out, H', W').
+
+        Returns:
+        - dx: gradient with respect to x, shape (N, C_in, H, W).
+
+        Also accumulates dw (C_out, C_in, kH, kW) and db (C_out,) with +=:
+        dw[d, c, u, v] = sum_{n, i, j} dout[n, d, i, j] * xpad[n, c, S*i + u, S*j + v],
+        db[d] = sum_{n, i, j} dout[n, d, i, j]; and every input pixel
+        receives dout * w from each output it contributed to.
+        """
+        # TODO: Compute dx and accumulate dw and db.
+        xpad = self.grad_cache["xpad"]
+        N, C, H, W = self.grad_cache["x_shape"]
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        ph, pw = self.padding
+        dxpad = torch.zeros_like(xpad)
+        H_out, W_out = dout.shape[2], dout.shape[3]
+        for i in range(H_out):
+            for j in range(W_out):
+                patch = xpad[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                g = dout[:, :, i, j]
+                self.dw += torch.einsum("nd,nchw->dchw", g, patch)
+                dxpad[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += torch.einsum("nd,dchw->nchw", g, self.w)
+        if self.b is not None:
+            self.db += dout.sum(dim=(0, 2, 3))
+        dx = dxpad[:, :, ph:ph + H, pw:pw + W]
+        return dx
+
+    def __repr__(self):
+        return (
+            f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, bias={self.b is not None})"
+        )
+
+
+def _windows(x, kernel_size, stride):
+    """
+    A view of every pooling window of x (no copy), of shape
+    (N, C, H', W', kH, kW): windows[n, c, i, j] = x[n, c, S*i : S*i + kH, S*j : S*j + kW].
+    Provided: torch.Tensor.unfold slides a window along one axis.
+    """
+    (kh, kw), (sh, sw) = kernel_size, stride
+    return x.unfold(2, kh, sh).unfold(3, kw, sw)
+
+
+class MaxPool2d(Layer):
+    """
+    Max pooling over windows of kH x kW pixels taken every S pixels, each
+    channel on its own:
+
+        out[n, c, i, j] = max_{u, v} xpad[n, c, S*i + u, S*j + v]
+
+    where xpad is x padded by P pixels of -inf (so padding is never the max).
+    The gradient of each output goes to the one input that was the max: the
+    first one, in row-major order within the window, when several are equal
+    (as in PyTorch).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        """
+        Inputs:
+        - kernel_size: an int or a pair (kH, kW).
+        - stride: an int or a pair; None (the default) means the kernel size.
+        - padding: an int or a pair, at most half the kernel size.
+        """
+        super().__init__()
+        self.kernel_size = _pair(kernel_size)
+        self.stride = self.kernel_size if stride is None else _pair(stride)
+        self.padding = _pair(padding)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"padding {self.padding} must be at most half the kernel size {self.kernel_size}")
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C, H, W).
+
+        Returns:
+        - out: output of shape (N, C, H', W'), H' = (H + 2P - kH) // S + 1.
+        """
+        # TODO: Compute the max of every window and cache what backward needs
+        #  to find, for each output, which input was the max (hint: _windows,
+        #  and torch.max along a dimension also returns the index).
+        N, C, H, W = x.shape
+        ph, pw = self.padding
+        xpad = x.new_full((N, C, H + 2 * ph, W + 2 * pw), float("-inf"))
+        xpad[:, :, ph:ph + H, pw:pw + W] = x
+        win = _windows(xpad, self.kernel_size, self.stride)
+        n, c, ho, wo, kh, kw = win.shape
+        flat = win.reshape(n, c, ho, wo, kh * kw)
+        out, idx = torch.max(flat, dim=-1)
+        self.grad_cache["idx"] = idx
+        self.grad_cache["xpad_shape"] = xpad.shape
+        self.grad_cache["x_shape"] = x.shape
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C, H', W').
+
+        Returns:
+        - dx: gradient with respect to x, shape (N, C, H, W): each dout[n, c, i, j]
+          added to the input that was the max of its window (windows may overlap,
+          so an input can receive several).
+        """
+        # TODO: Route each output's gradient to its max.
+        idx = self.grad_cache["idx"]
+        N, C, H, W = self.grad_cache["x_shape"]
+        ph, pw = self.padding
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        dxpad = dout.new_zeros(self.grad_cache["xpad_shape"])
+        ho, wo = dout.shape[2], dout.shape[3]
+        for i in range(ho):
+            for j in range(wo):
+                r = i * sh + idx[:, :, i, j] // kw
+                c = j * sw + idx[:, :, i, j] % kw
+                for n in range(N):
+                    for ch in range(C):
+                        dxpad[n, ch, r[n, ch], c[n, ch]] += dout[n, ch, i, j]
+        dx = dxpad[:, :, ph:ph + H, pw:pw + W]
+        return dx
+
+    def __repr__(self):
+        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
+
+
+class AvgPool2d(MaxPool2d):
+    """
+    Average pooling: the mean of every window instead of its max,
+
+        out[n, c, i, j] = 1 / (kH * kW) * sum_{u, v} xpad[n, c, S*i + u, S*j + v],
+
+    with xpad padded by zeros that count in the mean (PyTorch's default,
+    count_include_pad=True). Each input receives dout / (kH * kW) from every
+    window it belongs to.
+    """
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C, H, W).
+
+        Returns:
+        - out: output of shape (N, C, H', W').
+        """
+        # TODO: Compute the mean of every window; cache the input's shape.
+        N, C, H, W = x.shape
+        ph, pw = self.padding
+        xpad = x.new_zeros(N, C, H + 2 * ph, W + 2 * pw)
+        xpad[:, :, ph:ph + H, pw:pw + W] = x
+        out = _windows(xpad, self.kernel_size, self.stride).mean(dim=(-2, -1))
+        self.grad_cache["x_shape"] = x.shape
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C, H', W').
+
+        Returns:
+        - dx: gradient with respect to x, shape (N, C, H, W).
+        """
+        # TODO: Spread dout / (kH * kW) over each window (windows may overlap).
+        N, C, H, W = self.grad_cache["x_shape"]
+        kh, kw = self.kernel_size
+        sh, sw = self.stride
+        ph, pw = self.padding
+        dxpad = dout.new_zeros(N, C, H + 2 * ph, W + 2 * pw)
+        share = dout / (kh * kw)
+        for i in range(dout.shape[2]):
+            for j in range(dout.shape[3]):
+                dxpad[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += share[:, :, i, j, None, None]
+        dx = dxpad[:, :, ph:ph + H, pw:pw + W]
+        return dx
+
+    def __repr__(self):
+        return f"AvgPool2d(kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding})"
+
+
+class Flatten(Layer):
+    """Reshapes (N, C, H, W) (or any (N, ...)) to (N, C*H*W), as torch.nn.Flatten does."""
+
+    def forward(self, x, **kw):
+        # TODO: Flatten all dimensions but the first; cache the input's shape.
+        self.grad_cache["shape"] = x.shape
+        out = x.reshape(x.shape[0], -1)
+        return out
+
+    def backward(self, dout):
+        # TODO: Give dout the input's shape back.
+        dx = dout.reshape(self.grad_cache["shape"])
+        return dx
+
+
+class BatchNorm2d(Layer):
+    """
+    Batch normalization of each channel over the batch and the pixels:
+
+        out = gamma * (x - mean) / sqrt(var + eps) + beta
+
+    In training mode mean and var are the batch's (per channel, over N, H, W;
+    var is the biased variance), and the running averages are updated as
+    running = (1 - momentum) * running + momentum * batch value (with the
+    unbiased variance for running_var, as in PyTorch). In evaluation mode the
+    running averages are used instead and not updated.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        """
+        Inputs:
+        - num_features: C, the number of channels.
+        - eps: added to the variance for numerical stability.
+        - momentum: weight of the newest batch in the running averages.
+        """
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        # TODO: Create gamma (ones) and beta (zeros) of shape (C,), their
+        #  gradients dgamma and dbeta (zeros), and the running averages
+        #  running_mean (zeros) and running_var (ones), all of shape (C,).
+        self.gamma = torch.ones(num_features)
+        self.beta = torch.zeros(num_features)
+        self.dgamma = torch.zeros(num_features)
+        self.dbeta = torch.zeros(num_features)
+        self.running_mean = torch.zeros(num_features)
+        self.running_var = torch.ones(num_features)
+
+    def params(self):
+        return [(self.gamma, self.dgamma), (self.beta, self.dbeta)]
+
+    def buffers(self):
+        return [self.running_mean, self.running_var]
+
+    def forward(self, x, **kw):
+        """
+        Inputs:
+        - x: input of shape (N, C, H, W).
+
+        Returns:
+        - out: output of the same shape.
+        """
+        # TODO: Normalise with the batch statistics (training mode, updating
+        #  the running averages) or the running ones (evaluation mode), scale
+        #  and shift, and cache what backward needs.
+        if self.training_mode:
+            mean = x.mean(dim=(0, 2, 3))
+            var = x.var(dim=(0, 2, 3), unbiased=False)
+            M = x.numel() // x.shape[1]
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * M / (M - 1))
+        else:
+            mean = self.running_mean
+            var = self.running_var
+        std = torch.sqrt(var + self.eps)
+        x_hat = (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+        out = self.gamma.view(1, -1, 1, 1) * x_hat + self.beta.view(1, -1, 1, 1)
+        self.grad_cache["x_hat"] = x_hat
+        self.grad_cache["std"] = std
+        self.grad_cache["training"] = self.training_mode
+        return out
+
+    def backward(self, dout):
+        """
+        Inputs:
+        - dout: gradient with respect to the output, shape (N, C, H, W).
+
+        Returns:
+        - dx: gradient with respect to x, same shape. In training mode the
+          batch mean and variance depend on x too: with M = N * H * W and
+          x_hat the normalised input,
+          dx = gamma / sqrt(var + eps) / M * (M * dout - sum(dout) - x_hat * sum(dout * x_hat)),
+          the sums per channel. In evaluation mode, dx = gamma / sqrt(var + eps) * dout.
+
+        Also accumulates dgamma = sum(dout * x_hat) and dbeta = sum(dout), per channel.
+        """
+        # TODO: Accumulate dgamma and dbeta and compute dx.
+        x_hat = self.grad_cache["x_hat"]
+        std = self.grad_cache["std"]
+        self.dgamma += (dout * x_hat).sum(dim=(0, 2, 3))
+        self.dbeta += dout.sum(dim=(0, 2, 3))
+        g = (self.gamma / std).view(1, -1, 1, 1)
+        if not self.grad_cache["training"]:
+            dx = g * dout
+            return dx
+        M = dout.numel() // dout.shape[1]
+        sum_d = dout.sum(dim=(0, 2, 3), keepdim=True)
+        sum_dx = (dout * x_hat).sum(dim=(0, 2, 3), keepdim=True)
+        dx = g / M * (M * dout - sum_d - x_hat * sum_dx)
+        return dx
+
+    def __repr__(self):
+        return f"BatchNorm2d({self.num_features}, eps={self.eps}, momentum={self.momentum})"
