@@ -14,7 +14,10 @@ A closed world of code, checked on the source before anything runs
     - imports come from MODULES only (the standard modules homework needs,
       torch, numpy, matplotlib, scikit-learn's metrics, tqdm and the hw
       modules); a library's attributes that are modules must be in MODULES
-      too (``torch.library``, ``torch.jit`` and ``torch.ops`` are not);
+      too (``torch.library``, ``torch.jit`` and ``torch.ops`` are not); a
+      module is used through its names (``torch.zeros``), never handed around
+      as a value; a name imported from another of your modules must be one
+      that module defines (not a module it imported);
     - no attribute that starts with ``_`` except on ``self``, ``cls`` or
       ``super()`` (and READABLE_DUNDERS, NAMEDTUPLE_API anywhere); no
       imported name that starts with ``_``; no name that starts with ``__``
