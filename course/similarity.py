@@ -1,8 +1,9 @@
 """
 ``course similarity``: how much code each pair of submissions shares, as an HTML report.
 
-Every pair of submissions is compared on the release's ``hw/*.py`` modules, a
-file only with the file of the same name, with copydetect's fingerprints
+Every pair of submissions is compared on the release's ``hw/*.py`` modules
+that students write (hw/policy.py's STUDENT_FILES), a file only with the file
+of the same name, with copydetect's fingerprints
 (https://github.com/blingenf/copydetect, with its defaults: every k-gram of
 K = 25 characters is a fingerprint). Code is first tokenised by Pygments:
 names become ``V``/``F``/``O``, strings ``S``, comments and white space go,
@@ -12,20 +13,34 @@ functions keeps the fingerprints of the copied passages. The written answers
 string, which the tokeniser turns into one ``S``, so any two complete
 answers.py would look alike and a copied answer would not show.
 
+Code is compared twice: as written, and normalised (``normalise``, and the
+comments of the section "Normalised code": docstrings, statements without effect and unused
+assignments removed, each function's names numbered, imports first and
+definitions in a canonical order, then ``ast.unparse``). A statement of junk
+after every statement (``pass``, ``x = x``, an unused name, ``if False:``)
+breaks every k-gram of the code as written, and a copy so disguised shares
+a third of it; its normalised code is the original's. The higher of the two
+counts. A module that is not Python (a syntax error) is compared as written
+only, and a module without source (missing, only compiled ``.pyc``,
+unreadable) is compared without; both are problems, listed in the report,
+and a submission with no source at all is left out of the ranking rather
+than ranked at 0 %.
+
 The starter's code is excluded: a token (a character of the filtered code,
 or of the text) that lies under any k-gram of the release's starter modules
-is the starter's, every other token is the student's own. Handing in the
-starter, keeping its docstrings and scaffolding, or reordering its methods
-is never evidence.
+(normalised, for the normalised code) is the starter's, every other token is
+the student's own. Handing in the starter, keeping its docstrings and
+scaffolding, or reordering its methods is never evidence.
 
 The score of a pair (a, b), in [0, 1]:
 
-- ``code = (fa, fb)``: fa is the share of a's own tokens, over all modules but
-  the answers together, that lie under a k-gram b also has (copydetect's
+- ``written = (fa, fb)``: fa is the share of a's own tokens, over all modules
+  but the answers together, that lie under a k-gram b also has (copydetect's
   copied slices of a's files against b's, less the starter's tokens); fb the
   same for b. A side with fewer than MIN_OWN_TOKENS own tokens is divided by
   MIN_OWN_TOKENS, so two nearly untouched starters that share one idiom do not
-  top the list;
+  top the list; ``normalised``: the same of the normalised code;
+  ``code``: whichever of the two has the higher mean;
 - ``text = (fa, fb)``: the same for the written answers;
 - ``score = max(mean(code), mean(text))``: copied code or copied answers. The
   mean of the two sides ranks a pair high only when the sharing goes both
@@ -34,7 +49,9 @@ The score of a pair (a, b), in [0, 1]:
 Similarity is evidence for a person to read, not proof: a scaffolded exercise
 leads independent solutions to many of the same lines (two independent
 solutions of this homework share 30 to 75 % of a module), and the report shows
-the passages so that the reader can judge.
+the passages so that the reader can judge. It states how far apart copies and
+independent solutions are on the tests' assets (COPIES_LOWEST,
+INDEPENDENT_HIGHEST) and where the class's pairs lie.
 
 copydetect compares one pair of files at a time, in Python (about 5 ms for
 two solutions of layers.py; a class of 500 has 125,000 pairs: hours), so the
@@ -42,7 +59,9 @@ ranking is computed here for all pairs at once from the same fingerprints
 (``_overlap_matrix``; the tests check it against copydetect's copied slices),
 and copydetect's ``compare_files`` and ``highlight_overlap`` then mark the
 passages of the pairs that the report shows (bench/similarity_speed.py
-times it: most of the time goes to Pygments, about 0.2 s per submission).
+times it: most of the time goes to Pygments, about 0.2 s per submission for
+the code as written and 0.1 s for the normalised code, which has no
+docstrings; normalising takes about 0.02 s).
 """
 import ast
 import functools
@@ -218,14 +237,21 @@ def starter_hashes(starter: Path | None, normalised: bool = False) -> frozenset:
     """
     Every k-gram of every starter module, as copydetect takes boilerplate (all
     k-grams of all its files); with ``normalised``, of the normalised code of
-    each (TEXT_FILES excluded).
+    each (TEXT_FILES excluded). Kept while the starter's files are unchanged.
     """
+    paths = sorted(Path(starter).glob("*.py")) if starter else []
+    return _starter_hashes(tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths), normalised)
+
+
+@functools.lru_cache(maxsize=4)
+def _starter_hashes(files: tuple, normalised: bool) -> frozenset:
     hashes = set()
-    for path in sorted(Path(starter).glob("*.py")) if starter else ():
-        if normalised and path.name in TEXT_FILES:
+    for path, _, _ in files:
+        name = Path(path).name
+        if normalised and name in TEXT_FILES:
             continue
-        text = path.read_text(encoding="utf-8")
-        hashes |= fingerprint(normalise(text) if normalised else text, path.name).hashes
+        text = Path(path).read_text(encoding="utf-8")
+        hashes |= fingerprint(normalise(text) if normalised else text, name).hashes
     return frozenset(hashes)
 
 
@@ -311,12 +337,15 @@ def _fingerprint_all(submissions: dict, names: list, boilerplate: frozenset, nor
 # -- Normalised code ------------------------------------------------------------
 #
 # What a disguise changes and the program does not. Dolos (https://dolos.ugent.be) tokenises with tree-sitter and
-# keeps only the syntax tree's node types, so renaming cannot hide a copy, but neither order nor inserted statements
-# are undone, and node types alone make independent solutions of a scaffolded exercise look alike (every layer's
-# forward is "assign, call, attribute, return"). JPlag (https://github.com/jplag/JPlag) normalises the token stream
-# of Java programs (dead code removed, independent statements put in a canonical order through a program dependence
-# graph); it has no such normalisation for Python. Here the module's syntax tree (Python's ``ast``) is normalised in
-# JPlag's spirit, and then compared as code is (copydetect's tokens, in which every name is V, F or O anyway):
+# keeps only the syntax tree's node types (k-grams of 23 of them, a window of 17), so renaming cannot hide a copy,
+# but neither order nor inserted statements are undone, and node types alone make independent solutions of a
+# scaffolded exercise look more alike (operators, constants and library calls are gone: every layer's forward is
+# "assign, call, attribute, return"). JPlag 5 (https://github.com/jplag/JPlag, ``--normalize``) normalises the token
+# sequence against statement insertion and reordering, removing statements without effect and putting independent
+# statements in a canonical order through their dependence graph, for Java and C++ only: its Python module has no
+# such normalisation. Here the module's syntax tree (Python's ``ast``) is normalised in JPlag's spirit, at the level
+# of definitions, and then unparsed and compared as code is: copydetect's tokens keep keywords, operators, numbers and
+# the names of modules and built-ins, and make every other name V, F or O, as Dolos's node types would.
 #
 # - docstrings and every statement without effect go: ``pass``; an expression statement that calls nothing (names,
 #   constants, attributes, subscripts, operators, containers of those, lambdas, and calls of the _PURE_BUILTINS,
@@ -333,8 +362,9 @@ def _fingerprint_all(submissions: dict, names: list, boilerplate: frozenset, nor
 #   were, then the functions and classes sorted by their node types (names play no part in the order).
 #
 # Operators are taken as calling nothing (a tensor's ``+`` has no side effect). What is not undone: junk that does
-# something (a call whose result is unused, a store into an object), arithmetic identities (``x = x + 0``), code
-# moved between functions, inlined or outlined helpers, loops rewritten as comprehensions.
+# something (a call whose result is unused, a store into an object), arithmetic identities (``x = x + 0``), independent
+# statements of a function swapped (JPlag's reordering), code moved between functions, inlined or outlined helpers,
+# loops rewritten as comprehensions.
 
 _PURE_BUILTINS = frozenset({"abs", "bool", "callable", "float", "id", "int", "isinstance", "issubclass", "len", "max",
                             "min", "range", "round", "str", "type"})  # fmt: skip
@@ -581,7 +611,8 @@ def _canonical(scope):
             _canonical(statement)
     imports = sorted((s for s in scope.body if isinstance(s, (ast.Import, ast.ImportFrom))), key=ast.unparse)
     others = [s for s in scope.body if not isinstance(s, (ast.Import, ast.ImportFrom, *_DEFINITION))]
-    definitions = sorted((s for s in scope.body if isinstance(s, _DEFINITION)), key=_shape)
+    # Two definitions of the same shape (``return []``) in the order of what differs: names, constants.
+    definitions = sorted((s for s in scope.body if isinstance(s, _DEFINITION)), key=lambda s: (_shape(s), ast.dump(s)))
     scope.body = imports + others + definitions
 
 
@@ -835,12 +866,13 @@ def _separation(scores: np.ndarray) -> str:
     """How far apart copies and independent solutions are on the tests' assets, and where this class's pairs lie."""
     copies, independent = COPIES_LOWEST, INDEPENDENT_HIGHEST
     above, below = int(np.count_nonzero(scores >= copies)), int(np.count_nonzero(scores <= independent))
-    return (f"On the course's test cases, copies of the instructor's solution disguised by renaming, reordering, "
-            f"comments and a statement without effect after every statement score {_percent(copies)} or more with "
-            f"it, and independent solutions (tests/assets/similarity and the instructor's) {_percent(independent)} at "
-            f"most with each other: {round(100 * (copies - independent))} points apart. In this class, "
-            f"{above} pairs score {_percent(copies)} or more, {len(scores) - above - below} lie between, and "
-            f"{below} score {_percent(independent)} or less.")  # fmt: skip
+    return (f"How far apart copies and independent work are, on the course's test cases: copies of the instructor's "
+            f"solution disguised by renaming, reordering, comments and a statement without effect after every "
+            f"statement score at least {_percent(copies)} with it, independent solutions (tests/assets/similarity "
+            f"and the instructor's) at most {_percent(independent)} with each other, "
+            f"{round(100 * (copies - independent))} points apart. In this class, {above} pairs score at least "
+            f"{_percent(copies)}, {len(scores) - above - below} lie between, and {below} score at most "
+            f"{_percent(independent)}.")  # fmt: skip
 
 
 def write_report(pairs: list, out_html: Path, submissions: dict, starter: Path | None = STARTER, problems=(),
@@ -1038,9 +1070,8 @@ def _junk(rng: random.Random, bound: list, fresh) -> ast.stmt:
     name = rng.choice(bound)
     if kind == "itself":
         return ast.Assign([ast.Name(name, ast.Store())], ast.Name(name, ast.Load()))
-    check = ast.Call(ast.Name(rng.choice(["isinstance", "len"]), ast.Load()), [ast.Name(name, ast.Load())], [])
-    if check.func.id == "isinstance":
-        check.args.append(ast.Name(rng.choice(["int", "float", "list"]), ast.Load()))
+    kind = ast.Name(rng.choice(["int", "float", "list"]), ast.Load())
+    check = ast.Call(ast.Name("isinstance", ast.Load()), [ast.Name(name, ast.Load()), kind], [])
     return ast.Assign([ast.Name(fresh(), ast.Store())], check)
 
 
@@ -1091,7 +1122,8 @@ def disguise(source: str, seed: int = 0, junk: bool = False, comments: bool = Fa
     after what it needs when it is defined), comments and layout gone
     (``ast.unparse``). With ``junk``, a statement that does nothing after
     every statement of every block (``pass``, a constant or a string, an
-    unused name, ``x = x``, ``unused = len(x)``, ``if False: ...``); with
+    unused name, ``x = x``, ``unused = isinstance(x, int)``, ``if False:
+    ...``), the program unchanged; with
     ``comments``, comments before and after statements. Deterministic for
     a seed. The copy is not meant to run: a call that passes a renamed
     argument by keyword breaks.

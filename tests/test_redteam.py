@@ -29,6 +29,7 @@ from course import ASSIGNMENT, REPO_ROOT, isolation
 from course.examples import Example, build_example, load_examples
 from course.grade import grade, grading_settings
 from course.gradebook import scratch_course
+from course.secret import course_secret
 
 ATTACKS_DIR = Path(__file__).resolve().parent / "redteam"
 # Full marks, a bug that costs points and no work at all.
@@ -322,6 +323,13 @@ def solution_only_lines():
     release = {line.strip() for p in (REPO_ROOT / "release" / ASSIGNMENT / "hw").glob("*.py") for line in p.read_text().splitlines()}
     solution = {line.strip() for p in (REPO_ROOT / "hw").glob("*.py") for line in p.read_text().splitlines()}
     return {line for line in solution - release if len(line) >= 30}
+
+
+def test_the_course_secret_reaches_no_student(redteam):
+    """The held-out values' secret (course.secret) is in no results, feedback or log: a student who had it could draw them."""
+    secret = course_secret()
+    for path in [*redteam.out.rglob("*.json"), *redteam.out.rglob("*.html"), *redteam.out.rglob("*.log")]:
+        assert secret not in path.read_text(errors="replace"), f"{path} shows the course's secret"
 
 
 def test_no_hidden_or_solution_text_in_feedback(redteam, hidden_sources):

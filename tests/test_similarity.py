@@ -1,6 +1,8 @@
 """`course similarity`: every pair of submissions compared with copydetect's fingerprints, the starter excluded."""
+import ast
 import html
 import io
+import py_compile
 import random
 import re
 import shutil
@@ -14,14 +16,19 @@ from copydetect.utils import find_fingerprint_overlap, get_copied_slices
 
 from course import REPO_ROOT
 from course.similarity import (
+    COPIES_LOWEST,
+    INDEPENDENT_HIGHEST,
     K,
+    SEPARATION_SLACK,
     STARTER,
+    TEXT_FILES,
     _fingerprint_all,
     _overlap_matrix,
     compare,
     disguise,
     fingerprint,
     module_names,
+    normalise,
     similarity_report,
     starter_hashes,
     write_report,
@@ -82,8 +89,14 @@ def disguised(tmp_path_factory):
     return copy_hw(tmp_path_factory.mktemp("disguised"), copy)
 
 
-def test_a_disguised_copy_ranks_above_every_pair_of_independent_solutions(independent, disguised):
-    pairs = compare({**independent, "copy": disguised})
+@pytest.fixture(scope="module")
+def ranked(independent, disguised):
+    """Every pair of the independent solutions and the disguised copy."""
+    return compare({**independent, "copy": disguised})
+
+
+def test_a_disguised_copy_ranks_above_every_pair_of_independent_solutions(ranked):
+    pairs = ranked
     copied = pair_of(pairs, "solution", "copy")
     honest = [p for p in pairs if "copy" not in (p.a, p.b)]
     best = max(honest, key=lambda p: p.score)
@@ -103,9 +116,9 @@ def test_the_starter_alone_scores_near_zero_against_every_solution(independent, 
         assert pair.score < STARTER_NEAR_ZERO, pair
 
 
-def test_written_answers_are_compared_as_text(independent, disguised):
+def test_written_answers_are_compared_as_text(ranked):
     """As code every answer is one string token: any two complete answers.py would look alike, a copied one not."""
-    pairs = compare({**independent, "copy": disguised})
+    pairs = ranked
     assert min(pair_of(pairs, "solution", "copy").text) > 0.5
     for pair in pairs:
         if "copy" not in (pair.a, pair.b):
@@ -130,15 +143,19 @@ def starter_tokens(fp, boilerplate):
     return under
 
 
-def check_against_copydetect(folders: dict, names):
-    """_overlap_matrix, all pairs at once, counts copydetect's copied slices less the starter, for every ordered pair."""
-    boilerplate = starter_hashes(STARTER)
-    subs = _fingerprint_all(folders, names, boilerplate, progress=False)
+def check_against_copydetect(folders: dict, names, normalised=False):
+    """
+    _overlap_matrix, all pairs at once, counts copydetect's copied slices less
+    the starter, for every ordered pair (of the normalised code, with ``normalised``).
+    """
+    boilerplate = starter_hashes(STARTER, normalised)
+    subs = _fingerprint_all(folders, names, starter_hashes(STARTER), starter_hashes(STARTER, True), progress=False)
     for name in names:
-        files = [sub.files.get(name) for sub in subs]
+        files = [(sub.normalised if normalised else sub.files).get(name) for sub in subs]
         overlap = _overlap_matrix(files)
-        fps = [fingerprint((sub.folder / "hw" / name).read_text(), name, boilerplate) if f else None
-               for sub, f in zip(subs, files)]  # fmt: skip
+        code = [(sub.folder / "hw" / name).read_text() if f else None for sub, f in zip(subs, files)]
+        fps = [fingerprint(normalise(text) if normalised else text, name, boilerplate) if text is not None else None
+               for text in code]  # fmt: skip
         starter = [starter_tokens(fp, boilerplate) if fp else None for fp in fps]
         for i, j in np.ndindex(len(subs), len(subs)):
             if i != j and fps[i] and fps[j]:
@@ -154,6 +171,13 @@ def check_against_copydetect(folders: dict, names):
 
 def test_the_ranking_counts_what_copydetect_counts(independent, disguised):
     check_against_copydetect({**independent, "copy": disguised, "starter": STARTER.parent}, edited_modules())
+
+
+def test_the_ranking_of_the_normalised_code_counts_what_copydetect_counts(independent, copies):
+    """The same for the normalised code, of a copy with junk after every statement, two solutions and the starter."""
+    folders = {"solution": independent["solution"], "student_c": independent["student_c"],
+               "copy": copies["junk after every statement (1)"], "starter": STARTER.parent}  # fmt: skip
+    check_against_copydetect(folders, [n for n in edited_modules() if n not in TEXT_FILES], normalised=True)
 
 
 SNIPPETS = [  # {0}: a variant
@@ -261,9 +285,17 @@ def total(shapes):
 '''
 
 
-def test_the_disguise_renames_and_reorders_but_keeps_the_program():
-    copy = disguise(TOY, seed=0)
-    assert disguise(TOY, seed=0) == copy
+@pytest.mark.parametrize("options", [{}, {"junk": True}, {"comments": True}, {"junk": True, "comments": True}],
+                         ids=["plain", "junk", "comments", "junk and comments"])  # fmt: skip
+def test_the_disguise_renames_and_reorders_but_keeps_the_program(options):
+    copy = disguise(TOY, seed=0, **options)
+    assert disguise(TOY, seed=0, **options) == copy
+    statements = [len([n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.stmt)]) for code in (TOY, copy)]
+    if options.get("junk"):
+        assert statements[1] >= 2 * statements[0]  # one after every statement
+    else:
+        assert statements[1] == statements[0]
+    assert (copy.count("#") >= 10) == bool(options.get("comments"))
     for local in ("squared", "factor", "result", "parts", "side", "acc", "shape", "radius"):
         assert not re.search(rf"\b{local}\b", copy), local
     order = re.findall(r"^(?:def|class) (\w+)", copy, re.M)
@@ -278,6 +310,237 @@ def test_the_disguise_renames_and_reorders_but_keeps_the_program():
         module["answers"] = (module["area"](2), module["volume"](1), module["total"](shapes),
                              shapes[0].area(), shapes[1].describe())  # fmt: skip
     assert original["answers"] == disguised_["answers"]
+
+
+# -- Seeing through disguise ----------------------------------------------------
+
+DISGUISES = {  # the ways a copy of the solution is disguised, each with disguise()'s options
+    "renamed and reordered": {},
+    "commented": {"comments": True},
+    "junk after every statement": {"junk": True},
+    "junk and comments": {"junk": True, "comments": True},
+}
+SEEDS = (1, 2)
+COPY_AT_LEAST = 0.9  # the requirement: every disguised copy scores this much with the solution, or more
+INDEPENDENT_AT_MOST = 0.6  # ... and independent solutions this much, or less, with each other
+
+
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory):
+    """The solution disguised each way, with each seed: {name: folder}."""
+    root = tmp_path_factory.mktemp("copies")
+    folders = {}
+    for number, (kind, options) in enumerate(DISGUISES.items()):
+        for seed in SEEDS:
+            texts = {name: disguise((SOLUTION / name).read_text(), seed, **options) for name in edited_modules()}
+            folders[f"{kind} ({seed})"] = copy_hw(root / f"copy{number}-{seed}", texts)
+    return folders
+
+
+@pytest.fixture(scope="module")
+def everyone(independent, copies):
+    """Every pair of the independent solutions and the disguised copies."""
+    return compare({**independent, **copies})
+
+
+def test_every_disguised_copy_scores_at_least_90_percent_with_the_solution(everyone, copies):
+    for name in copies:
+        pair = pair_of(everyone, "solution", name)
+        print(f"{name}: {pair.score:.1%} (as written {np.mean(pair.written):.1%}, "
+              f"normalised {np.mean(pair.normalised):.1%}, answers {np.mean(pair.text):.1%})")  # fmt: skip
+        assert pair.score >= COPY_AT_LEAST, (name, pair)
+        assert np.mean(pair.code) >= COPY_AT_LEAST, (name, pair)  # the code, not only the copied answers
+        if "junk" in name:  # what the normalised code is for: junk breaks the passages of the code as written
+            assert np.mean(pair.written) < 0.5 and pair.view == "normalised", (name, pair)
+            assert all(m.normalised for m in pair.files if m.name not in TEXT_FILES)
+
+
+def test_independent_solutions_score_at_most_60_percent(everyone, independent):
+    assert len(independent) >= 5, "the instructor's, trial, student_b and at least two more"
+    honest = [p for p in everyone if p.a in independent and p.b in independent]
+    assert len(honest) == len(independent) * (len(independent) - 1) // 2
+    for pair in sorted(honest, key=lambda p: -p.score):
+        print(f"{pair.a} and {pair.b}: {pair.score:.1%} (as written {np.mean(pair.written):.1%}, "
+              f"normalised {np.mean(pair.normalised):.1%})")  # fmt: skip
+        assert pair.score <= INDEPENDENT_AT_MOST, pair
+
+
+def test_the_separation_the_report_states_is_the_one_measured(everyone, independent, copies, tmp_path):
+    """COPIES_LOWEST and INDEPENDENT_HIGHEST hold on the assets, and are no more than SEPARATION_SLACK loose."""
+    lowest = min(pair_of(everyone, "solution", name).score for name in copies)
+    highest = max(p.score for p in everyone if p.a in independent and p.b in independent)
+    print(f"disguised copies: {lowest:.1%} at least; independent solutions: {highest:.1%} at most")
+    assert lowest >= COPIES_LOWEST >= lowest - SEPARATION_SLACK, f"set COPIES_LOWEST to {lowest:.2f}"
+    assert highest <= INDEPENDENT_HIGHEST <= highest + SEPARATION_SLACK, f"set INDEPENDENT_HIGHEST to {highest:.2f}"
+    folders = {**independent, **copies}
+    page = write_report(everyone, tmp_path / "similarity.html", folders, top=0, threshold=2).read_text(encoding="utf-8")
+    (separation,) = re.findall(r'<p class="note separation">(.*?)</p>', page, re.S)
+    lowest_, highest_ = (f"{x:.0%}".replace("%", " %") for x in (COPIES_LOWEST, INDEPENDENT_HIGHEST))
+    assert f"score at least {lowest_} with it, independent solutions" in separation
+    assert f"at most {highest_} with each other" in separation
+    above = sum(p.score >= COPIES_LOWEST for p in everyone)
+    below = sum(p.score <= INDEPENDENT_HIGHEST for p in everyone)
+    assert above >= len(copies) and below >= len(independent) * (len(independent) - 1) // 2
+    assert f"{above} pairs score at least {lowest_}" in separation and f"and {below} score at most" in separation
+
+
+@pytest.mark.parametrize("name", ["layers.py", "optimizers.py", "training.py", "cnn.py", "classifier.py"])
+@pytest.mark.parametrize("kind", list(DISGUISES))
+def test_a_disguised_module_normalises_to_the_original(name, kind):
+    original = (SOLUTION / name).read_text()
+    assert normalise(disguise(original, seed=5, **DISGUISES[kind])) == normalise(original)
+
+
+NORMALISED = """
+import math
+
+LIMIT = 3
+
+
+def spread(values, scale):
+    total = 0
+    for value in values:
+        total = total + value * scale
+    return total / max(len(values), 1)
+
+
+class Meter:
+    unit = "m"
+
+    def __init__(self, size):
+        self.size = size
+
+    def describe(self, digits=2):
+        return f"{round(self.size, digits)} {self.unit} of {LIMIT}"
+"""
+# Statements without effect, each put after every statement of spread() (``scale`` and ``total`` are its names).
+NO_OPS = {
+    "pass": "pass",
+    "a constant": "0",
+    "an ellipsis": "...",
+    "a string (a docstring)": "'the sum, scaled'",
+    "a name": "scale",
+    "an expression that calls nothing": "(scale + 1, [scale])",
+    "a self-assignment": "scale = scale",
+    "an unused assignment": "unused = 42",
+    "an unused assignment of a pure built-in": "unused = isinstance(scale, int)",
+    "an unused augmented assignment": "unused = 0\nunused += 1",
+    "a chain of unused assignments": "first = 1\nsecond = first * 2",
+    "an annotated unused assignment": "unused: int = 4",
+    "an if False block": "if False:\n    print('never')",
+    "an if 0 block with an else": "if 0:\n    print('never')\nelse:\n    pass",
+    "a while False loop": "while False:\n    scale = 1",
+    "an assert of a true constant": "assert True",
+}
+# Statements with an effect: the normalised code keeps them.
+EFFECTS = {
+    "a call": "print(scale)",
+    "an assignment of a call, unused": "unused = math.sqrt(scale)",
+    "a store into an object": "values.count = scale",
+    "an assignment that is read": "scale = scale * 2",
+    "an arithmetic identity": "scale = scale + 0",
+    "an if True block": "if True:\n    print('always')",
+}
+
+
+def after_every_statement(code: str, function: str, extra: str) -> str:
+    """``extra`` (a statement or several) after every statement of ``function``'s body, nested blocks included."""
+    lines, out, inside = code.splitlines(), [], False
+    for number, line in enumerate(lines):
+        out.append(line)
+        if line.startswith(f"def {function}("):
+            inside = True
+            continue
+        if inside and line and not line.startswith(" "):
+            inside = False
+        if inside and line.strip() and not line.rstrip().endswith(":"):
+            indent = line[: len(line) - len(line.lstrip())]
+            out += [indent + part for part in extra.splitlines()]
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("statement", list(NO_OPS.values()), ids=list(NO_OPS))
+def test_statements_without_effect_are_normalised_away(statement):
+    junk = after_every_statement(NORMALISED, "spread", statement)
+    assert junk.count(statement.splitlines()[0]) >= 3
+    assert normalise(junk) == normalise(NORMALISED)
+
+
+@pytest.mark.parametrize("statement", list(EFFECTS.values()), ids=list(EFFECTS))
+def test_statements_with_an_effect_stay(statement):
+    assert normalise(after_every_statement(NORMALISED, "spread", statement)) != normalise(NORMALISED)
+
+
+def test_the_normalised_code_has_no_names_docstrings_or_order_of_its_own():
+    renamed = NORMALISED.replace("values", "xs").replace("value", "x").replace("total", "acc").replace("digits", "n")
+    reordered = renamed.replace("import math\n", "").replace("\nLIMIT = 3\n", '"""A module."""\nimport math\nLIMIT = 3\n')
+    spread = reordered[reordered.index("def spread") : reordered.index("class Meter")]
+    reordered = reordered.replace(spread, "") + "\n\n" + spread  # spread() after the class
+    assert "values" not in reordered and reordered.index("class Meter") < reordered.index("def spread")
+    assert normalise(reordered) == normalise(NORMALISED)
+    normalised = normalise(NORMALISED)
+    assert re.search(r"def spread\(v0, v1\):", normalised) and "self" not in normalised
+    assert normalised.index("import math") < normalised.index("LIMIT = 3") < normalised.index("class Meter")
+
+
+# -- A submission without source is a problem, not 0 % ----------------------------
+
+
+def test_a_submission_without_source_is_a_problem_not_0_percent(tmp_path):
+    """Compiled modules only, one compiled module, and a module that is not Python: each a problem, none 0 %."""
+    alice = copy_hw(tmp_path / "alice", {n: (SOLUTION / n).read_text() for n in edited_modules()})
+    bob = copy_hw(tmp_path / "bob", {n: disguise((SOLUTION / n).read_text(), 3) for n in edited_modules()})
+    for name in module_names(STARTER):  # bob hands in what Python compiled, no source
+        py_compile.compile(str(bob / "hw" / name), cfile=str(bob / "hw" / "__pycache__" / f"{name[:-3]}.cpython-311.pyc"))
+        (bob / "hw" / name).unlink()
+    carol = copy_hw(tmp_path / "carol", {n: disguise((SOLUTION / n).read_text(), 4) for n in edited_modules()})
+    py_compile.compile(str(carol / "hw" / "layers.py"), cfile=str(carol / "hw" / "layers.pyc"))
+    (carol / "hw" / "layers.py").unlink()  # carol's layers.py: compiled only
+    dave = copy_hw(tmp_path / "dave", {n: disguise((SOLUTION / n).read_text(), 5) for n in edited_modules()})
+    (dave / "hw" / "cnn.py").write_text((dave / "hw" / "cnn.py").read_text() + "\ndef broken(:\n    pass\n")
+    problems = []
+    pairs = compare({"alice": alice, "bob": bob, "carol": carol, "dave": dave}, problems=problems)
+    print("\n".join(problems))
+    assert {s for p in pairs for s in (p.a, p.b)} == {"alice", "carol", "dave"}  # bob: nothing to compare
+    assert any(line.startswith("bob: left out of the ranking: no source") for line in problems)
+    assert any(line.startswith("bob: hw/layers.py is missing, only its compiled code "
+                               "(hw/__pycache__/layers.cpython-311.pyc)") for line in problems)  # fmt: skip
+    assert any(line.startswith("carol: hw/layers.py is missing, only its compiled code (hw/layers.pyc)")
+               for line in problems)  # fmt: skip
+    assert any(line.startswith("dave: hw/cnn.py is not valid Python (line ") and "compared as written only" in line
+               for line in problems)  # fmt: skip
+    carols, daves = pair_of(pairs, "alice", "carol"), pair_of(pairs, "alice", "dave")
+    assert carols.notes == ("carol's hw/layers.py: only compiled, compared without it",)
+    (note,) = daves.notes
+    assert note.startswith("dave's hw/cnn.py: not valid Python (line ") and note.endswith("compared as written only")
+    # What they have is still compared: all of carol's code is alice's, but alice's layers.py, which carol's compiled
+    # layers.pyc may copy, counts as not shared; dave's cnn.py is compared as written, where its copy shows.
+    assert carols.code[1] >= COPY_AT_LEAST and carols.code[0] < COPY_AT_LEAST
+    assert daves.view == "written" and daves.score > 0.8 and "cnn.py" in {m.name for m in daves.files}
+    page = write_report(pairs, tmp_path / "similarity.html", {"alice": alice, "carol": carol, "dave": dave},
+                        problems=problems).read_text(encoding="utf-8")  # fmt: skip
+    for line in problems + list(carols.notes + daves.notes):
+        assert html.escape(line) in page
+
+
+def test_a_folder_of_compiled_code_through_the_command_is_a_problem(tmp_path):
+    """Through ``course similarity``: the staged copy keeps hw/*.pyc (not __pycache__/), and the problem is listed."""
+    cls = tmp_path / "class"
+    shutil.copytree(SOLUTION, cls / "alice" / "hw", ignore=shutil.ignore_patterns("__pycache__"))
+    erin = copy_hw(cls / "erin", {})
+    for name in module_names(STARTER):
+        py_compile.compile(str(erin / "hw" / name), cfile=str(erin / "hw" / f"{name}c"))
+        (erin / "hw" / name).unlink()
+    copy_hw(cls / "frank", {n: disguise((SOLUTION / n).read_text(), 6, junk=True) for n in edited_modules()})
+    said = []
+    pairs = similarity_report([cls], tmp_path / "grades" / "similarity.html", report=said.append)
+    page = (tmp_path / "grades" / "similarity.html").read_text()
+    assert [(p.a, p.b) for p in pairs] == [("alice", "frank")] and pairs[0].score >= COPY_AT_LEAST
+    assert any(line.startswith("erin: left out of the ranking") for line in said)
+    assert any(line.startswith("erin: hw/layers.py is missing, only its compiled code (hw/layers.pyc)") for line in said)
+    for line in said:
+        assert html.escape(line) in page
+    assert "<td>erin</td>" not in page  # listed as a problem, not ranked at 0 %
 
 
 # -- The report -----------------------------------------------------------------
