@@ -162,6 +162,14 @@ ELEMENTARY_OPERATORS = frozenset({
     # padding
     "constant_pad_nd", "pad",
 })  # fmt: skip
+# The derivatives autograd runs for the elementary operators (MyLinear and MyConv2d leave their backward pass to it).
+ELEMENTARY_DERIVATIVES = frozenset({
+    "unfold_backward", "select_backward", "slice_backward", "index_select_backward", "as_strided_backward",
+    "diagonal_backward", "expand_backward", "permute_backward", "squeeze_backward", "unsqueeze_backward",
+    "_softmax_backward_data", "_log_softmax_backward_data", "tanh_backward", "sigmoid_backward", "threshold_backward",
+    "where_backward", "gather_backward", "index_backward", "masked_fill_backward", "constant_pad_nd_backward",
+    "pow_backward", "mean_backward", "sum_backward", "max_backward", "norm_backward", "sort_backward",
+})  # fmt: skip
 ALLOWED_HERE = "tensor arithmetic, reductions, matrix products, views, indexing and padding"
 
 
@@ -172,8 +180,8 @@ class AllowOperators(TorchDispatchMode):
     gradients are being recorded or on a tensor that requires them: the probe
     turned recording off, so only the submission can have switched it back on
     (an autograd graph built in forward and replayed in backward included).
-    With ``autograd`` True, the derivatives autograd itself runs (``*_backward``)
-    pass too.
+    With ``autograd`` True, the derivatives autograd runs for them
+    (ELEMENTARY_DERIVATIVES) pass too: not a convolution's, whatever called it.
     """
 
     def __init__(self, allowed, what, autograd):
@@ -182,7 +190,7 @@ class AllowOperators(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name, namespace = func.overloadpacket.__name__, func.namespace
-        derivative = self.autograd and namespace == "aten" and name.endswith("_backward")
+        derivative = self.autograd and namespace == "aten" and name in ELEMENTARY_DERIVATIVES
         if (namespace != "aten" or name not in self.allowed) and not derivative:
             raise StudentError(
                 f"{self.what} ran PyTorch's {namespace}::{name}, which this part does not allow (only {ALLOWED_HERE}): "

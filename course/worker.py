@@ -203,6 +203,28 @@ class ClosedImports:
         return frame.f_globals is globals and frame.f_code.co_code[frame.f_lasti] == IMPORT_NAME
 
 
+def refuse_threads():
+    """
+    No new Python thread from here on: the rules a probe runs under (its
+    dispatch mode, gradient mode) hold in the probe's own thread only, so code
+    that ran elsewhere would escape them. The worker and the probes need none;
+    tqdm's monitor thread is switched off first. (The policy refuses the
+    modules that make threads; this is the second line.)
+    """
+    import _thread
+    import threading
+
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is not None:
+        tqdm.tqdm.monitor_interval = 0
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("the homework's code may not start threads while it is graded")
+
+    _thread.start_new_thread = _thread.start_new = refused
+    threading.Thread.start = refused
+
+
 def copy_submission(source: str, home: str) -> str:
     """The worker's own writable copy of the submission's hw/, in its home folder."""
     dest = os.path.join(home, "submission")
@@ -274,6 +296,7 @@ def main():
             probes.warm_up()
         drop_privileges(args.uid, args.gid, PRELOADED_STDLIB + tuple(getattr(probes, "PRELOAD", ())))
 
+    refuse_threads()
     import_errors = {}
     for name in hello["modules"]:
         if name in hello["unavailable"]:

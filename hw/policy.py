@@ -52,8 +52,10 @@ import argparse
 import ast
 import fnmatch
 import importlib
+import io
 import string
 import sys
+import tokenize
 import types
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -85,18 +87,61 @@ class Library:
 
 
 ANY = Library()
-HW_MODULES = {f"hw.{name[:-3]}": ANY for name in STUDENT_FILES + PROVIDED_FILES if name != "__init__.py"}
-MODULES = {
-    # the standard library homework code needs
-    **{name: ANY for name in (
-        "abc", "argparse", "bisect", "collections", "collections.abc", "copy", "csv", "dataclasses", "datetime",
-        "enum", "functools", "glob", "heapq", "itertools", "json", "math", "numbers", "pathlib", "random", "re",
-        "statistics", "textwrap", "time", "typing", "warnings",
-    )},
-    "os": Library(frozenset({"path", "makedirs", "listdir", "scandir", "walk", "remove", "unlink", "rmdir", "mkdir",
-                             "replace", "rename", "getcwd", "sep", "fspath", "PathLike", "cpu_count"})),
+
+
+def only(*names):
+    return Library(frozenset(names))
+
+
+# The course's modules that homework code may use, and which of their names (not the grid's Dask runner, the
+# notebooks' checking helpers, nor hw.policy and hw.check, which run code in other interpreters).
+PROVIDED_NAMES = {
+    "hw.data": only("DEFAULT_DATA_DIR", "data_dir", "fast_mode", "DatasetMissing", "REAL_DATASETS", "cifar10",
+                    "cifar100", "fashion_mnist", "TensorImages", "Digits", "SHAPE_CLASSES", "shape_masks",
+                    "mask_boxes", "make_shapes", "Shapes", "image_classification"),
+    "hw.plot": only("plot_fit", "tensors_as_images", "dataset_first_n"),
+    "hw.targets": only("check_target"),
+    "hw.grid": only("add_grid_command"),
+}  # fmt: skip
+STUDENT_MODULE_NAMES = {f"hw.{name[:-3]}": ANY for name in STUDENT_FILES}  # what each defines (check_folder)
+# The standard library, module by module, as allowlists: a module's every public name would include evaluators of
+# strings (typing.get_type_hints, functools.singledispatch) and thread pools.
+STANDARD = {
+    "abc": only("ABC", "ABCMeta", "abstractmethod"),
+    "argparse": only("ArgumentParser", "Namespace", "ArgumentTypeError", "SUPPRESS"),
+    "bisect": only("bisect", "bisect_left", "bisect_right", "insort"),
+    "collections": only("Counter", "OrderedDict", "defaultdict", "deque", "namedtuple"),
+    "collections.abc": only("Callable", "Iterable", "Iterator", "Mapping", "Sequence"),
+    "copy": only("copy", "deepcopy"),
+    "csv": only("reader", "writer", "DictReader", "DictWriter"),
+    "dataclasses": only("dataclass", "field", "asdict", "astuple", "fields", "replace"),
+    "datetime": only("datetime", "date", "timedelta", "timezone"),
+    "enum": only("Enum", "IntEnum", "auto"),
+    "functools": only("lru_cache", "cache", "cached_property", "partial", "reduce", "wraps", "total_ordering"),
+    "glob": only("glob"),
+    "heapq": only("heappush", "heappop", "heapify", "nlargest", "nsmallest"),
+    "itertools": ANY,
+    "json": only("dump", "dumps", "load", "loads", "JSONDecodeError"),
+    "math": ANY,
+    "numbers": ANY,
+    "os": only("path", "makedirs", "listdir", "scandir", "walk", "remove", "unlink", "rmdir", "mkdir", "replace",
+               "rename", "getcwd", "sep", "fspath", "PathLike", "cpu_count"),
     "os.path": ANY,
-    "urllib.request": Library(frozenset({"urlopen", "urlretrieve", "Request"})),  # downloads; the grader has no network
+    "pathlib": only("Path", "PurePath"),
+    "random": only("Random", "random", "seed", "shuffle", "randint", "randrange", "choice", "choices", "sample",
+                   "uniform", "gauss", "getstate", "setstate"),
+    "re": only("compile", "match", "fullmatch", "search", "sub", "subn", "split", "findall", "finditer", "escape",
+               "IGNORECASE", "MULTILINE", "DOTALL", "VERBOSE", "Pattern", "Match"),
+    "statistics": ANY,
+    "textwrap": only("dedent", "indent", "fill", "wrap", "shorten"),
+    "time": only("time", "perf_counter", "monotonic", "process_time", "sleep", "strftime", "localtime"),
+    "typing": only("Any", "Callable", "Dict", "Iterable", "Iterator", "List", "Literal", "Mapping", "NamedTuple",
+                   "Optional", "Sequence", "Tuple", "Type", "TypeVar", "Union", "TYPE_CHECKING", "cast", "overload"),
+    "warnings": only("warn", "catch_warnings", "simplefilter", "filterwarnings"),
+    "urllib.request": only("urlopen", "urlretrieve", "Request"),  # downloads; the grader has no network
+}  # fmt: skip
+MODULES = {
+    **STANDARD,
     "torch": Library(refused={"compile": "torch.compile (compiled code hides the operations it runs)",
                               "load_library": "torch.load_library"}),
     **{name: ANY for name in (
@@ -105,10 +150,17 @@ MODULES = {
         "torch.distributions", "torch.cuda", "torch.mps", "torch.backends", "torch.backends.cudnn",
         "torch.backends.mps", "torch.random",
         "numpy", "numpy.linalg", "numpy.random", "numpy.fft",
-        "matplotlib.pyplot", "sklearn.metrics", "tqdm", "tqdm.auto", "IPython.display",
+        "matplotlib.pyplot",
         "torchvision.transforms", "torchvision.utils",
     )},
-    **HW_MODULES,
+    "sklearn.metrics": only("accuracy_score", "auc", "classification_report", "confusion_matrix", "f1_score",
+                            "precision_recall_curve", "precision_score", "recall_score", "roc_auc_score", "roc_curve",
+                            "ConfusionMatrixDisplay", "RocCurveDisplay"),
+    "tqdm": only("tqdm", "trange"),
+    "tqdm.auto": only("tqdm", "trange"),
+    "IPython.display": only("Markdown", "display", "HTML", "Image", "Latex", "Math"),
+    **PROVIDED_NAMES,
+    **STUDENT_MODULE_NAMES,
 }  # fmt: skip
 # Public names of named tuples and the dunders any object may show.
 NAMEDTUPLE_API = frozenset({"_asdict", "_replace", "_fields", "_make"})
@@ -117,6 +169,12 @@ READABLE_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__"})
 CLASS_DUNDERS = frozenset({"__init__", "__repr__", "__str__", "__len__", "__getitem__", "__call__", "__iter__",
                            "__next__", "__post_init__"})  # fmt: skip
 REFLECTION = ("getattr", "setattr", "delattr", "hasattr")
+# Decorators under which a method's first parameter is still the object it runs on (another decorator could call it
+# with anything: its first parameter is then an ordinary name).
+METHOD_DECORATORS = frozenset({"property", "setter", "getter", "deleter", "abstractmethod", "classmethod",
+                               "cached_property"})  # fmt: skip
+# Attributes any code may set, on whatever object: a tensor's gradient and data.
+SETTABLE_ANYWHERE = frozenset({"grad", "data"})
 DYNAMIC_CODE = {"eval": "eval()", "exec": "exec()", "compile": "compile()", "globals": "globals()",
                 "locals": "locals()", "breakpoint": "breakpoint()", "vars": "vars()", "type": "type()"}  # fmt: skip
 # The attributes of frames, tracebacks, generators and code objects (as RestrictedPython's INSPECT_ATTRIBUTES).
@@ -198,8 +256,12 @@ class FromScratch:
     allowed: frozenset = field(repr=False)
     reason: str
     imports: tuple = ("torch", "torch.nn.functional", *PLAIN_PYTHON)
+    # The classes and functions the hidden tests grade one by one: code of one of them that another merely names
+    # (MLP's table of activations) answers for its own tests, not for the other's.
+    graded: tuple = ()
 
     def permits(self, name: str) -> bool:
+        """Whether from-scratch code may use ``name`` (the closed-world rules still apply to plain Python's modules)."""
         return name in self.allowed or any(fnmatch.fnmatchcase(name, f"{m}.*") for m in PLAIN_PYTHON)
 
 
@@ -207,6 +269,8 @@ LAYER_RULE = FromScratch(
     "hw/layers.py", None, TENSOR_BASICS,
     "this part's layers compute their forward and backward passes themselves: tensor arithmetic, reductions, matrix "
     "products, views, indexing and padding only (no autograd, no PyTorch convolution, pooling or normalization)",
+    graded=("LeakyReLU", "ReLU", "Sigmoid", "TanH", "Linear", "CrossEntropyLoss", "Dropout", "Sequential", "MLP",
+            "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "BatchNorm2d"),
 )  # fmt: skip
 OPTIMIZER_RULE = FromScratch(
     "hw/optimizers.py", None, TENSOR_BASICS | {"torch.optim.Optimizer"},  # to tell torch's optimizers apart
@@ -217,11 +281,13 @@ OWN_MODULE_RULE = FromScratch(
     "MyLinear and MyConv2d compute their output themselves: tensor arithmetic, matrix products, views and padding "
     "(not PyTorch's linear or convolution)",
     imports=("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", *PLAIN_PYTHON),
+    graded=("MyLinear", "MyConv2d"),
 )  # fmt: skip
 BOX_RULE = FromScratch(
     "hw/interpret.py", ("box_iou", "nms"), TENSOR_BASICS,
     "box_iou and nms are computed by your own code: tensor arithmetic, reductions, sorting and indexing (not "
     "torchvision's box operations)",
+    graded=("box_iou", "nms"),
 )
 FROM_SCRATCH = (LAYER_RULE, OPTIMIZER_RULE, OWN_MODULE_RULE, BOX_RULE)
 
@@ -294,13 +360,10 @@ def library_problem(chain: str, definitions=None) -> str | None:
         return f"uses {module}, which homework code may not use"
     if not rest:
         return None
-    if module.startswith("hw."):
-        if f"{module[3:]}.py" in STUDENT_FILES:
-            defined = (definitions or {}).get(module)
-            if defined is not None and rest[0] not in defined:
-                return f"uses {module}.{rest[0]}, which hw/{module[3:]}.py does not define (import it from where it comes from)"
-        elif not hasattr(module_object(module), rest[0]):
-            return f"uses {module}.{rest[0]}, which hw/{module[3:]}.py does not define"
+    if module in STUDENT_MODULE_NAMES:
+        defined = (definitions or {}).get(module)
+        if defined is not None and rest[0] not in defined:
+            return f"uses {module}.{rest[0]}, which hw/{module[3:]}.py does not define (import it from where it comes from)"
         return None
     if rest[0] in library.refused:
         return f"uses {library.refused[rest[0]]}, which homework code may not use"
@@ -335,31 +398,102 @@ def root_of(node):
     return node
 
 
+def module_level_stores(statement):
+    """
+    The names a top-level statement binds at module scope, however: assignments, ``for`` and ``with`` targets,
+    walrus and ``match`` captures, and names a function declares ``global`` (imports are not code: what is used of
+    them is checked where it is used).
+    """
+    names = [statement.name] if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else []
+
+    def visit(node, in_function):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            declared = {n for child in ast.walk(node) if isinstance(child, ast.Global) for n in child.names}
+            names.extend(sorted(declared))
+            for child in ast.iter_child_nodes(node):
+                visit(child, True)
+            return
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)) and not in_function:
+            for child in ast.iter_child_nodes(node):  # a comprehension's own variables are its own; := leaks out
+                visit(child, True) if not isinstance(child, ast.comprehension) else None
+            names.extend(n.target.id for n in ast.walk(node) if isinstance(n, ast.NamedExpr))
+            return
+        if not in_function:
+            if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                names.append(node.id)
+            elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+                names.append(node.name)
+        for child in ast.iter_child_nodes(node):
+            visit(child, in_function)
+
+    visit(statement, False)
+    return list(dict.fromkeys(names))
+
+
 def top_level_scopes(tree):
-    """{name: [nodes]} of the module's top-level classes, functions and assignments, and [node, name] pairs."""
+    """
+    ``(bindings, owner)``: every name bound at module scope -> the top-level
+    statements that bind it; every node's id -> the name of the top-level
+    statement it belongs to (its first bound name; None for one that binds none).
+    """
     bindings, owner = {}, {}
-
-    def visit(statements):
-        for statement in statements:
-            names = []
-            if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
-                names = [statement.name]
-            elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-                names = [n.id for n in assigned_names(targets)]
-            elif isinstance(statement, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
-                for block in ("body", "orelse", "finalbody"):
-                    visit(getattr(statement, block, []))
-                for handler in getattr(statement, "handlers", []):
-                    visit(handler.body)
-                continue
-            for name in names:
-                bindings.setdefault(name, []).append(statement)
-            for node in ast.walk(statement):
-                owner.setdefault(id(node), names[0] if names else None)
-
-    visit(tree.body)
+    for statement in tree.body:
+        names = module_level_stores(statement)
+        for name in names:
+            bindings.setdefault(name, []).append(statement)
+        for node in ast.walk(statement):
+            owner.setdefault(id(node), names[0] if names else None)
     return bindings, owner
+
+
+def rebound_names(function):
+    """The names a function's body (not its nested functions) binds again: ``self = other``, ``for self in ...``."""
+    names = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.arg) and node not in (*function.args.posonlyargs, *function.args.args,
+                                                          *function.args.kwonlyargs, function.args.vararg,
+                                                          function.args.kwarg):  # fmt: skip
+            names.add(node.arg)  # a nested function's or lambda's parameter of the same name
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+CONSTRUCTIONS = (ast.Call, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.SetComp, ast.DictComp,
+                 ast.GeneratorExp, ast.Constant, ast.JoinedStr, ast.BinOp)
+
+
+def made_names(body, arguments=None):
+    """
+    The names a function body (or the module's top level) binds only to
+    objects it creates there (``layer = Linear(3, 4)``, ``cache = {}``):
+    never a parameter, a loop variable or an alias of something else.
+    """
+    made, other = set(), {a.arg for a in ast.walk(arguments) if isinstance(a, ast.arg)} if arguments else set()
+    assignment_targets = set()
+    for statement in body:
+        for node in walk_without_functions(statement):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                single = len(targets) == 1 and isinstance(targets[0], ast.Name)
+                for name in assigned_names(targets):
+                    assignment_targets.add(id(name))
+                    (made if single and isinstance(node.value, CONSTRUCTIONS) else other).add(name.id)
+    for statement in body:
+        for node in walk_without_functions(statement):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and id(node) not in assignment_targets:
+                other.add(node.id)  # for-targets, with-as, walrus, augmented assignment
+    return made - other
+
+
+def walk_without_functions(node):
+    """ast.walk that does not enter nested functions, lambdas or classes."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            yield from walk_without_functions(child)
 
 
 def assigned_names(targets):
@@ -373,12 +507,12 @@ def assigned_names(targets):
             yield from assigned_names([target.value])
 
 
-def closure(bindings, start):
+def closure(bindings, start, graded=()):
     """
     The top-level names whose code the definitions named in ``start`` run:
-    themselves, their base classes, and the module-level functions and
-    assignments they use, transitively. Another class a body merely names
-    (MLP's table of activations) is not followed: its own code answers for it.
+    themselves and every top-level definition or binding they use,
+    transitively, except a graded class or function (FromScratch.graded)
+    that is only named, not a base class: its own tests answer for it.
     """
     seen, todo = set(), [name for name in start if name in bindings]
     while todo:
@@ -387,11 +521,12 @@ def closure(bindings, start):
             continue
         seen.add(name)
         for statement in bindings[name]:
+            # The statement's code belongs to its first name (a function that sets a global is the function's).
+            todo += [n for n in module_level_stores(statement)[:1] if n not in seen]
             bases = {b.id for b in getattr(statement, "bases", []) if isinstance(b, ast.Name)}
             for node in ast.walk(statement):
                 if isinstance(node, ast.Name) and node.id in bindings and node.id not in seen:
-                    is_class = any(isinstance(s, ast.ClassDef) for s in bindings[node.id])
-                    if not is_class or node.id in bases:
+                    if node.id not in graded or node.id in bases:
                         todo.append(node.id)
     return seen
 
@@ -399,16 +534,17 @@ def closure(bindings, start):
 class Reader(ast.NodeVisitor):
     """Walks one module and collects every Finding."""
 
-    def __init__(self, file, tree, rules, definitions=None):
+    def __init__(self, file, tree, rules, definitions=None, methods=None):
         self.file = file
         self.definitions = definitions
+        self.methods = methods  # {"hw.layers.Linear": its method names} for the other student modules' classes
         self.findings = []
         self.imports = {}  # name bound by an import -> the dotted name it stands for
         self.derived = set()  # names assigned something that came from an import
         self.rules = rules  # the FromScratch rules of this file
         self.bindings, self.owner = top_level_scopes(tree)
         # For each scoped rule, the top-level names whose code it covers.
-        self.covered = {rule: closure(self.bindings, rule.scopes) if rule.scopes else None for rule in rules}
+        self.covered = {rule: closure(self.bindings, rule.scopes, rule.graded) if rule.scopes else None for rule in rules}
         self.class_depth = 0
         self.method_self = []  # per function: the names that are its self/cls
 
@@ -428,9 +564,37 @@ class Reader(ast.NodeVisitor):
         self.findings.append(Finding(self.file, getattr(node, "lineno", 0), message, scope, from_scratch=rule))
 
     def is_self(self, node):
+        """
+        Whether ``node`` is the object a method runs on: its first parameter
+        (self or cls) where nothing rebinds it, or ``super()`` (without
+        arguments, or as ``super(ThisClass, self)``). Calling a method with
+        another object as self is refused (visit_Call), so self is the code's own.
+        """
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super":
-            return True
+            return not node.args or (len(node.args) == 2 and isinstance(node.args[0], ast.Name) and self.is_self(node.args[1]))
         return isinstance(node, ast.Name) and bool(self.method_self) and node.id in self.method_self[-1]
+
+    def check_attribute_name(self, node, obj, attr, how=""):
+        """The rules for an attribute's name, written as ``obj.attr`` or given to getattr and its kin as a literal."""
+        if attr in INTROSPECTION:
+            self.flag(node, f"uses {how}.{attr} (the interpreter's frames and code), which homework code does not need")
+        elif attr.startswith("__") and attr not in READABLE_DUNDERS:
+            # On self too: a dunder reaches the interpreter (self.__dict__, __builtins__), and super()'s __init__ is a call.
+            on_super_init = attr in CLASS_DUNDERS and isinstance(obj, ast.Call) and self.is_self(obj)
+            if not on_super_init:
+                self.flag(node, f"uses {how}.{attr}, a special attribute of the interpreter")
+        elif attr.startswith("_") and attr not in NAMEDTUPLE_API | READABLE_DUNDERS and not self.is_self(obj):
+            self.flag(node, f"uses {how}the private attribute .{attr} of something other than self")
+
+    def is_method_reference(self, node):
+        """Whether ``node`` is ``Class.method`` for a class of the submission's own (this module's or another's)."""
+        if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)):
+            return False
+        name = node.value.id
+        if name in self.own_methods:
+            return node.attr in self.own_methods[name]
+        imported = self.imports.get(name, "")
+        return imported in (self.methods or {}) and node.attr in self.methods[imported]
 
     def from_import(self, node):
         """Whether an expression is (part of) something imported: a library's module, class, function or object."""
@@ -508,19 +672,27 @@ class Reader(ast.NodeVisitor):
             self.flag(node, f"defines {node.name}, which homework classes do not define (they may define "
                             f"{', '.join(sorted(CLASS_DUNDERS))})")  # fmt: skip
         arguments = node.args.posonlyargs + node.args.args
-        is_static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list)
-        if self.class_depth > 0 and arguments and not is_static:
+        known = all(ast.unparse(d).split(".")[-1] in METHOD_DECORATORS for d in node.decorator_list)
+        if self.class_depth > 0 and arguments and known:
             own = {arguments[0].arg} & {"self", "cls"}
         else:  # a function inside a method still sees the method's self, unless it takes a parameter of that name
             enclosing = self.method_self[-1] if self.method_self else set()
             own = enclosing - {a.arg for a in arguments + node.args.kwonlyargs}
+        own -= rebound_names(node)
         self.method_self.append(own)
+        self.made.append(made_names(node.body, node.args))
         depth, self.class_depth = self.class_depth, 0  # a class inside a function body is its own
         self.generic_visit(node)
         self.class_depth = depth
         self.method_self.pop()
+        self.made.pop()
 
-    visit_Lambda = ast.NodeVisitor.generic_visit
+    def visit_Lambda(self, node):
+        enclosing = self.method_self[-1] if self.method_self else set()
+        arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+        self.method_self.append(enclosing - {a.arg for a in arguments})
+        self.generic_visit(node)
+        self.method_self.pop()
 
     def generic_visit(self, node):
         for kind, what in REFUSED_NODES.items():
@@ -552,13 +724,9 @@ class Reader(ast.NodeVisitor):
             if isinstance(inner, ast.Name):
                 self.chain_roots.add(id(inner))
         else:
-            attr = node.attr
-            if attr in INTROSPECTION:
-                self.flag(node, f"uses .{attr} (the interpreter's frames and code), which homework code does not need")
-            elif attr.startswith("_") and attr not in NAMEDTUPLE_API | READABLE_DUNDERS and not self.is_self(node.value):
-                self.flag(node, f"uses the private attribute .{attr} of something other than self")
-            elif attr in ("format", "format_map") and not isinstance(node.value, ast.Constant):
-                self.flag(node, f"uses .{attr} on a string that is not written out (write an f-string)")
+            self.check_attribute_name(node, node.value, node.attr)
+            if node.attr in ("format", "format_map") and not isinstance(node.value, ast.Constant):
+                self.flag(node, f"uses .{node.attr} on a string that is not written out (write an f-string)")
         self.generic_visit(node)
 
     # -- calls --------------------------------------------------------------------
@@ -572,8 +740,14 @@ class Reader(ast.NodeVisitor):
                 and isinstance(func.value, ast.Constant) and isinstance(func.value.value, str):  # fmt: skip
             self.format_fields(node, func.value.value)
         root, chain = dotted(func)
+        if self.is_method_reference(func):
+            self.method_calls.add(id(func))
+            if not (node.args and self.is_self(node.args[0])):
+                self.flag(node, f"calls {ast.unparse(func)} with another object than self as self")
         if root in self.imports:
             full = self.imports[root] + chain[len(root):]
+            if full in {function for function, _ in UNPICKLING_KEYWORDS} and len(node.args) > 1:
+                self.flag(node, f"passes {full} more than the file positionally (give the other arguments by name)")
             for (function, keyword), safe in UNPICKLING_KEYWORDS.items():
                 for given in node.keywords:
                     unsafe = not (isinstance(given.value, ast.Constant) and given.value.value in safe)
@@ -590,10 +764,10 @@ class Reader(ast.NodeVisitor):
             literal = len(args) >= 2 and isinstance(args[1], ast.Constant) and isinstance(args[1].value, str)
             if not target_is_self and not literal:
                 self.flag(node, f"calls {name}() with a computed attribute name")
-            elif literal and args[1].value.startswith("_") and not target_is_self:
-                self.flag(node, f"calls {name}() with the private name {args[1].value!r}")
-            if name in ("setattr", "delattr") and args and self.from_import(args[0]):
-                self.flag(node, f"calls {name}() on something imported (homework code changes no library)")
+            elif literal:
+                self.check_attribute_name(node, args[0], args[1].value, how=f"{name}() of ")
+            if name in ("setattr", "delattr") and args:
+                self.check_store(node, args[0], args[1].value if literal else None, f"calls {name}() on")
         elif name == "vars":
             if not (len(args) == 1 and self.is_self(args[0])):
                 self.flag(node, "calls vars() on something other than self")
@@ -636,8 +810,31 @@ class Reader(ast.NodeVisitor):
 
     def check_target(self, node, target, how):
         for element in target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]:
-            if isinstance(element, (ast.Attribute, ast.Subscript)) and self.from_import(element.value):
+            if isinstance(element, ast.Starred):
+                element = element.value
+            if isinstance(element, ast.Attribute):
+                self.check_store(node, element.value, element.attr, how)
+            elif isinstance(element, ast.Subscript) and self.from_import(element.value):
                 self.flag(node, f"{how} something imported (homework code changes no library)")
+
+    def check_store(self, node, obj, attr, how):
+        """
+        An attribute ``attr`` (None: a computed name) set or deleted on
+        ``obj``: allowed on self, on an object the same function (or the
+        module's top level) made itself, and for a tensor's .grad and .data;
+        never on anything imported. Changing other objects' attributes is how
+        code rewires classes it did not write.
+        """
+        if self.from_import(obj):
+            self.flag(node, f"{how} something imported (homework code changes no library)")
+            return
+        root = root_of(obj)
+        if attr in SETTABLE_ANYWHERE or self.is_self(root):
+            return
+        if isinstance(root, ast.Name) and self.made and root.id in self.made[-1]:
+            return
+        self.flag(node, f"{how} {ast.unparse(obj)[:60]}.{attr or '...'}, an object this code did not make (set "
+                        "attributes of self, or of an object the same function creates)")  # fmt: skip
 
     def track_aliases(self, targets, value):
         """A name given a library's object (``T = torch.Tensor``) stands for it: changing it changes the library."""
@@ -648,8 +845,18 @@ class Reader(ast.NodeVisitor):
                         self.derived.add(name.id)
 
     def visit_Module(self, node):
-        self.chain_parts, self.chain_roots, self.callees = set(), set(), set()
+        self.chain_parts, self.chain_roots, self.callees, self.method_calls = set(), set(), set(), set()
+        self.made = [made_names(node.body)]
+        self.own_methods = {
+            statement.name: {f.name for f in statement.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            for statement in node.body if isinstance(statement, ast.ClassDef)
+        }  # fmt: skip
         self.generic_visit(node)
+        for attribute in ast.walk(node):
+            if isinstance(attribute, ast.Attribute) and isinstance(attribute.ctx, ast.Load) \
+                    and id(attribute) not in self.method_calls and self.is_method_reference(attribute):  # fmt: skip
+                self.flag(attribute, f"takes the method {ast.unparse(attribute)} as a value (call it on self, or on "
+                                     "an object of the class)")  # fmt: skip
         # The built-ins that reach code by name are called where they appear, never passed around.
         for name in ast.walk(node):
             if isinstance(name, ast.Name) and name.id in (*REFLECTION, *DYNAMIC_CODE) and id(name) not in self.callees \
@@ -662,7 +869,14 @@ def parse(source: bytes, file: str):
     if len(source) > MAX_SOURCE_BYTES:
         return None, f"{file} is larger than {MAX_SOURCE_BYTES >> 20} MiB"
     try:
-        text = source.decode("utf-8")
+        declared, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+    except SyntaxError:  # bytes that are not UTF-8 in the first two lines: said below
+        declared = "utf-8"
+    if declared not in ("utf-8", "utf-8-sig"):
+        # Python would decode the file as declared, and run other text than the rules read.
+        return None, f"{file} declares the encoding {declared}: save it as UTF-8 without an encoding line"
+    try:
+        text = source.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return None, f"{file} is not UTF-8 text (byte {exc.start} cannot be decoded): save it as UTF-8 Python source"
     if "\0" in text:
@@ -687,23 +901,33 @@ def definitions_of(tree) -> set:
     return names
 
 
-def check_source(source: bytes, file: str, definitions=None) -> tuple[list, str | None]:
+def methods_of(tree, module: str) -> dict:
+    """{"hw.layers.Linear": the names of the methods it defines} for a module's top-level classes."""
+    return {
+        f"{module}.{statement.name}": {f.name for f in statement.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        for statement in tree.body if isinstance(statement, ast.ClassDef)
+    }  # fmt: skip
+
+
+def check_source(source: bytes, file: str, definitions=None, methods=None) -> tuple[list, str | None]:
     """
     The findings in one module (``file`` as "hw/layers.py"), and why it
     cannot be read, if it cannot. ``definitions``: {"hw.answers": the names
-    answers.py defines} for the other student modules (see check_folder).
+    answers.py defines} and ``methods``: {"hw.layers.Linear": its methods}
+    for the other student modules (see check_folder).
     """
     tree, problem = parse(source, file)
     if tree is None:
         return [], problem
-    reader = Reader(file, tree, [rule for rule in FROM_SCRATCH if rule.file == file], definitions)
+    reader = Reader(file, tree, [rule for rule in FROM_SCRATCH if rule.file == file], definitions, methods)
     try:
         reader.visit(tree)
     except RecursionError:
         return [], f"{file} is nested too deeply to be read"
     users = {}  # top-level name -> the top-level names whose code uses it
+    graded = {name for rule in reader.rules for name in rule.graded}
     for name in reader.bindings:
-        for used in closure(reader.bindings, [name]):
+        for used in closure(reader.bindings, [name], graded):
             users.setdefault(used, set()).add(name)
     unique = {
         (f.line, f.message, f.from_scratch): replace(f, used_by=frozenset(users.get(f.scope, ())))
@@ -792,13 +1016,14 @@ def check_folder(folder: Path) -> Report:
     """Collects the student modules of ``folder``/hw and checks each with the policy."""
     files = collect(folder)
     report = Report(files)
-    definitions = {f"hw.{name[:-3]}": set() for name in STUDENT_FILES}
+    definitions, methods = {f"hw.{name[:-3]}": set() for name in STUDENT_FILES}, {}
     for name, source in files.modules.items():
         tree, _ = parse(source, f"hw/{name}")
         if tree is not None:
             definitions[f"hw.{name[:-3]}"] = definitions_of(tree)
+            methods |= methods_of(tree, f"hw.{name[:-3]}")
     for name, source in files.modules.items():
-        findings, problem = check_source(source, f"hw/{name}", definitions)
+        findings, problem = check_source(source, f"hw/{name}", definitions, methods)
         if problem:
             files.unreadable[f"hw/{name}"] = problem
         report.findings += findings

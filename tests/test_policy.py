@@ -18,7 +18,8 @@ RELEASE = REPO_ROOT / "release" / ASSIGNMENT
 # Code that reaches outside the homework: flagged for review, with these words in the message.
 FLAGGED = {
     "computed getattr": ('getattr(torch, "auto" + "grad")', "computed attribute name"),
-    "literal private getattr": ('getattr(torch, "_C")', "private name '_C'"),
+    "literal private getattr": ('getattr(torch, "_C")', "private attribute ._C"),
+    "literal frame getattr": ('def g():\n    yield 1\nf = getattr(g(), "gi_frame")', "getattr() of .gi_frame"),
     "getattr passed around": ("import functools\nf = functools.reduce(getattr, ['nn'], torch)", "built-in getattr around"),
     "torch._C": ("with torch._C.DisableTorchFunction():\n    pass", "torch._C"),
     "dispatch-mode stack": ("from torch.utils import _python_dispatch", "private name of torch.utils"),
@@ -43,7 +44,19 @@ FLAGGED = {
     "globals": ("g = globals()", "globals()"),
     "vars of a module's object": ("v = vars(F)", "vars()"),
     "__dict__": ("d = F.__dict__", "__dict__"),
-    "__subclasses__ walk": ("s = ().__class__.__bases__[0].__subclasses__()", "private attribute"),
+    "__subclasses__ walk": ("s = ().__class__.__bases__[0].__subclasses__()", "special attribute"),
+    "dunders on self": ("class T:\n    def f(self):\n        return self.__dict__", "uses .__dict__, a special attribute"),
+    "super with a foreign object": ("class T:\n    def f(self, o):\n        return super(type(o), o).__getattribute__('x')", "special attribute"),
+    "a method called with a foreign self": ("class T:\n    def f(self):\n        return vars(self)\nv = T.f(torch)", "another object than self"),
+    "a method taken as a value": ("class T:\n    def f(self):\n        return vars(self)\ng = T.f", "takes the method T.f"),
+    "self rebound": ("class T:\n    def f(self, o):\n        self = o\n        return self._x", "private attribute ._x"),
+    "self under an unknown decorator": ("sm = staticmethod\nclass T:\n    @sm\n    def f(self):\n        return self._x", "private attribute ._x"),
+    "a class patched through a parameter": ("def install(cls, step):\n    cls.step = step", "an object this code did not make"),
+    "a class patched at the top level": ("class T:\n    pass\nT.step = print", "an object this code did not make"),
+    "positional unpickling": ("import numpy as np\nnp.load('x.npy', None, True)", "more than the file positionally"),
+    "typing evaluates strings": ("import typing\nh = typing.get_type_hints", "typing.get_type_hints"),
+    "the course's policy module": ("from hw.policy import module_object", "hw.policy"),
+    "the grid's Dask runner": ("from hw.grid import run_grids", "hw.grid.run_grids"),
     "format-string attribute path": ("s = '{0.__class__.__base__}'.format(1)", "reads an attribute or item"),
     "format on a computed string": ("fmt = '{0}'\ns = fmt.format(1)", ".format on a string"),
     "str.format unbound": ("s = str.format('{0.real}', 1)", ".format on a string"),
@@ -89,6 +102,8 @@ ALLOWED = {
     "__name__ of a class": "n = type(self).__name__",
     "tensor item assignment": "x = torch.zeros(3)\nx[0] = 1\nx += 1",
     "a model's own attributes": "model = torch.nn.Linear(2, 3)\nmodel.weight.data.zero_()\nmodel.extra = 1",
+    "a gradient set anywhere": "for p in layer.parameters():\n    p.grad = None",
+    "a method called on self": "Layer.method(self, name, layer, result)",
     "functions of a module as values": "act = torch.relu\nlayers = [torch.nn.ReLU, torch.nn.Tanh]",
     "from x import module": "from torch.utils import data\nloader = data.DataLoader",
     "os.path": "import os\nok = os.path.isfile('checkpoint.pt')",
@@ -150,6 +165,27 @@ def test_from_scratch_refused(body, what):
     assert any(what in f.message for f in hits), [f.message for f in findings]
     # The helpers only Conv2d uses cost ReLU nothing.
     assert report.scratch_findings(policy.LAYER_RULE, ["ReLU"]) == []
+
+
+def test_a_declared_encoding_cannot_be_graded():
+    """Python decodes a file as its coding line says: a module the rules read as UTF-8 must be UTF-8 to Python too."""
+    source = "# -*- coding: utf-7 -*-\nx = 1 +AAo-import os\n".encode()
+    assert policy.check_source(source, "hw/training.py") == ([], "hw/training.py declares the encoding utf-7: save it "
+                                                              "as UTF-8 without an encoding line")  # fmt: skip
+
+
+@pytest.mark.parametrize("binding", [
+    "for ops in [torchvision.ops]:\n    pass",
+    "with open('x') as f:\n    ops = torchvision.ops",
+    "def setup():\n    global ops\n    ops = torchvision.ops",
+    "if (ops := torchvision.ops):\n    pass",
+], ids=["for", "with", "global", "walrus"])
+def test_a_scoped_rule_follows_every_top_level_binding(binding):
+    """Code box_iou uses through a name bound at the top level, however it was bound, is box_iou's code."""
+    source = f"import torchvision.ops\n{binding}\n\ndef box_iou(a, b):\n    return ops.box_iou(a, b)\n"
+    findings, _ = policy.check_source(source.encode(), "hw/interpret.py")
+    report = policy.Report(policy.Files(), findings)
+    assert any("torchvision.ops" in f.message for f in report.scratch_findings(policy.BOX_RULE, ["box_iou"])), findings
 
 
 def test_scoped_rules_leave_the_rest_of_the_module_alone():

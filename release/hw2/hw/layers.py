@@ -130,7 +130,7 @@ class Layer(abc.ABC):
         return self
 
     def __repr__(self):
-        return self.__class__.__name__
+        return type(self).__name__
 
 
 class LeakyReLU(Layer):
@@ -444,7 +444,7 @@ class Sequential(Layer):
 
     def __repr__(self):
         lines = [f"  [{i}] {layer}" for i, layer in enumerate(self.layers)]
-        return "\n".join([f"{self.__class__.__name__}("] + lines + [")"])
+        return "\n".join([f"{type(self).__name__}("] + lines + [")"])
 
 
 ACTIVATIONS = {"relu": ReLU, "lrelu": LeakyReLU, "sigmoid": Sigmoid, "tanh": TanH}
