@@ -144,9 +144,14 @@ def test_effective_smoothness_restores_the_model(worker):
     """effective_smoothness leaves the model's parameters and BatchNorm statistics as they were"""
     state, batches, step = smoothness_case(batchnorm=True)
     got = worker.call("smoothness_pass", batchnorm=True, state=state, batches=batches, step=step, train=True)
+    expected = reference_smoothness(True, state, batches, step, True)
+    if not math.isclose(got["value"], expected, rel_tol=1e-3):  # a function that computes nothing changes nothing
+        raise AssertionError(f"effective_smoothness gave {got['value']:.6g}, expected {expected:.6g}: this check counts "
+                             "only for a correct value")  # fmt: skip
     check_equal("the state dict's keys after effective_smoothness", sorted(got["state"]), sorted(state))
     for key, before in state.items():
         after = got["state"][key]
+        check_equal(f"the shape of {key} after effective_smoothness", tuple(after.shape), tuple(before.shape))
         if not torch.equal(after, before):
             raise AssertionError(f"after effective_smoothness, {key} changed (largest change "
                                  f"{(after.double() - before.double()).abs().max().item():.3g}): load back the state dict "
@@ -178,11 +183,20 @@ def test_corrupt_labels_changes_exactly_the_fraction(worker, fraction):
                              "another class)")  # fmt: skip
 
 
+def check_changed_count(labels, noisy, fraction):
+    """The properties below count only for labels of which exactly round(fraction * N) changed."""
+    changed = int((noisy != labels).sum()) if noisy.shape == labels.shape else -1
+    if changed != round(fraction * len(labels)):
+        raise AssertionError(f"corrupt_labels changed {changed} of {len(labels)} labels at fraction {fraction}, expected "
+                             f"{round(fraction * len(labels))}: this check counts only for labels corrupted as asked")  # fmt: skip
+
+
 @pytest.mark.points(1)
 def test_corrupt_labels_is_reproducible(worker):
     """corrupt_labels: the same generator state gives the same labels, another seed other labels"""
     labels = labels_case()
     same = worker.call("noisy_labels", labels=labels, fraction=0.2, num_classes=NUM_CLASSES, seed=11, repeat=2)["outputs"]
+    check_changed_count(labels, same[0], 0.2)
     other = worker.call("noisy_labels", labels=labels, fraction=0.2, num_classes=NUM_CLASSES, seed=12, repeat=1)["outputs"]
     if not torch.equal(same[0], same[1]):
         raise AssertionError("corrupt_labels gave different labels for two generators seeded alike: draw every random "
@@ -198,6 +212,7 @@ def test_corrupt_labels_keeps_its_input(worker):
     labels = labels_case()
     got = worker.call("noisy_labels", labels=labels, fraction=0.5, num_classes=NUM_CLASSES, seed=5, repeat=1)
     noisy = got["outputs"][0]
+    check_changed_count(labels, noisy, 0.5)
     check_equal("corrupt_labels: dtype", str(noisy.dtype), "torch.int64")
     if noisy.numel() and not (0 <= int(noisy.min()) and int(noisy.max()) < NUM_CLASSES):
         raise AssertionError(f"corrupt_labels returned classes from {int(noisy.min())} to {int(noisy.max())}, "

@@ -17,6 +17,7 @@ What must hold (tests/redteam/README.md describes an attack's fields):
 import hashlib
 import os
 import py_compile
+import shutil
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class Attack:
     symlinks: list = field(default_factory=list)
     files: list = field(default_factory=list)  # new files of the submission: {"path", "code"}
     compiled: list = field(default_factory=list)  # modules handed in as a sourceless .pyc only: {"module"}
+    release_files: list = field(default_factory=list)  # modules as the release has them (not implemented): {"file"}
     levels: tuple = isolation.LEVELS  # the isolation levels that must stop it
     must_fail: list = field(default_factory=list)  # tests that fail on their merits, not only withheld
 
@@ -100,6 +102,7 @@ def load_attacks():
                 symlinks=data.get("symlink", []),
                 files=data.get("file", []),
                 compiled=data.get("compiled", []),
+                release_files=data.get("release_file", []),
                 levels=tuple(data.get("levels", isolation.LEVELS if data["class"] in ISOLATION_CLASSES else (strongest_level(),))),
                 must_fail=data.get("must_fail", []),
             )
@@ -119,6 +122,8 @@ def build_attack(attack: Attack, dest: Path):
         path = dest / link["path"]
         path.unlink(missing_ok=True)
         path.symlink_to(link["target"].format(repository=REPO_ROOT))
+    for stub in attack.release_files:
+        shutil.copyfile(REPO_ROOT / "release" / ASSIGNMENT / stub["file"], dest / stub["file"])
     for new in attack.files:
         path = dest / new["path"]
         path.parent.mkdir(parents=True, exist_ok=True)
