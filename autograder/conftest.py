@@ -8,6 +8,7 @@ Run by ``course grade`` as
 import hashlib
 import json
 import random
+import re
 import shutil
 import tempfile
 import traceback
@@ -246,7 +247,8 @@ def read_written_answers(config, worker):
         answers = worker.call("written_answers", names=names)
         if not isinstance(answers, dict):
             raise ProbeError(f"the answers came back as {type(answers).__name__}")
-        config._written_answers = {name: str(answers.get(name, ""))[:MAX_ANSWER_CHARS] for name in names}
+        config._written_answers = {name: CONTROL_CHARACTERS.sub("?", str(answers.get(name, ""))[:MAX_ANSWER_CHARS])
+                                   for name in names}  # fmt: skip
     except ProbeError as exc:
         config._written_answers = {name: f"*The answers could not be read: {exc}*" for name in names}
     save_results(config)
@@ -333,8 +335,15 @@ def part_of(item):
     return Path(str(item.fspath)).stem.split("_")[1]
 
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # but tab and newline: terminal escapes and the like
+
+
 def bounded(message: str) -> str:
-    """At most MAX_MESSAGE_CHARS of a message (a student's class name or exception text can be megabytes long)."""
+    """
+    At most MAX_MESSAGE_CHARS of a message (a student's class name or
+    exception text can be megabytes long), without control characters.
+    """
+    message = CONTROL_CHARACTERS.sub("?", message)
     if len(message) <= MAX_MESSAGE_CHARS:
         return message
     return message[: MAX_MESSAGE_CHARS - 40] + f" ... [{len(message) - MAX_MESSAGE_CHARS + 40} characters cut]"
