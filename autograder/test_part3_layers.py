@@ -58,6 +58,27 @@ def conv_reference(stride, padding):
     return lambda x, w, b=None: F.conv2d(x, w, b, stride=stride, padding=padding)
 
 
+def check_random_case_first(worker, cls):
+    """
+    A known-values test's input is fixed, so its answer could be looked up:
+    it counts only for a layer that also computes a case drawn at grading
+    time (the course's secret draws the inputs) as PyTorch does.
+    """
+    x = torch.randn(2, 3, 9, 9)
+    if cls == "Conv2d":
+        w, b = torch.randn(4, 3, 3, 3), torch.randn(4)
+        result = worker.call("layer_pass", spec={"cls": "Conv2d", "args": [3, 4, 3], "kwargs": {"padding": 1}}, x=x,
+                             douts=[], params=[w, b])  # fmt: skip
+        expected = F.conv2d(x, w, b, padding=1)
+    else:
+        result = worker.call("layer_pass", spec=pool_spec("MaxPool2d", 3, 2, 0), x=x, douts=[])
+        expected = F.max_pool2d(x, 3, 2)
+    try:
+        check_close(f"{cls} on an input drawn for this test", result["outs"][0], expected, **TOL)
+    except AssertionError as exc:
+        raise AssertionError(f"the known values count only for a {cls} that computes other inputs too: {exc}") from None
+
+
 @pytest.mark.points(1)
 def test_conv_output_shape(worker):
     """Conv2d.output_shape: H' = (H + 2P - K) // S + 1, on square and non-square cases"""
@@ -136,6 +157,7 @@ def ramp_image():
 def test_conv_known_values(worker, from_scratch):
     """Conv2d(1, 2, 5) reproduces the known output on an 8x8 ramp image"""
     from_scratch(LAYER_RULE, "Conv2d")
+    check_random_case_first(worker, "Conv2d")
     w = torch.linspace(-0.2, 0.2, 50).reshape(5, 5, 1, 2).permute(3, 2, 0, 1).contiguous()
     b = torch.linspace(-0.3, 0.3, 2)
     result = worker.call("layer_pass", spec={"cls": "Conv2d", "args": [1, 2, 5]}, x=ramp_image(), douts=[], params=[w, b])
@@ -196,6 +218,7 @@ def test_maxpool_backward_with_ties(worker, from_scratch, x_shape, kernel, strid
 def test_maxpool_known_values(worker, from_scratch):
     """MaxPool2d(4, stride=2) reproduces the known output on an 8x8 ramp image"""
     from_scratch(LAYER_RULE, "MaxPool2d")
+    check_random_case_first(worker, "MaxPool2d")
     result = worker.call("layer_pass", spec=pool_spec("MaxPool2d", 4, 2, 0), x=ramp_image(), douts=[])
     check_close("MaxPool2d(4, stride=2) on the 8x8 ramp image", result["outs"][0], torch.tensor(SEED_POOL_OUT).view(1, 1, 3, 3), atol=1e-6, rtol=0)
 
@@ -318,6 +341,8 @@ def small_cnn_reference(x, y, w1, b1, w2, b2):
 def test_small_cnn_known_values(worker, from_scratch):
     """A small CNN (Conv2d, MaxPool2d, Flatten, Linear) in float64 with known parameters: its scores, its loss and every gradient"""
     from_scratch(LAYER_RULE, "Sequential", "Conv2d", "MaxPool2d", "Flatten", "Linear", "CrossEntropyLoss")
+    check_random_case_first(worker, "Conv2d")
+    check_random_case_first(worker, "MaxPool2d")
     x, y, params = small_cnn_inputs()
     specs = TEST_CNN + [{"cls": "CrossEntropyLoss"}]
     scores = worker.call("sequential_pass", specs=TEST_CNN, params=params, x=x, dout=torch.zeros(4, 5, dtype=torch.float64))

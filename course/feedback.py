@@ -133,11 +133,13 @@ NO_ANSWER = re.compile(r"\*(Not answered: .*|No answer: .*|hw/answers\.py has no
 
 def missing_answers(results: dict) -> dict:
     """The written answers that gave no text, each with why."""
+    from course.review import bounded  # course.review imports this module
+
     missing = {}
     for name, text in (results.get("answers") or {}).items():
         match = NO_ANSWER.fullmatch(text)
         if match:
-            missing[name] = match.group(1)
+            missing[name] = bounded(match.group(1))  # it may quote what the student's function returned
     return missing
 
 

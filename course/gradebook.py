@@ -88,12 +88,19 @@ def answer_names(root: Path = REPO_ROOT):
     return names
 
 
+MAX_NOTEBOOK_BYTES = 50 << 20  # an executed notebook of this homework holds a few MB of figures
+
+
 def unreadable_notebooks(folder: Path) -> dict:
     """The notebooks of a submission that nbformat cannot read, each with why in words: {name: reason}."""
     problems = {}
     for path in sorted(folder.glob("*.ipynb")):
         if not path.is_file():
             problems[path.name] = "it is a folder, not a notebook file"
+            continue
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            problems[path.name] = (f"it is larger than {MAX_NOTEBOOK_BYTES >> 20} MB (clear the largest outputs, "
+                                   "save it and hand it in again)")  # fmt: skip
             continue
         try:
             json.loads(path.read_bytes())
@@ -234,8 +241,10 @@ def safe_markdown(source: str, attachments=None) -> str:
         return _not_shown("Markdown", len(source))
     if _renders_clean(source, attachments):
         return source
+    # What was taken out is worth seeing (it may be an attack): the cell as written follows, as text.
+    as_written = f"<details><summary>{SANITISED_NOTE}</summary><pre>{html.escape(source)}</pre></details>"
     try:
-        candidate = _as_html_block(clean_html(markdown_html(source, attachments)))
+        candidate = _as_html_block(clean_html(markdown_html(source, attachments)) + as_written)
     except Exception:  # nbconvert refuses it (a missing attachment)
         candidate = None
     if candidate and _renders_clean(candidate, attachments):
@@ -244,6 +253,9 @@ def safe_markdown(source: str, attachments=None) -> str:
     if _renders_clean(candidate):
         return candidate
     return "*This cell cannot be shown safely here; the student's own notebook has it.*"
+
+
+SANITISED_NOTE = "Markup that could run in this page was taken out; the cell as the student wrote it:"
 
 
 def _not_shown(what: str, size: int) -> str:
@@ -324,11 +336,14 @@ def _safe_output(output, budget: _Budget):
         elif mime == "text/markdown":
             data[mime] = safe_markdown(text)
         # Anything else (JavaScript, widgets, other front ends' data) is left out, as nbconvert's SanitizeHTML does.
-    count = output.get("execution_count")
-    if kind == "execute_result":
-        return nbformat.v4.new_output(kind, data=data, metadata=metadata,
-                                      execution_count=count if isinstance(count, int) and not isinstance(count, bool) else None)  # fmt: skip
+    if kind == "execute_result":  # the count goes into the page as it is: a number or nothing
+        return nbformat.v4.new_output(kind, data=data, metadata=metadata, execution_count=_count(output))
     return nbformat.v4.new_output(kind, data=data, metadata=metadata)
+
+
+def _count(node):
+    count = node.get("execution_count")
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def sanitize_notebook(nb):
@@ -353,13 +368,15 @@ def sanitize_notebook(nb):
             if "attachments" in cell:
                 cell.attachments = _safe_attachments(cell.attachments)
             source = _text(cell.source)
-            cell.source = safe_markdown(source, cell.get("attachments")) if budget.take(source) else _not_shown("A Markdown cell", len(source))
+            if budget.take(source):
+                cell.source = safe_markdown(source, cell.get("attachments"))
+            else:
+                cell.source = _not_shown("A Markdown cell", len(source))
         elif cell.cell_type == "raw":  # nbconvert's HTML puts a raw cell into the page as it is
             source = _text(cell.source)
             cell.source = clean_html(source) if budget.take(source) else ""
         elif cell.cell_type == "code":
-            count = cell.get("execution_count")
-            cell.execution_count = count if isinstance(count, int) and not isinstance(count, bool) else None
+            cell.execution_count = _count(cell)
             cell.outputs = [o for o in (_safe_output(o, budget) for o in cell.get("outputs", [])) if o is not None]
     return nb
 

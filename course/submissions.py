@@ -32,7 +32,7 @@ MAX_SUBMISSION_FILES = 2000
 MAX_WRAPPERS = 4  # single folders around a submission that are looked through (alice/hw2/hw2/hw, an archive's top folder)
 MAX_ID_CHARS = 100  # a student id is a folder name and a key in nbgrader's gradebook (whose columns hold 128)
 MAX_NAME_CHARS = 80  # a file name a student chose, as a problem sentence quotes it
-ARCHIVES = (".rar", ".7z", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".tar.gz")  # archives that are not read: said so
+ARCHIVES = (".tar.gz", ".tar.bz2", ".tar.xz", ".rar", ".7z", ".tar", ".tgz", ".gz", ".bz2", ".xz")  # archives that are not read: said so
 SKIPPED_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".venv", "node_modules"}
 JUNK_NAMES = {"Thumbs.db", "desktop.ini", "__MACOSX"}
 

@@ -163,27 +163,26 @@ def test_numbers_that_make_no_sense_are_refused(tmp_path, option, value, said):
 
 def test_a_malformed_folder_or_a_shared_id_is_one_students_problem_and_the_class_is_graded(tmp_path, solution_folder, course_root):
     """
-    ann's folder is nested a level too deep (read as a zip would be), bob's holds no homework, two zips clean up to
-    the id leo_m, and carl's folder has a zip beside it: each is a problem of its own, and the rest is graded.
+    nia's folder is nested a level too deep (read as a zip would be), omar's holds no homework, two zips clean up to
+    the id leo_m, and pia's folder has a zip beside it: each is a problem of its own, and the rest is graded.
     """
     cls = tmp_path / "class"
-    shutil.copytree(solution_folder, cls / "ann" / ASSIGNMENT / ASSIGNMENT)
-    (cls / "bob").mkdir(parents=True)
-    (cls / "bob" / "notes.txt").write_text("the homework is on my other laptop")
-    for name in ("leo m.zip", "leo_m.zip", "carl.zip"):
+    shutil.copytree(solution_folder, cls / "nia" / ASSIGNMENT / ASSIGNMENT)
+    (cls / "omar").mkdir(parents=True)
+    (cls / "omar" / "notes.txt").write_text("the homework is on my other laptop")
+    for name in ("leo m.zip", "leo_m.zip", "pia.zip"):
         zip_folder(solution_folder, cls / name)
-    (cls / "carl").mkdir()
-    (cls / "carl" / "hw").mkdir()
+    (cls / "pia" / "hw").mkdir(parents=True)
     proc, rows, out = grade_one(tmp_path, cls, course_root)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert rows["ann"]["total"] == rows["ann"]["max"] and rows["ann"]["problem"] == "", "graded, not refused"
-    said = {s: [line for line in proc.stderr.splitlines() if line.startswith(f"{s}: ")] for s in ("bob", "leo_m", "carl")}
-    assert len(said["bob"]) == 1 and "bob/ holds no submission" in said["bob"][0] and "notes.txt" in said["bob"][0]
+    assert rows["nia"]["total"] == rows["nia"]["max"] and rows["nia"]["problem"] == "", "graded, not refused"
+    said = {s: [line for line in proc.stderr.splitlines() if line.startswith(f"{s}: ")] for s in ("omar", "leo_m", "pia")}
+    assert len(said["omar"]) == 1 and "omar/ holds no submission" in said["omar"][0] and "notes.txt" in said["omar"][0]
     assert len(said["leo_m"]) == 1 and "'leo m.zip'" in said["leo_m"][0] and "leo_m.zip" in said["leo_m"][0]
-    assert len(said["carl"]) == 1 and "carl/" in said["carl"][0] and "carl.zip" in said["carl"][0]
-    assert not [s for s in rows if s.startswith(("leo_m_", "carl_"))], "no id is guessed"
-    for student in ("bob", "leo_m", "carl"):
+    assert len(said["pia"]) == 1 and "pia/" in said["pia"][0] and "pia.zip" in said["pia"][0]
+    assert not [s for s in rows if s.startswith(("leo_m_", "pia_"))], "no id is guessed"
+    for student in ("omar", "leo_m", "pia"):
         assert rows[student]["total"] == "" and rows[student]["problem"], "a problem, not a grade"
         assert json.loads((out / student / "results.json").read_text())["score"] == 0
         assert "could not be graded" in (out / student / "feedback.html").read_text()
-        assert not (course_root / "submitted" / student).exists(), "no notebook of a guessed student reaches formgrader"
+        assert not (course_root / "submitted" / student / ASSIGNMENT).exists(), "no notebook of theirs reaches formgrader"

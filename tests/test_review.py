@@ -12,7 +12,8 @@ from course import ASSIGNMENT, REPO_ROOT
 from course.examples import build_example, load_examples
 from course.grade import grade, grading_settings
 
-FLAGGED_LINE = "import gc  # a student's leftover debugging\n"
+# Flagged by the policy, harmless when it runs: the points are withheld only because of the flag.
+FLAGGED_LINE = "DEBUG = '{0.real}'.format(1)  # a student's leftover debugging\n"
 
 
 def course(*args):
@@ -64,7 +65,7 @@ def flagged(tmp_path_factory, course_root):
 def test_flagged_code_has_its_points_withheld(flagged):
     _, out, _, _ = flagged
     r = results(out)
-    assert r["flags"] == [{"kind": "code", "message": "hw/optimizers.py:1 uses import of the garbage collector (gc)"}]
+    assert r["flags"] == [{"kind": "code", "message": "hw/optimizers.py:1 formats a string with a field that reads an attribute or item"}]
     assert r["review"] == {"decision": "pending"}
     assert r["score"] == 0 < r["max_score"]
     assert all(t["withheld"] and not t["passed"] for t in r["tests"])
