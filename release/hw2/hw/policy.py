@@ -521,6 +521,8 @@ def closure(bindings, start, graded=()):
             continue
         seen.add(name)
         for statement in bindings[name]:
+            # The statement's code belongs to its first name (a function that sets a global is the function's).
+            todo += [n for n in module_level_stores(statement)[:1] if n not in seen]
             bases = {b.id for b in getattr(statement, "bases", []) if isinstance(b, ast.Name)}
             for node in ast.walk(statement):
                 if isinstance(node, ast.Name) and node.id in bindings and node.id not in seen:
