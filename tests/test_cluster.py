@@ -14,7 +14,7 @@ from distributed import Client, LocalCluster
 
 from course import ASSIGNMENT
 from course.cluster import ClusterError, check_workers, worker_problem
-from course.grade import code_fingerprint, grade
+from course.grade import code_fingerprint, grade, grading_settings
 from course.gradebook import scratch_course
 from course.isolation import choose_level
 from hw import experiments
@@ -90,7 +90,8 @@ def test_the_closed_world_holds_on_the_cluster(local_cluster, tmp_path):
     attacks = {a.name: a for a in ATTACKS if a.name in CLOSED_WORLD_ATTACKS}
     for name, attack in attacks.items():
         build_attack(attack, tmp_path / "submitted" / name / ASSIGNMENT)
-    run = grade([tmp_path / "submitted"], tmp_path / "grades", progress=False, time_budget=REDTEAM_TIME_BUDGET,
+    settings = grading_settings(time_budget=REDTEAM_TIME_BUDGET, progress=False)
+    run = grade([tmp_path / "submitted"], tmp_path / "grades", settings=settings, progress=False,
                 course_root=scratch_course(tmp_path / "course"), scheduler=local_cluster.scheduler_address)  # fmt: skip
     assert run.problems == [] and sorted(o.student for o in run.outcomes) == sorted(attacks)
     for outcome in run.outcomes:
