@@ -21,6 +21,7 @@ import torch
 from checks import check_from_scratch
 from course import ASSIGNMENT, REPO_ROOT, STUDENT_MODULES
 from course.isolation import choose_level
+from course.review import bounded as bounded_text
 from course.review import withheld_message, write_atomically
 from course.sandbox import Budget, ProbeError, Worker, return_freed_memory
 from course.secret import course_secret
@@ -36,7 +37,6 @@ PROVIDED = REPO_ROOT / "release" / ASSIGNMENT / "hw"  # the homework's own code,
 # two suites on 2 cores took 40 s each with 2 threads, 12 s with 1).
 torch.set_num_threads(1)
 MAX_ANSWER_CHARS = 20_000  # per written answer, as shown in formgrader
-MAX_MESSAGE_CHARS = 2048  # per failure message, in results.json, the feedback and the logs
 
 
 def pytest_addoption(parser):
@@ -339,18 +339,12 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # but tab and newl
 
 
 def bounded(message: str) -> str:
-    """
-    At most MAX_MESSAGE_CHARS of a message (a student's class name or
-    exception text can be megabytes long), without control characters.
-    """
-    message = CONTROL_CHARACTERS.sub("?", message)
-    if len(message) <= MAX_MESSAGE_CHARS:
-        return message
-    return message[: MAX_MESSAGE_CHARS - 40] + f" ... [{len(message) - MAX_MESSAGE_CHARS + 40} characters cut]"
+    """A message as results.json keeps it (course.review.bounded: 2 KB), without control characters."""
+    return bounded_text(CONTROL_CHARACTERS.sub("?", message))
 
 
 def failure_message(excinfo):
-    """The student-facing reason of a failure (at most MAX_MESSAGE_CHARS), and whether it is the grader's own fault."""
+    """The student-facing reason of a failure (bounded), and whether it is the grader's own fault."""
     exc = excinfo.value
     if isinstance(exc, ProbeError):
         return bounded(str(exc)), False

@@ -847,10 +847,7 @@ class Reader(ast.NodeVisitor):
     def visit_Module(self, node):
         self.chain_parts, self.chain_roots, self.callees, self.method_calls = set(), set(), set(), set()
         self.made = [made_names(node.body)]
-        self.own_methods = {
-            statement.name: {f.name for f in statement.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
-            for statement in node.body if isinstance(statement, ast.ClassDef)
-        }  # fmt: skip
+        self.own_methods = methods_of(node)
         self.generic_visit(node)
         for attribute in ast.walk(node):
             if isinstance(attribute, ast.Attribute) and isinstance(attribute.ctx, ast.Load) \
@@ -901,10 +898,10 @@ def definitions_of(tree) -> set:
     return names
 
 
-def methods_of(tree, module: str) -> dict:
-    """{"hw.layers.Linear": the names of the methods it defines} for a module's top-level classes."""
+def methods_of(tree, prefix: str = "") -> dict:
+    """{prefix + "Linear": the names of the methods it defines} for a module's top-level classes."""
     return {
-        f"{module}.{statement.name}": {f.name for f in statement.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        f"{prefix}{statement.name}": {f.name for f in statement.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
         for statement in tree.body if isinstance(statement, ast.ClassDef)
     }  # fmt: skip
 
@@ -1021,7 +1018,7 @@ def check_folder(folder: Path) -> Report:
         tree, _ = parse(source, f"hw/{name}")
         if tree is not None:
             definitions[f"hw.{name[:-3]}"] = definitions_of(tree)
-            methods |= methods_of(tree, f"hw.{name[:-3]}")
+            methods |= methods_of(tree, f"hw.{name[:-3]}.")
     for name, source in files.modules.items():
         findings, problem = check_source(source, f"hw/{name}", definitions, methods)
         if problem:
