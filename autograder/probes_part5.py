@@ -19,23 +19,84 @@ from probes import PROBES, StudentError, plain_tensor, student_class, student_fu
 def _small_shapes(num_train, num_test):
     """image_classification's replacement in a run-exp probe: a few Shapes images, not the notebook's 5,000."""
     data = student_module("hw.data")
+    ds_train, ds_test = data.Shapes(train=True, num_samples=num_train), data.Shapes(train=False, num_samples=num_test)
 
     def image_classification(name="cifar10"):
-        return data.Shapes(train=True, num_samples=num_train), data.Shapes(train=False, num_samples=num_test)
+        return ds_train, ds_test
 
     return image_classification
 
 
-def run_exp_command(argv, num_train, num_test):
+class TrainedModel:
+    """
+    The model a run trains, found by what it does rather than by how the run
+    builds it: the outermost module that is called on a batch of the run's
+    images (global module hooks). Keeps its parameters as they were at its
+    first call, so that the probe can tell whether the run trained it.
+    """
+
+    def __init__(self, images):
+        self.images = images.reshape(len(images), -1)
+        self.depth = 0  # how many module calls are under way: only calls at depth 0 are outermost
+        self.models, self.first_parameters = [], []
+        self.handles = []
+
+    def __enter__(self):
+        self.handles = [torch.nn.modules.module.register_module_forward_pre_hook(self.entered),
+                        torch.nn.modules.module.register_module_forward_hook(self.left, always_call=True)]  # fmt: skip
+        return self
+
+    def __exit__(self, *exc):
+        for handle in self.handles:
+            handle.remove()
+
+    def is_batch_of_images(self, x):
+        if not isinstance(x, torch.Tensor) or x.dim() < 2 or x[0].numel() != self.images.shape[1]:
+            return False
+        with torch.no_grad():
+            rows = x.detach().to("cpu", self.images.dtype).reshape(len(x), -1)
+            return bool((rows[:, None, :] == self.images[None]).all(dim=2).any(dim=1).all())
+
+    def entered(self, module, args):
+        if self.depth == 0 and args and self.is_batch_of_images(args[0]) and not any(module is m for m in self.models):
+            self.models.append(module)
+            self.first_parameters.append([p.detach().clone() for p in module.parameters()])
+        self.depth += 1
+
+    def left(self, module, args, output):
+        self.depth = max(0, self.depth - 1)
+
+    def report(self, model_class, ds_test):
+        """What the test judges: the model's class, how far training moved it, its scores on the test images."""
+        if len(self.models) != 1:
+            return {"models": len(self.models)}
+        model, first = self.models[0], self.first_parameters[0]
+        moved = max(((p.detach().cpu() - f.cpu()).abs().max().item() for p, f in zip(model.parameters(), first)
+                     if p.shape == f.shape and p.numel()), default=0.0)  # fmt: skip
+        images = torch.stack([ds_test[i][0] for i in range(len(ds_test))])
+        labels = torch.tensor([int(ds_test[i][1]) for i in range(len(ds_test))])
+        model.train(False)
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            scores = plain_tensor(model(images.to(device)), "the trained model")
+        return {"models": 1, "class": type(model).__name__, "is_model_type": isinstance(model, model_class),
+                "moved": float(moved), "test_scores": scores, "test_labels": labels}  # fmt: skip
+
+
+def run_exp_command(argv, num_train, num_test, model_class):
     """
     ``python -m hw.experiments`` with ``argv`` (plus ``--out-dir``, a fresh
     folder) in fast mode, on a few Shapes images. Returns the names and texts
-    of the files it wrote, and what load_experiment reads from the result.
+    of the files it wrote, what load_experiment reads from the result, and the
+    model it trained (see TrainedModel).
     """
     experiments = student_module("hw.experiments")
     main = student_function("main", "hw.experiments")
+    model_class = student_class(model_class, "hw.cnn")
     os.environ["HW_FAST"] = "1"
     small = _small_shapes(num_train, num_test)
+    ds_train, ds_test = small()
+    images = torch.stack([ds[i][0] for ds in (ds_train, ds_test) for i in range(len(ds))])
     patched = [(module, "image_classification") for module in (experiments, student_module("hw.data"))
                if hasattr(module, "image_classification")]  # fmt: skip
     originals = [getattr(module, name) for module, name in patched]
@@ -43,7 +104,8 @@ def run_exp_command(argv, num_train, num_test):
         setattr(module, name, small)
     try:
         with tempfile.TemporaryDirectory() as folder:
-            main(list(argv) + ["--out-dir", folder])
+            with TrainedModel(images) as watch:
+                main(list(argv) + ["--out-dir", folder])
             names = sorted(name for name in os.listdir(folder) if os.path.isfile(os.path.join(folder, name)))[:20]
             files = {name: open(os.path.join(folder, name), encoding="utf-8", errors="replace").read(200_000) for name in names}
             loaded = None
@@ -58,7 +120,7 @@ def run_exp_command(argv, num_train, num_test):
     finally:
         for (module, name), original in zip(patched, originals):
             setattr(module, name, original)
-    return {"files": files, "loaded": loaded}
+    return {"files": files, "loaded": loaded, "model": watch.report(model_class, ds_test)}
 
 
 class SmoothnessNet(nn.Sequential):

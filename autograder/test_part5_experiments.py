@@ -19,6 +19,7 @@ from torch import nn
 
 RUN = dict(run_name="graded", filters_per_layer=[4, 8], layers_per_block=1, pool_every=1, hidden_dims=[16], epochs=2,
            batches=3, bs_train=20, bs_test=25, early_stopping=5, lr=0.002, reg=0.0005, seed=7, device="cpu")  # fmt: skip
+MODEL_CLASSES = {"cnn": "CNN", "resnet": "ResNet"}  # hw.experiments.MODEL_TYPES, as the docstring of run_experiment says
 NUM_TRAIN, NUM_TEST = 60, 50  # Shapes images the run trains and tests on: 3 batches of 20, 2 batches of 25
 
 
@@ -43,9 +44,10 @@ def check_accuracies(what, values, num_samples):
 @pytest.mark.points(2)
 @pytest.mark.parametrize("model_type", ["cnn", "resnet"])
 def test_run_exp_writes_its_result(worker, model_type):
-    """python -m hw.experiments run-exp: one result file, named {run_name}_L{L}_K{K1-K2}.json, whose configuration and FitResult load back"""
+    """python -m hw.experiments run-exp: one result file, named {run_name}_L{L}_K{K1-K2}.json, whose configuration and FitResult load back and are those of the model it trained"""
     argv = run_exp_argv(model_type)
-    got = worker.call("run_exp_command", argv=argv, num_train=NUM_TRAIN, num_test=NUM_TEST)
+    got = worker.call("run_exp_command", argv=argv, num_train=NUM_TRAIN, num_test=NUM_TEST,
+                      model_class=MODEL_CLASSES[model_type])  # fmt: skip
     command = "python -m hw.experiments " + " ".join(argv)
     expected_name = "graded_L1_K4-8.json"
     results = [name for name in got["files"] if name.endswith(".json")]
@@ -69,6 +71,31 @@ def test_run_exp_writes_its_result(worker, model_type):
         check_equal(f"{command}: FitResult.{name} in the file", saved["results"].get(name), values)
     check_accuracies(f"{command}: train_acc", fit["train_acc"], RUN["batches"] * RUN["bs_train"])
     check_accuracies(f"{command}: test_acc", fit["test_acc"], NUM_TEST)
+    check_trained_model(command, model_type, got["model"], fit)
+
+
+def check_trained_model(command, model_type, model, fit):
+    """The FitResult is the run's: a model of the configuration was trained, and its last test epoch is that model's."""
+    expected_class = MODEL_CLASSES[model_type]
+    if model["models"] != 1:
+        raise AssertionError(f"{command}: {model['models']} models were called on the data set's images, expected one: "
+                             f"the {expected_class} that run_experiment builds and trains")  # fmt: skip
+    if not model["is_model_type"]:
+        raise AssertionError(f"{command}: the model trained is a {model['class']}, expected hw.cnn.{expected_class} "
+                             f"(model_type={model_type!r})")  # fmt: skip
+    if not model["moved"] > 0:
+        raise AssertionError(f"{command}: the {expected_class}'s parameters are the same after the run as at its first "
+                             "call: the trainer's fit must train it")  # fmt: skip
+    scores, labels = model["test_scores"].double(), model["test_labels"]
+    accuracy = 100.0 * int((scores.argmax(dim=1) == labels).sum()) / len(labels)
+    loss = F.cross_entropy(scores, labels).item()
+    what = f"{command}: the last epoch's test"
+    if not math.isclose(fit["test_acc"][-1], accuracy, abs_tol=1e-6):
+        raise AssertionError(f"{what} accuracy is {fit['test_acc'][-1]}, but the trained model classifies "
+                             f"{accuracy:g} % of the test images correctly")  # fmt: skip
+    if not math.isclose(fit["test_loss"][-1], loss, rel_tol=1e-3, abs_tol=1e-5):
+        raise AssertionError(f"{what} loss is {fit['test_loss'][-1]:.6g}, but the trained model's mean cross-entropy "
+                             f"on the test images is {loss:.6g}")  # fmt: skip
 
 
 # -- effective smoothness ----------------------------------------------------------------
