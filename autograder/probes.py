@@ -819,6 +819,52 @@ def roc_threshold(scores, y, positive_class):
         raise StudentError(f"select_roc_thresh returned {type(thresh).__name__}, expected a float") from None
 
 
+class CountWork(TorchDispatchMode):
+    """Counts the elements that PyTorch's operators produce: the work done, whatever operators did it."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.elements += sum(t.numel() for t in tensors_in((out,), None))
+        return out
+
+
+@contextlib.contextmanager
+def parameters_unchanged(model):
+    """Refuses a forward pass that changes the network's parameters (probe code may read a tensor's version counter)."""
+    before = [(p, p._version) for p in model.parameters()]
+    yield
+    after = list(model.parameters())
+    if len(after) != len(before) or any(p is not q or p._version != v for (q, v), p in zip(before, after)):
+        raise StudentError("YourCNN.forward changed the network's parameters: only the recipe's optimizer may train it")
+
+
+def forward_work(model, in_size):
+    """The work of one forward pass of ``model`` on one image, measured without changing the model or the random state."""
+    state, training = torch.random.get_rng_state(), model.training
+    model.eval()
+    try:
+        with torch.no_grad(), CountWork() as work, parameters_unchanged(model):
+            model(torch.zeros(1, *in_size))
+    finally:
+        model.train(training)
+        torch.random.set_rng_state(state)
+    return work.elements
+
+
+def check_no_pretraining(model, construction, in_size):
+    """A network's constructor makes its parameters and may run a forward pass or two: it does not train the network."""
+    num_parameters, per_image = sum(p.numel() for p in model.parameters()), forward_work(model, in_size)
+    allowed = 16 * per_image + 64 * num_parameters + 1_000_000
+    if construction.elements > allowed:
+        raise StudentError(f"YourCNN's constructor computed {construction.elements:,} tensor elements, more than 16 "
+                           f"forward passes of one image ({per_image:,} each) and initialising {num_parameters:,} "
+                           "parameters need: a network must not train itself before the recipe trains it")  # fmt: skip
+
+
 def yourcnn_train(in_size, num_classes, train_x, train_y, test_x, epochs, batch_size, lr, seed):
     """
     YourCNN(in_size, num_classes) trained with the fixed recipe (Adam, cross
@@ -826,15 +872,18 @@ def yourcnn_train(in_size, num_classes, train_x, train_y, test_x, epochs, batch_
     number of parameters. The harness holds the test labels.
     """
     torch.manual_seed(seed)
-    model = student_class("YourCNN", module="hw.cnn")(tuple(in_size), num_classes)
+    with CountWork() as construction:
+        model = student_class("YourCNN", module="hw.cnn")(tuple(in_size), num_classes)
     if not isinstance(model, torch.nn.Module):
         raise StudentError("YourCNN is not a torch.nn.Module")
+    check_no_pretraining(model, construction, in_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         model.train()
         for batch in torch.randperm(len(train_x), generator=order).split(batch_size):
-            scores = model(train_x[batch])
+            with parameters_unchanged(model):
+                scores = model(train_x[batch])
             if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (len(batch), num_classes):
                 got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
                 raise StudentError(f"YourCNN.forward returned {got}, expected shape ({len(batch)}, {num_classes})")
@@ -844,7 +893,8 @@ def yourcnn_train(in_size, num_classes, train_x, train_y, test_x, epochs, batch_
             optimizer.step()
     model.eval()
     with torch.no_grad():
-        predictions = torch.cat([model(chunk).argmax(dim=1) for chunk in test_x.split(200)])
+        with parameters_unchanged(model):
+            predictions = torch.cat([model(chunk).argmax(dim=1) for chunk in test_x.split(200)])
     return {"pred": plain_tensor(predictions, "YourCNN's predictions"),
             "num_parameters": int(sum(p.numel() for p in model.parameters()))}  # fmt: skip
 

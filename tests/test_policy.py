@@ -122,6 +122,20 @@ def test_allowed(source):
     assert findings_for(f"class Layer:\n    def method(self, name, layer, result):\n{body}\n") == []
 
 
+@pytest.mark.parametrize("file", ["hw/cnn.py", "hw/layers.py", "hw/optimizers.py", "hw/answers.py"])
+@pytest.mark.parametrize("source", ["from hw.data import make_shapes", "import hw.data\nx = hw.data.Shapes"],
+                         ids=["from-import", "attribute"])  # fmt: skip
+def test_models_read_no_data(file, source):
+    """The modules the grader trains or checks on its own inputs may not read the course's data sets."""
+    findings = findings_for(source, file)
+    assert any(f"which {file} may not use" in f.message for f in findings), [f.message for f in findings]
+
+
+@pytest.mark.parametrize("file", ["hw/experiments.py", "hw/training.py", "hw/text.py", "hw/interpret.py"])
+def test_studies_read_data(file):
+    assert findings_for("from hw.data import make_shapes, Shapes", file) == []
+
+
 # From-scratch code: what the part's rule refuses, however it is reached.
 REFUSED = {
     "convolution": ("return F.conv2d(x, self.w)", "torch.nn.functional.conv2d"),
@@ -219,7 +233,7 @@ def test_whole_module_rules_refuse_their_imports():
 
 
 def test_homework_code_raises_no_policy_message(tmp_path):
-    """The solution, the release and every bundled example but the cheat: no flag; only the from-scratch bugs refused."""
+    """The solution, the release and every bundled example but the cheats: no flag; only the from-scratch bugs refused."""
     for folder in (REPO_ROOT, RELEASE):
         report = policy.check_folder(folder)
         assert report.findings == [] and not report.files.unreadable, (folder, report.findings)
