@@ -84,13 +84,16 @@ class Library:
 
     attributes: frozenset | None = None
     refused: dict = field(default_factory=dict)
+    # The student files that may use it (None: all), and why the others may not.
+    files: tuple | None = None
+    why_not_others: str = ""
 
 
 ANY = Library()
 
 
-def only(*names):
-    return Library(frozenset(names))
+def only(*names, files=None, why_not_others=""):
+    return Library(frozenset(names), files=files, why_not_others=why_not_others)
 
 
 # The course's modules that homework code may use, and which of their names (not the grid's Dask runner, the
@@ -98,7 +101,9 @@ def only(*names):
 PROVIDED_NAMES = {
     "hw.data": only("DEFAULT_DATA_DIR", "data_dir", "fast_mode", "DatasetMissing", "REAL_DATASETS", "cifar10",
                     "cifar100", "fashion_mnist", "TensorImages", "Digits", "SHAPE_CLASSES", "shape_masks",
-                    "mask_boxes", "make_shapes", "Shapes", "image_classification"),
+                    "mask_boxes", "make_shapes", "Shapes", "image_classification",
+                    files=("training.py", "classifier.py", "experiments.py", "text.py", "interpret.py"),
+                    why_not_others="only the modules that train and study models read data (the grader trains yours on its own images)"),
     "hw.plot": only("plot_fit", "tensors_as_images", "dataset_first_n"),
     "hw.targets": only("check_target"),
     "hw.grid": only("add_grid_command"),
@@ -342,12 +347,13 @@ def resolve(chain: str):
     return module_name, []
 
 
-def library_problem(chain: str, definitions=None) -> str | None:
+def library_problem(chain: str, definitions=None, file=None) -> str | None:
     """
-    Why homework code may not use the dotted name ``chain`` (rooted at an
-    import), or None. ``definitions``: {"hw.answers": names it defines} for
-    the student modules, whose names may be used only where they are defined
-    (not a module that answers.py imported and hands on).
+    Why homework code (in ``file``, e.g. "hw/cnn.py") may not use the dotted
+    name ``chain`` (rooted at an import), or None. ``definitions``:
+    {"hw.answers": names it defines} for the student modules, whose names may
+    be used only where they are defined (not a module that answers.py
+    imported and hands on).
     """
     module, rest = resolve(chain)
     for name in rest:
@@ -358,6 +364,8 @@ def library_problem(chain: str, definitions=None) -> str | None:
     library = MODULES.get(module)
     if library is None:
         return f"uses {module}, which homework code may not use"
+    if library.files is not None and file is not None and Path(file).name not in library.files:
+        return f"uses {module}, which {file} may not use: {library.why_not_others}"
     if not rest:
         return None
     if module in STUDENT_MODULE_NAMES:
@@ -610,7 +618,7 @@ class Reader(ast.NodeVisitor):
 
     def use_library(self, node, chain):
         """A name or attribute chain that stands for something imported, used as a whole (not inside a longer chain)."""
-        problem = library_problem(chain, self.definitions)
+        problem = library_problem(chain, self.definitions, self.file)
         if problem:
             self.flag(node, problem)
         elif not resolve(chain)[1]:
@@ -639,7 +647,7 @@ class Reader(ast.NodeVisitor):
                 continue
             chain = f"{node.module}.{alias.name}"
             self.imports[alias.asname or alias.name] = chain
-            problem = library_problem(chain, self.definitions)  # `from torch.utils import data`: torch.utils.data
+            problem = library_problem(chain, self.definitions, self.file)  # `from torch.utils import data`: torch.utils.data
             if problem:
                 self.flag(node, problem.replace("uses", "imports", 1))
             self.scratch_import(node, chain, resolve(chain)[0])
