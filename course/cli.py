@@ -175,7 +175,7 @@ def cmd_grade(args):
     print_run(run, args.out)
     print_table(run.summaries, run.parts)
     print_flagged(run.summaries, args.out)
-    print_similarity(args.paths, args.out)
+    print_similarity(args.out)
     print(f"\nGradebook: {args.out / 'gradebook.csv'} (every student in {args.out}); "
           f"feedback: {args.out}/<student>/feedback.html; the class: {args.out / 'class.html'}")  # fmt: skip
     if run.problems:
@@ -203,14 +203,14 @@ def cmd_similarity(args):
     return 0
 
 
-def print_similarity(paths, out):
-    """The similarity report of the graded class, and its most similar pair; the grades are written already."""
-    from course.similarity import similarity_report, summary_line
+def print_similarity(out):
+    """The similarity report of every student graded into ``out``, and its most similar pair; the grades are written already."""
+    from course.similarity import graded_class_report, summary_line
 
     try:
-        pairs = similarity_report(paths, out / "similarity.html", report=lambda line: None)
+        pairs = graded_class_report(out)
         print(summary_line(pairs, out / "similarity.html"))
-    except (OSError, SubmissionError) as exc:
+    except OSError as exc:
         print(f"Similarity report not written: {exc}", file=sys.stderr)
 
 

@@ -59,6 +59,9 @@ Code your modules need must be in them (<code>python -m hw.check</code> says so 
 returns. {{ missing_answers|length }} of {{ r.answers|length }} did not reach them:</p>
 <ul>{% for name, why in missing_answers.items() %}<li><code>{{ name }}</code>: {{ why }}</li>{% endfor %}</ul>
 {% elif r.answers %}<p>Written answers are graded separately by the course staff.</p>{% endif %}
+{% if r.stand_in_notebooks %}<p>Notebooks: {% for name, why in r.stand_in_notebooks.items() %}<code>{{ name }}</code> {{ why }}{{ "; " if not loop.last else "." }}{% endfor %}
+Nothing is lost: the staff read every written answer from your <code>hw/answers.py</code>, and the hidden tests grade
+your <code>hw/</code> modules.</p>{% endif %}
 
 {% if groups %}
 <h2>What to fix</h2>

@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from course import ASSIGNMENT, REPO_ROOT, cluster, isolation
 from course.class_report import write_class_report
-from course.review import apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_student
+from course.review import (apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_graded_code,
+                           write_student)
 from course.budget import OWN_TIME_SECONDS, Budget
 from course.secret import SECRET_ENV, course_secret
 from course.submissions import Submission, discover, stage, unique_students
@@ -331,11 +332,22 @@ def _interrupts_deferred():
 
 
 def _autograde(nbgrader, student: str, folder, summary: dict):
-    """nbgrader autograde of one student's notebooks; a problem sentence or None, never an exception."""
+    """
+    nbgrader autograde of one student's notebooks, never an exception: records
+    in ``summary`` the notebooks the released ones stood in for (a note) and a
+    problem sentence, if any (returned too).
+    """
     try:
-        return nbgrader.autograde(student, folder, summary)
+        problem, stand_ins = nbgrader.autograde(student, folder, summary)
     except Exception as exc:  # nbgrader on a malformed notebook: this student's problem, never the run's end
-        return f"nbgrader failed on the notebooks ({type(exc).__name__}: {str(exc)[:300]})"
+        problem, stand_ins = f"nbgrader failed on the notebooks ({type(exc).__name__}: {str(exc)[:300]})", {}
+    summary.pop("notebook_problem", None)
+    summary.pop("stand_in_notebooks", None)
+    if problem:
+        summary["notebook_problem"] = problem
+    if stand_ins:
+        summary["stand_in_notebooks"] = stand_ins
+    return problem
 
 
 def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgrader, fingerprint, titles):
@@ -348,9 +360,8 @@ def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgra
     reviews = load_reviews(out)
     summary = _summary(outcome, parts, reviews, settings, part_titles=titles)
     write_student(out, summary)
-    notebook_problem = _autograde(nbgrader, outcome.student, sub.folder, summary)
-    if notebook_problem:
-        summary["notebook_problem"] = notebook_problem
+    write_graded_code(out, outcome.student, sub.folder if not sub.problem else None)
+    _autograde(nbgrader, outcome.student, sub.folder, summary)
     summary["fingerprint"] = fingerprint
     write_student(out, summary)
     return summary
@@ -474,6 +485,10 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
                 for problem in (summary.get("problem"), summary.get("notebook_problem")):
                     if problem:
                         note_problem(f"{outcome.student}: {problem}")
+                for name, why in (summary.get("stand_in_notebooks") or {}).items():
+                    if why.startswith("could not be read"):  # a broken file is worth a line; a missing one is common
+                        report(f"{outcome.student}: note: {name} {why}; the released notebook stands in for it "
+                               "(answers are read from hw/answers.py)")  # fmt: skip
     write_class_report(out)
     run.summaries = {student: run.summaries[student] for student in sorted(run.summaries)}
     return run

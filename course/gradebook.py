@@ -93,30 +93,29 @@ MAX_NOTEBOOK_BYTES = 50 << 20  # an executed notebook of this homework holds a f
 
 def unreadable_notebooks(folder: Path) -> dict:
     """The notebooks of a submission that nbformat cannot read, each with why in words: {name: reason}."""
-    problems = {}
-    for path in sorted(folder.glob("*.ipynb")):
-        if not path.is_file():
-            problems[path.name] = "it is a folder, not a notebook file"
-            continue
-        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            problems[path.name] = (f"it is larger than {MAX_NOTEBOOK_BYTES >> 20} MB (clear the largest outputs, "
-                                   "save it and hand it in again)")  # fmt: skip
-            continue
-        try:
-            json.loads(path.read_bytes())
-        except ValueError as exc:  # nbformat's own message quotes the file's first bytes as a Python string
-            where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-            problems[path.name] = f"it is not valid JSON ({getattr(exc, 'msg', 'not UTF-8 text')}{where}; was it cut short?)"
-            continue
-        except (OSError, RecursionError) as exc:  # unreadable, or nested deeper than a parser will follow
-            problems[path.name] = f"it cannot be read ({type(exc).__name__})"
-            continue
-        try:
-            nbformat.read(path, as_version=4)
-        except Exception as exc:  # nbformat raises validation and reader errors of many kinds
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            problems[path.name] = f"it is not a Jupyter notebook ({reason[:200]})"
-    return problems
+    reasons = {path.name: unreadable_notebook(path) for path in sorted(folder.glob("*.ipynb"))}
+    return {name: reason for name, reason in reasons.items() if reason}
+
+
+def unreadable_notebook(path: Path) -> str | None:
+    """Why nbformat cannot read the notebook at ``path``, in words, or None."""
+    if not path.is_file():
+        return "it is a folder, not a notebook file"
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        return f"it is larger than {MAX_NOTEBOOK_BYTES >> 20} MB (clear the largest outputs, save it and hand it in again)"
+    try:
+        json.loads(path.read_bytes())
+    except ValueError as exc:  # nbformat's own message quotes the file's first bytes as a Python string
+        where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        return f"it is not valid JSON ({getattr(exc, 'msg', 'not UTF-8 text')}{where}; was it cut short?)"
+    except (OSError, RecursionError) as exc:  # unreadable, or nested deeper than a parser will follow
+        return f"it cannot be read ({type(exc).__name__})"
+    try:
+        nbformat.read(path, as_version=4)
+    except Exception as exc:  # nbformat raises validation and reader errors of many kinds
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"it is not a Jupyter notebook ({reason[:200]})"
+    return None
 
 
 # -- What formgrader shows of a student's notebook ------------------------------------------------------------
@@ -491,53 +490,63 @@ class NbgraderCourse:
             config.GenerateAssignment.post_convert_hook = None  # completes release/ folders: not wanted here
             api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
             result = api.generate_assignment(ASSIGNMENT, force=True)
+            # The students' notebooks as released: they stand in for a notebook a student did not hand in.
+            self.released = {p.name: p.read_bytes() for p in Path(tmp, ASSIGNMENT).glob("*.ipynb")}
         if not result["success"]:
             raise RuntimeError(f"nbgrader could not register {ASSIGNMENT} in its gradebook: "
                                f"{(result.get('error') or result['log'])[-800:]}")  # fmt: skip
         self._registered = True
 
-    def autograde(self, student: str, folder: Path | None, summary: dict):
+    def stand_ins(self, folder: Path | None) -> dict:
         """
-        Autogrades one student's notebooks (copied into submitted/ first),
-        shows their written answers and hidden-suite results in the autograded
-        notebooks and sets the hidden-tests scores in gradebook.db. A student
-        without readable notebooks still gets the hidden-suite scores.
-        Returns a problem sentence, or None.
+        {notebook: why} for each released notebook that ``folder`` has not
+        handed in readable: the released notebook stands in for it, since
+        every written answer is read from hw/answers.py anyway.
         """
         self.register()
+        why = {}
+        for name in sorted(self.released):
+            path = folder / name if folder is not None else None
+            if path is None or not path.exists():
+                why[name] = "was not handed in"
+            elif unreadable_notebook(path):
+                why[name] = f"could not be read: {unreadable_notebook(path)}"
+        return why
+
+    def autograde(self, student: str, folder: Path | None, summary: dict):
+        """
+        Autogrades one student's notebooks (copied into submitted/ first, the
+        released notebook standing in for each one not handed in readable),
+        shows their written answers and hidden-suite results in the
+        autograded notebooks and sets the hidden-tests scores in gradebook.db.
+        Returns (a problem sentence or None, {notebook: why it was stood in for}).
+        """
+        stand_ins = self.stand_ins(folder)
+        dest = self.root / "submitted" / student / ASSIGNMENT
+        if folder is None:
+            _remove(dest)
+            dest.mkdir(parents=True)
+        elif dest.resolve() != folder.resolve():
+            _replace_tree(folder, dest, leave_out=set(stand_ins))
+        for name in stand_ins:
+            (dest / name).unlink(missing_ok=True)
+            (dest / name).write_bytes(self.released[name])
+        with warnings.catch_warnings():
+            # nbgrader 0.9 with SQLAlchemy 2 warns on every new submission that an
+            # autoflush skipped a relationship it adds explicitly right after.
+            warnings.filterwarnings("ignore", message="Object of type .* not in session", category=SAWarning)
+            result = self.api.autograde(ASSIGNMENT, student, force=True, create=True)
+        autograded = self.root / "autograded" / student / ASSIGNMENT
         problem = None
-        readable = []
-        if folder is not None:
-            unreadable = unreadable_notebooks(folder)
-            readable = [p for p in folder.glob("*.ipynb") if p.name not in unreadable]
-            if unreadable:
-                # nbgrader gives a notebook that is not there zero points; the readable ones are graded as usual.
-                problem = "; ".join(f"{name} could not be read, so its written answers were not passed on for grading: "
-                                    f"{reason}" for name, reason in unreadable.items())  # fmt: skip
-        if not readable:
-            # Notebooks of an earlier submission must not stand in for this one's in formgrader.
-            for tree in ("submitted", "autograded"):
-                _remove(self.root / tree / student / ASSIGNMENT)
-        if readable:
-            dest = self.root / "submitted" / student / ASSIGNMENT
-            if dest.resolve() != folder.resolve():
-                _replace_tree(folder, dest, leave_out=set(unreadable))
-            with warnings.catch_warnings():
-                # nbgrader 0.9 with SQLAlchemy 2 warns on every new submission that an
-                # autoflush skipped a relationship it adds explicitly right after.
-                warnings.filterwarnings("ignore", message="Object of type .* not in session", category=SAWarning)
-                result = self.api.autograde(ASSIGNMENT, student, force=True, create=True)
-            autograded = self.root / "autograded" / student / ASSIGNMENT
-            if result["success"]:
-                show_written_answers(autograded, summary.get("answers", {}))  # sanitises every notebook (_rewrite)
-                show_hidden_results(autograded, summary)
-            else:
-                if autograded.is_dir():  # whatever nbgrader left there is shown by formgrader too
-                    sanitize_notebooks(autograded)
-                failed = "nbgrader could not autograde the notebooks: " + _last_error(result)
-                problem = f"{problem}; {failed}" if problem else failed
+        if result["success"]:
+            show_written_answers(autograded, summary.get("answers", {}))  # sanitises every notebook (_rewrite)
+            show_hidden_results(autograded, summary)
+        else:
+            if autograded.is_dir():  # whatever nbgrader left there is shown by formgrader too
+                sanitize_notebooks(autograded)
+            problem = bounded("nbgrader could not autograde the notebooks: " + _last_error(result))
         self.set_hidden_scores(student, summary)
-        return bounded(problem) if problem else None
+        return problem, stand_ins
 
     def record_decision(self, student: str, summary: dict):
         """A review decision changed the hidden-suite points: into gradebook.db and the autograded notebooks."""
@@ -554,15 +563,17 @@ class NbgraderCourse:
         replaced them).
         """
         if folder is not None:
+            self.register()
             submitted = self.root / "submitted" / student / ASSIGNMENT
-            recorded = {p.name for p in submitted.glob("*.ipynb")}
-            if any(not (folder / name).is_file() or (folder / name).read_bytes() != (submitted / name).read_bytes()
-                   for name in recorded):  # fmt: skip
+            recorded = {p.name: p.read_bytes() for p in submitted.glob("*.ipynb")}
+            if set(recorded) != set(self.released):
                 return False
-            # Notebooks left out of submitted/ must be the unreadable ones (parsed only when there are any).
-            left_out = {p.name for p in folder.glob("*.ipynb")} - recorded
-            if left_out and left_out != set(unreadable_notebooks(folder)):
-                return False
+            for name, text in recorded.items():
+                path = folder / name
+                if path.is_file() and path.read_bytes() == text:
+                    continue  # the student's notebook
+                if text != self.released[name] or (path.exists() and not unreadable_notebook(path)):
+                    return False  # the released notebook must stand in only for one not handed in readable
         with self.gradebook() as gb:
             for part, (notebook, _) in self.hidden.items():
                 try:
@@ -721,7 +732,7 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
     grading folder ``results``, also each student's problem and review state.
     Returns (columns, rows, max points per column).
     """
-    from course.review import problem_of, read_summaries
+    from course.review import notes_of, problem_of, read_summaries
 
     course = NbgraderCourse(course_root)
     summaries = {s["student"]: s for s in read_summaries(results)} if results else {}
@@ -733,7 +744,7 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
             try:
                 submission = gb.find_submission(ASSIGNMENT, student.id)
             except MissingEntry:  # on the roster, nothing handed in (yet)
-                row.update(total=0, missing="", problem="no submission", review="")
+                row.update(total=0, missing="", problem="no submission", review="", notes="")
                 rows.append(row)
                 continue
             missing = []
@@ -756,11 +767,13 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
             else:
                 row["problem"] = problem_of(summary or {})
             row["review"] = ((summary or {}).get("review") or {}).get("decision", "")
+            row["notes"] = notes_of(summary or {})
             rows.append(row)
     for row in rows:
         row["max"] = sum(maxima.values())
     grades = sorted(maxima, key=lambda c: (not c.startswith("hidden"), c))
-    columns = ["student", "first_name", "last_name", "email", *grades, "total", "max", "missing", "problem", "review"]
+    columns = ["student", "first_name", "last_name", "email", *grades, "total", "max", "missing", "problem", "review",
+               "notes"]  # fmt: skip
     return columns, rows, maxima
 
 

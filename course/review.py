@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -212,6 +213,33 @@ def write_student(out: Path, summary: dict):
     write_atomically(folder / "feedback.html", render_feedback(summary))
 
 
+GRADED_CODE = "code"  # <out>/<student>/code/hw/: the student modules the hidden suite graded
+
+
+def write_graded_code(out: Path, student: str, folder: Path | None):
+    """
+    Keeps the student modules that were graded (as the grader read them: no
+    link followed), replacing an earlier submission's, so that class-wide
+    comparisons see every student graded into ``out``, not only this run's.
+    """
+    from hw.policy import collect
+
+    modules = collect(folder).modules if folder is not None else {}
+    dest = Path(out) / student / GRADED_CODE
+    partial = dest.with_name(f".{GRADED_CODE}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    (partial / "hw").mkdir(parents=True)
+    for name, data in modules.items():
+        (partial / "hw" / name).write_bytes(data)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(partial, dest)
+
+
+def graded_code_folders(out: Path) -> dict:
+    """{student: the folder of the code they were graded with} for every student graded into ``out``."""
+    return {path.parent.name: path for path in sorted(Path(out).glob(f"*/{GRADED_CODE}")) if path.is_dir()}
+
+
 def read_summary(out: Path, student: str):
     """A student's results.json, or None when there is none (or it cannot be read)."""
     try:
@@ -235,6 +263,12 @@ def problem_of(summary) -> str:
     return bounded("; ".join(p for p in (summary.get("problem"), summary.get("notebook_problem")) if p))
 
 
+def notes_of(summary) -> str:
+    """What a TA should know that changes no point: the notebooks the released ones stood in for."""
+    stand_ins = summary.get("stand_in_notebooks") or {}
+    return bounded("; ".join(f"{name} {why}, answers read from hw/answers.py" for name, why in stand_ins.items()))
+
+
 def write_gradebook(out: Path):
     """
     grades/gradebook.csv from every results.json: points per part, total, max,
@@ -243,14 +277,14 @@ def write_gradebook(out: Path):
     """
     summaries = read_summaries(out)
     parts = sorted({p for s in summaries for p in s["parts"]})
-    rows = [["student", *parts, "total", "max", "review", "problem"]]
+    rows = [["student", *parts, "total", "max", "review", "problem", "notes"]]
     for s in summaries:
         review = s.get("review") or {}
         flagged = bounded(f"{review.get('decision', '')}: {'; '.join(fl['message'] for fl in s['flags'])}") if review else ""
         scores = [s["parts"].get(p, {}).get("score", 0) for p in parts] + [s["score"]]
         if s.get("problem"):
             scores = [""] * len(scores)
-        rows.append([s["student"], *scores, s["max_score"], flagged, problem_of(s)])
+        rows.append([s["student"], *scores, s["max_score"], flagged, problem_of(s), notes_of(s)])
     buffer = io.StringIO()
     csv_writer(buffer).writerows(rows)
     write_atomically(Path(out) / "gradebook.csv", buffer.getvalue())

@@ -982,6 +982,20 @@ def similarity_report(paths, out_html: Path, starter: Path | None = STARTER, pro
     return pairs
 
 
+def graded_class_report(out: Path, starter: Path | None = STARTER) -> list:
+    """
+    ``course grade``'s report: every student graded into ``out`` so far,
+    compared by the code they were graded with (kept there by course grade),
+    written to ``out``/similarity.html. Returns the pairs, the most similar first.
+    """
+    from course.review import graded_code_folders
+
+    folders, problems = graded_code_folders(out), []
+    pairs = compare(folders, starter, problems=problems, progress=False)
+    write_report(pairs, Path(out) / "similarity.html", folders, starter, problems)
+    return pairs
+
+
 def summary_line(pairs: list, out_html) -> str:
     """One line for the end of ``course grade`` and ``course similarity``."""
     if not pairs:

@@ -255,3 +255,61 @@ def test_roster_with_unknown_columns_says_so(course_root, tmp_path):
     roster.write_text("id,name\nsolution,Sol\n")
     with pytest.raises(ValueError, match="unknown columns name"):
         import_roster(roster, course_root)
+
+
+def test_missing_notebooks_lose_no_written_answer(tmp_path):
+    """
+    A student who handed in only Parts 1-2's notebooks (or none) but answered every question in hw/answers.py:
+    the released notebooks stand in, formgrader has every question with its answer, and the export says why.
+    """
+    from course.gradebook import NbgraderCourse, answer_names, export_rows, scratch_course
+
+    course_root = scratch_course(tmp_path / "course")
+    course = NbgraderCourse(course_root)
+    solution = next(e for e in load_examples() if e.name == "solution")
+    folder = build_example(solution, tmp_path / "maria" / ASSIGNMENT)
+    handed_in = {"Part1_Backprop.ipynb", "Part2_Optimization.ipynb"}
+    for notebook in folder.glob("*.ipynb"):
+        if notebook.name not in handed_in:
+            notebook.unlink()
+            continue
+        nb = nbformat.read(notebook, as_version=4)
+        nb.cells.append(nbformat.v4.new_markdown_cell("maria's notes"))  # as students hand them in: worked on
+        nbformat.write(nb, notebook)
+    (folder / "Part3_Convolution.ipynb").write_text('{"cells": [')  # cut short: unreadable
+    questions = answer_names(course_root)
+    assert len(questions) > 20
+    summary = {"parts": {}, "tests": [], "answers": {q: f"maria's answer to {q}" for q in questions}}
+    problem, stand_ins = course.autograde("maria", folder, summary)
+    assert problem is None
+    assert set(stand_ins) == set(course.released) - handed_in and len(stand_ins) == 4
+    assert stand_ins["Part4_Architectures.ipynb"] == "was not handed in"
+    assert stand_ins["Part3_Convolution.ipynb"].startswith("could not be read: it is not valid JSON")
+    assert course.agrees("maria", {"parts": {}}, folder)
+    with Gradebook(course.db_url, course_id="cnn-homework") as gb:
+        submission = gb.find_submission(ASSIGNMENT, "maria")
+        graded = {g.name for nb in submission.notebooks for g in nb.grades}
+    assert set(questions) <= graded, sorted(set(questions) - graded)
+    shown = nbformat.read(course_root / "autograded" / "maria" / ASSIGNMENT / "Part5_Experiments.ipynb", as_version=4)
+    texts = "".join(o.get("data", {}).get("text/plain", "") for c in shown.cells if c.cell_type == "code" for o in c.outputs)
+    part5 = [q for q in questions if q.startswith("part5_")]
+    assert part5 and all(f"maria's answer to {q}" in texts for q in part5)
+
+    (folder / "Part4_Architectures.ipynb").write_bytes(next((tmp_path / "maria").glob("**/Part1_Backprop.ipynb")).read_bytes())
+    assert not course.agrees("maria", {"parts": {}}, folder), "a notebook handed in since replaces its stand-in"
+
+    summary["stand_in_notebooks"] = stand_ins
+    (tmp_path / "grades" / "maria").mkdir(parents=True)
+    (tmp_path / "grades" / "maria" / "results.json").write_text(json.dumps({"student": "maria", **summary}))
+    columns, rows, _ = export_rows(course_root, tmp_path / "grades")
+    (row,) = [r for r in rows if r["student"] == "maria"]
+    assert "Part4_Architectures.ipynb was not handed in, answers read from hw/answers.py" in row["notes"]
+    assert not row["problem"] and set(part5) <= set(row["missing"].split()), "answers wait for a TA, not zero"
+
+
+def test_feedback_says_which_notebooks_stood_in():
+    from course.feedback import render_feedback
+
+    page = render_feedback({"student": "maria", "score": 0, "max_score": 0, "parts": {}, "tests": [], "answers": {"part1_q1": "x"},
+                            "stand_in_notebooks": {"Part6_Inside.ipynb": "was not handed in"}})  # fmt: skip
+    assert "<code>Part6_Inside.ipynb</code> was not handed in." in page and "Nothing is lost" in page

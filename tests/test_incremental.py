@@ -7,6 +7,7 @@ import csv
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -142,6 +143,11 @@ def test_one_late_submission_adds_one_row(class_of_three, tmp_path):
     rows = gradebook(out)
     assert set(rows) == {*STUDENTS, "dan"} and rows["dan"]["total"] == "0"
     assert {s: rows[s] for s in STUDENTS} == rows_before, "the other rows are untouched"
+    # The class-wide files cover the whole class, not only this run's student.
+    similarity = (out / "similarity.html").read_text()
+    assert all(f"<td>{s}</td>" in similarity for s in [*STUDENTS, "dan"]), "every pair of the four is compared"
+    assert "Most similar:" in proc.stdout
+    assert re.search(r"Students graded</td><td[^>]*>4<", (out / "class.html").read_text())
 
 
 def test_a_student_graded_into_another_folder_is_put_back(class_of_three, tmp_path):

@@ -150,8 +150,8 @@ def test_formgrader_gets_sanitised_notebooks_from_grading(tmp_path):
     nb.cells += hostile_cells()
     nbformat.write(nb, notebook)
     summary = {"parts": {}, "tests": [], "answers": {"part1_q1": "<script>alert('XSS16')</script> my answer"}}
-    problem = NbgraderCourse(course_root).autograde("mallory", folder, summary)
-    assert problem is None
+    problem, stand_ins = NbgraderCourse(course_root).autograde("mallory", folder, summary)
+    assert problem is None and stand_ins == {}
     autograded = course_root / "autograded" / "mallory" / ASSIGNMENT / "Part1_Backprop.ipynb"
     shown = nbformat.read(autograded, as_version=4)
     page = formgrader_page(shown)
