@@ -31,14 +31,17 @@ class TrainedModel:
     """
     The model a run trains, found by what it does rather than by how the run
     builds it: the outermost module that is called on a batch of the run's
-    images (global module hooks). Keeps its parameters as they were at its
-    first call, so that the probe can tell whether the run trained it.
+    images (global module hooks). Records every such call (training mode or
+    not, which images, the scores it returned) and the parameters as they
+    were at the first, so that the test can tell whether the FitResult is
+    what the run's model did.
     """
 
-    def __init__(self, images):
-        self.images = images.reshape(len(images), -1)
+    def __init__(self, images, labels, num_train):
+        self.images, self.labels, self.num_train = images.reshape(len(images), -1), labels, num_train
         self.depth = 0  # how many module calls are under way: only calls at depth 0 are outermost
-        self.models, self.first_parameters = [], []
+        self.models, self.first_parameters, self.calls = [], [], []
+        self.current = None  # (module, indices of the images) of the outermost call under way
         self.handles = []
 
     def __enter__(self):
@@ -50,24 +53,37 @@ class TrainedModel:
         for handle in self.handles:
             handle.remove()
 
-    def is_batch_of_images(self, x):
-        if not isinstance(x, torch.Tensor) or x.dim() < 2 or x[0].numel() != self.images.shape[1]:
-            return False
+    def image_indices(self, x):
+        """The indices of the run's images that make up the batch ``x``, or None when it is not a batch of them."""
+        if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0 or x[0].numel() != self.images.shape[1]:
+            return None
         with torch.no_grad():
             rows = x.detach().to("cpu", self.images.dtype).reshape(len(x), -1)
-            return bool((rows[:, None, :] == self.images[None]).all(dim=2).any(dim=1).all())
+            same = (rows[:, None, :] == self.images[None]).all(dim=2)
+        return same.float().argmax(dim=1) if bool(same.any(dim=1).all()) else None
 
     def entered(self, module, args):
-        if self.depth == 0 and args and self.is_batch_of_images(args[0]) and not any(module is m for m in self.models):
-            self.models.append(module)
-            self.first_parameters.append([p.detach().clone() for p in module.parameters()])
+        if self.depth == 0 and args:
+            indices = self.image_indices(args[0])
+            if indices is not None:
+                if not any(module is m for m in self.models):
+                    self.models.append(module)
+                    self.first_parameters.append([p.detach().clone() for p in module.parameters()])
+                self.current = (module, indices, module.training)
         self.depth += 1
 
     def left(self, module, args, output):
         self.depth = max(0, self.depth - 1)
+        if self.depth == 0 and self.current is not None and module is self.current[0]:
+            _, indices, training = self.current
+            self.current = None
+            if isinstance(output, torch.Tensor) and output.dim() == 2 and len(output) == len(indices):
+                split = "train" if bool((indices < self.num_train).all()) else "test" if bool((indices >= self.num_train).all()) else "both"
+                self.calls.append({"training": training, "split": split, "labels": self.labels[indices],
+                                   "scores": plain_tensor(output, "the model")})  # fmt: skip
 
     def report(self, model_class, ds_test):
-        """What the test judges: the model's class, how far training moved it, its scores on the test images."""
+        """What the test judges: the model's class, how far training moved it, its calls, its scores on the test images."""
         if len(self.models) != 1:
             return {"models": len(self.models)}
         model, first = self.models[0], self.first_parameters[0]
@@ -80,7 +96,7 @@ class TrainedModel:
         with torch.no_grad():
             scores = plain_tensor(model(images.to(device)), "the trained model")
         return {"models": 1, "class": type(model).__name__, "is_model_type": isinstance(model, model_class),
-                "moved": float(moved), "test_scores": scores, "test_labels": labels}  # fmt: skip
+                "moved": float(moved), "calls": self.calls, "test_scores": scores, "test_labels": labels}  # fmt: skip
 
 
 def run_exp_command(argv, num_train, num_test, model_class):
@@ -97,6 +113,7 @@ def run_exp_command(argv, num_train, num_test, model_class):
     small = _small_shapes(num_train, num_test)
     ds_train, ds_test = small()
     images = torch.stack([ds[i][0] for ds in (ds_train, ds_test) for i in range(len(ds))])
+    labels = torch.tensor([int(ds[i][1]) for ds in (ds_train, ds_test) for i in range(len(ds))])
     patched = [(module, "image_classification") for module in (experiments, student_module("hw.data"))
                if hasattr(module, "image_classification")]  # fmt: skip
     originals = [getattr(module, name) for module, name in patched]
@@ -104,7 +121,7 @@ def run_exp_command(argv, num_train, num_test, model_class):
         setattr(module, name, small)
     try:
         with tempfile.TemporaryDirectory() as folder:
-            with TrainedModel(images) as watch:
+            with TrainedModel(images, labels, len(ds_train)) as watch:
                 main(list(argv) + ["--out-dir", folder])
             names = sorted(name for name in os.listdir(folder) if os.path.isfile(os.path.join(folder, name)))[:20]
             files = {name: open(os.path.join(folder, name), encoding="utf-8", errors="replace").read(200_000) for name in names}

@@ -290,6 +290,20 @@ def test_mlp_reference_asset(worker, from_scratch):
     ref = torch.load(ASSETS_DIR / "part1_reference.pt", weights_only=True)
     kwargs = dict(in_features=ref["in_features"], num_classes=ref["num_classes"],
                   hidden_features=ref["hidden_features"], activation="tanh")
+    # The asset is the students' too, so its answer could be looked up: it counts only for an MLP that also
+    # computes a case drawn at grading time (the course's secret draws it) as PyTorch does.
+    params = [torch.randn_like(p) for p in ref["params"]]
+    x, y = torch.randn_like(ref["x"]), torch.randint(0, ref["num_classes"], ref["y"].shape)
+    drawn = worker.call("mlp_loss_pass", mlp_kwargs=kwargs, params=params, x=x, y=y)
+    loss, grads = autograd(lambda x, *p: mlp_reference(x, y, p, "tanh"), [x, *params], torch.tensor(1.0))
+    try:
+        check_close("MLP (tanh) loss", drawn["loss"], loss)
+        check_close("MLP (tanh) dx", drawn["dx"], grads[0])
+        for i, (got, expected) in enumerate(zip(drawn["grads"], grads[1:])):
+            check_close(f"MLP (tanh) params()[{i}] gradient", got, expected)
+    except AssertionError as exc:
+        raise AssertionError(f"the reference tensors count only for an MLP that computes a case drawn for this test "
+                             f"too: {exc}") from None  # fmt: skip
     result = worker.call("mlp_loss_pass", mlp_kwargs=kwargs, params=ref["params"], x=ref["x"], y=ref["y"])
     check_close("reference MLP loss", result["loss"], ref["loss"])
     check_close("reference MLP dx", result["dx"], ref["dx"])

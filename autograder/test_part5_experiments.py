@@ -75,7 +75,7 @@ def test_run_exp_writes_its_result(worker, model_type):
 
 
 def check_trained_model(command, model_type, model, fit):
-    """The FitResult is the run's: a model of the configuration was trained, and its last test epoch is that model's."""
+    """The FitResult is the run's: the configured model, trained and tested batch by batch as the file says."""
     expected_class = MODEL_CLASSES[model_type]
     if model["models"] != 1:
         raise AssertionError(f"{command}: {model['models']} models were called on the data set's images, expected one: "
@@ -86,16 +86,37 @@ def check_trained_model(command, model_type, model, fit):
     if not model["moved"] > 0:
         raise AssertionError(f"{command}: the {expected_class}'s parameters are the same after the run as at its first "
                              "call: the trainer's fit must train it")  # fmt: skip
+    epochs, batches = RUN["epochs"], RUN["batches"]
+    test_batches = math.ceil(NUM_TEST / RUN["bs_test"])
+    for training, split, count, size, what in ((True, "train", batches, RUN["bs_train"], "training"),
+                                               (False, "test", test_batches, None, "evaluation")):  # fmt: skip
+        calls = [c for c in model["calls"] if c["training"] == training]
+        sizes = [len(c["labels"]) for c in calls]
+        if len(calls) != epochs * count or any(c["split"] != split for c in calls) or (size and set(sizes) != {size}):
+            raise AssertionError(f"{command}: the model was called in {what} mode on {len(calls)} batches of "
+                                 f"{sizes[:12]} images, expected {epochs} epochs of {count} batches of {split} images"
+                                 f"{f' ({size} each)' if size else ''}")  # fmt: skip
+        for epoch in range(epochs):
+            of_epoch = calls[epoch * count : (epoch + 1) * count]
+            check_epoch(f"{command}: epoch {epoch + 1}'s", "train" if training else "test", of_epoch, fit, epoch)
     scores, labels = model["test_scores"].double(), model["test_labels"]
     accuracy = 100.0 * int((scores.argmax(dim=1) == labels).sum()) / len(labels)
-    loss = F.cross_entropy(scores, labels).item()
-    what = f"{command}: the last epoch's test"
     if not math.isclose(fit["test_acc"][-1], accuracy, abs_tol=1e-6):
-        raise AssertionError(f"{what} accuracy is {fit['test_acc'][-1]}, but the trained model classifies "
-                             f"{accuracy:g} % of the test images correctly")  # fmt: skip
-    if not math.isclose(fit["test_loss"][-1], loss, rel_tol=1e-3, abs_tol=1e-5):
-        raise AssertionError(f"{what} loss is {fit['test_loss'][-1]:.6g}, but the trained model's mean cross-entropy "
-                             f"on the test images is {loss:.6g}")  # fmt: skip
+        raise AssertionError(f"{command}: the last epoch's test accuracy is {fit['test_acc'][-1]}, but the trained "
+                             f"model classifies {accuracy:g} % of the test images correctly")  # fmt: skip
+
+
+def check_epoch(what, split, calls, fit, epoch):
+    """One epoch's loss and accuracy in the FitResult: those of the model's scores, batch by batch, as it ran."""
+    correct = sum(int((c["scores"].argmax(dim=1) == c["labels"]).sum()) for c in calls)
+    accuracy = 100.0 * correct / sum(len(c["labels"]) for c in calls)
+    loss = sum(F.cross_entropy(c["scores"].double(), c["labels"]).item() for c in calls) / len(calls)
+    if not math.isclose(fit[f"{split}_acc"][epoch], accuracy, abs_tol=1e-6):
+        raise AssertionError(f"{what} {split}_acc is {fit[f'{split}_acc'][epoch]}, but the model's scores in that "
+                             f"epoch classify {accuracy:g} % of its {split} images correctly")  # fmt: skip
+    if not math.isclose(fit[f"{split}_loss"][epoch], loss, rel_tol=1e-3, abs_tol=1e-5):
+        raise AssertionError(f"{what} {split}_loss is {fit[f'{split}_loss'][epoch]:.6g}, but the mean cross-entropy of "
+                             f"the model's scores in that epoch is {loss:.6g}")  # fmt: skip
 
 
 # -- effective smoothness ----------------------------------------------------------------

@@ -59,6 +59,23 @@ def reference_map(function, net, x, target, layer=None):
     return LayerAttribution.interpolate(coarse, tuple(x.shape[-2:]), interpolate_mode="bilinear")[:, 0]
 
 
+def drawn_case(function, shape, target, layer):
+    """
+    A network, images and captum's map for them, drawn until the map varies in
+    every image: a map that is 0 everywhere (Grad-CAM's ReLU can cut all of
+    it) would be matched by a function that returns zeros.
+    """
+    target = torch.tensor(target) if isinstance(target, list) else target
+    for _ in range(20):
+        net, state = random_net()
+        x = torch.rand(shape)
+        expected = reference_map(function, net, x, target, layer)
+        spread = expected.flatten(1).amax(dim=1) - expected.flatten(1).amin(dim=1)
+        if bool((spread > 1e-4 * expected.abs().max().clamp(min=1e-12)).all()) and float(expected.abs().max()) > 1e-6:
+            return net, state, x, expected
+    raise RuntimeError(f"no case of {function} with a map that varies in 20 draws")  # the harness's problem
+
+
 def call_args(target):
     return torch.tensor(target) if isinstance(target, list) else target
 
@@ -82,13 +99,11 @@ CASE_IDS = [f"{f}-{'x'.join(map(str, s))}-{'per-image' if isinstance(t, list) el
 @pytest.mark.parametrize("function, shape, target, layer", CASES, ids=CASE_IDS)
 def test_map_matches_captum(worker, function, shape, target, layer):
     """Attribution maps: the same values as captum's on a small GAP network"""
-    net, state = random_net()
-    x = torch.rand(shape)
+    net, state, x, expected = drawn_case(function, shape, target, layer)
     got = worker.call("attribution_pass", function=function, channels=CHANNELS, num_classes=NUM_CLASSES,
                       state=state, x=x, target=call_args(target), layer=layer)  # fmt: skip
     where = f" at model.features[{layer}]" if layer is not None else ""
-    check_close(f"{function}{where} for images {tuple(shape)} and target {target}", got["map"],
-                reference_map(function, net, x, torch.tensor(target) if isinstance(target, list) else target, layer))  # fmt: skip
+    check_close(f"{function}{where} for images {tuple(shape)} and target {target}", got["map"], expected)
 
 
 def check_behaviour(after, net, x, what):
@@ -109,6 +124,7 @@ def check_behaviour(after, net, x, what):
 @pytest.mark.parametrize("function", ["saliency", "guided_backprop", "cam", "grad_cam"])
 def test_map_leaves_no_hooks(worker, function):
     """Attribution maps: every hook added to the model is removed before the function returns"""
+    check_exact_first(worker, function, -1 if function == "grad_cam" else None)  # a function that does nothing adds no hook
     net, state = random_net()
     check_x = torch.rand(3, 3, 16, 16) - 0.5
     got = worker.call("attribution_pass", function=function, channels=CHANNELS, num_classes=NUM_CLASSES, state=state,
@@ -144,6 +160,15 @@ def test_feature_maps(worker, layers):
 def test_feature_maps_unknown_layer(worker):
     """feature_maps: a name the model does not have raises KeyError, and leaves no hook"""
     net, state = random_net()
+    x = torch.rand(2, 3, 8, 8)
+    got = worker.call("feature_maps_pass", channels=CHANNELS, num_classes=NUM_CLASSES, state=state, x=x, layers=["features.0"])
+    with torch.no_grad():
+        expected = net.features[0](x)
+    try:
+        check_close("feature_maps(...)['features.0']", got["maps"].get("features.0"), expected)
+    except AssertionError as exc:  # a function that always raises KeyError raises it for an unknown name too
+        raise AssertionError(f"this check counts only for a feature_maps that returns the maps of the layers the "
+                             f"model has: {exc}") from None  # fmt: skip
     x = torch.rand(2, 3, 8, 8)
     got = worker.call("unknown_layer_error", channels=CHANNELS, num_classes=NUM_CLASSES, state=state, x=x)
     check_equal("what feature_maps raised for the layer name 'no.such.layer'", got["raised"], "KeyError")
@@ -242,12 +267,12 @@ def check_exact_first(worker, function, layer):
     the function's docstring says: the map must first equal captum's on a
     network drawn here (a map made from the image alone passes no property).
     """
-    net, state = random_net()
-    x, target = torch.rand(3, 3, 16, 16), torch.tensor([0, 3, 1])
+    target = [0, 3, 1]
+    net, state, x, expected = drawn_case(function, (3, 3, 16, 16), target, layer)
     got = worker.call("attribution_pass", function=function, channels=CHANNELS, num_classes=NUM_CLASSES, state=state,
-                      x=x, target=target, layer=layer)  # fmt: skip
+                      x=x, target=torch.tensor(target), layer=layer)  # fmt: skip
     try:
-        check_close(f"{function}", got["map"], reference_map(function, net, x, target, layer))
+        check_close(f"{function}", got["map"], expected)
     except AssertionError as exc:
         raise AssertionError(f"this property is checked only for a {function} that matches captum's, and it does not: {exc}") from None
 

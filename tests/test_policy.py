@@ -72,7 +72,16 @@ FLAGGED = {
     "setattr on torch": ("setattr(torch, 'allclose', None)", "setattr() on something imported"),
     "a module handed around": ("mods = [torch]\nmods[0].library", "passes the module torch around"),
     "a module as a default": ("def f(lib=torch.nn):\n    return lib", "passes the module torch.nn around"),
-    "a module laundered through hw": ("from hw.answers import torch as t2", "does not define"),
+    "data shared between student modules": ("from hw.answers import REGISTRY", "not a function, class or constant"),
+    "a tensor subclass": ("class Shown(torch.Tensor):\n    pass", "extends torch.Tensor"),
+    "a parameter subclass": ("class P(torch.nn.Parameter):\n    pass", "extends torch.nn.Parameter"),
+    "a custom autograd function": ("class F(torch.autograd.Function):\n    pass", "extends torch.autograd.Function"),
+    "a computed base": ("class C(type(torch.zeros(1))):\n    pass", "which is not a class's name"),
+    "a base bound to a library class": ("Base = torch.Tensor\nclass C(Base):\n    pass", "not a class this module defines"),
+    "the dispatcher's keys": ("keys = torch.DispatchKeySet(torch.DispatchKey.Python)", "torch.DispatchKeySet"),
+    "the dispatcher's guards": ("g = torch.ExcludeDispatchKeyGuard", "torch.ExcludeDispatchKeyGuard"),
+    "a backend's kernel": ("f = torch.cudnn_convolution", "torch.cudnn_convolution"),
+    "a module laundered through hw": ("from hw.answers import torch as t2", "not a function, class or constant that hw/answers.py defines"),
     "a relative import": ("from . import layers", "relative import"),
     "async code": ("async def f():\n    pass", "async functions"),
 }
@@ -113,6 +122,9 @@ ALLOWED = {
     "the course's modules": "from hw.data import fast_mode",
     "open a file": "f = open('results.txt', 'w')",
     "main guard": "if __name__ == '__main__':\n    pass",
+    "a constant from a student module": "from hw.answers import part1_q1",
+    "torch's tensor functions and switches": "y = torch.clamp_(torch.exp(torch.zeros(2, dtype=torch.float64)), 0)\n"
+                                             "with torch.no_grad():\n    torch.manual_seed(0)",
 }
 
 
@@ -120,6 +132,39 @@ ALLOWED = {
 def test_allowed(source):
     body = textwrap.indent(textwrap.dedent(source), "        ")
     assert findings_for(f"class Layer:\n    def method(self, name, layer, result):\n{body}\n") == []
+
+
+def test_classes_extend_the_homework_and_listed_library_classes():
+    source = """
+        import abc
+        from typing import NamedTuple
+        from torch import nn
+        from torch.utils.data import Dataset
+        from hw.layers import Layer
+
+        class Net(nn.Sequential):
+            pass
+
+        class Block(Net, abc.ABC):
+            pass
+
+        class Pair(NamedTuple):
+            a: int
+
+        class Images(Dataset):
+            pass
+
+        class Mine(Layer):
+            pass
+
+        class Oops(ValueError):
+            pass
+
+        class Plain:
+            class Inner(Exception):
+                pass
+    """
+    assert findings_for(source, "hw/cnn.py") == []
 
 
 @pytest.mark.parametrize("file", ["hw/cnn.py", "hw/layers.py", "hw/optimizers.py", "hw/answers.py"])

@@ -50,7 +50,9 @@ for the rules above, which only read the code.
 """
 import argparse
 import ast
+import builtins
 import fnmatch
+import functools
 import importlib
 import io
 import string
@@ -87,6 +89,11 @@ class Library:
     # The student files that may use it (None: all), and why the others may not.
     files: tuple | None = None
     why_not_others: str = ""
+    # Computes ``attributes`` when they are first needed (torch's, from the installed torch).
+    listed_by: object = None
+
+    def names(self) -> frozenset | None:
+        return self.listed_by() if self.listed_by is not None else self.attributes
 
 
 ANY = Library()
@@ -145,10 +152,46 @@ STANDARD = {
     "warnings": only("warn", "catch_warnings", "simplefilter", "filterwarnings"),
     "urllib.request": only("urlopen", "urlretrieve", "Request"),  # downloads; the grader has no network
 }  # fmt: skip
+# torch's own names beside its tensor functions: types and constants, tensors made from nothing, and the switches
+# of gradients, random numbers, threads and printing. Not the dispatcher's keys and guards, TorchScript, the
+# compiler, storages or the backend-specific kernels.
+TORCH_EXTRAS = frozenset({
+    "Tensor", "Size", "device", "dtype", "Generator", "finfo", "iinfo", "layout", "memory_format", "strided",
+    "contiguous_format", "channels_last", "preserve_format", "inf", "nan", "pi", "e", "newaxis", "FloatTensor",
+    "DoubleTensor", "LongTensor", "IntTensor", "BoolTensor", "ByteTensor", "HalfTensor",
+    "tensor", "as_tensor", "asarray", "from_numpy", "zeros", "ones", "empty", "full", "eye", "arange", "range",
+    "linspace", "logspace", "rand", "randn", "randint", "randperm", "rand_like", "randn_like", "randint_like",
+    "normal", "scalar_tensor", "tril_indices", "triu_indices", "hann_window", "hamming_window", "bartlett_window",
+    "blackman_window", "kaiser_window", "vander", "broadcast_shapes", "promote_types", "result_type", "can_cast",
+    "is_tensor", "typename", "unique", "as_strided", "fill", "zero_",
+    "no_grad", "enable_grad", "inference_mode", "set_grad_enabled", "is_grad_enabled", "is_inference_mode_enabled",
+    "autocast", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
+    "use_deterministic_algorithms", "are_deterministic_algorithms_enabled", "get_num_threads", "set_num_threads",
+    "get_num_interop_threads", "set_num_interop_threads", "get_default_dtype", "set_default_dtype",
+    "set_printoptions", "get_float32_matmul_precision", "set_float32_matmul_precision", "save", "load",
+})  # fmt: skip
+
+
+@functools.cache
+def torch_names() -> frozenset:
+    """
+    What homework code may use of ``torch`` itself: its functions on tensors
+    (those torch.overrides lists as overridable, with their in-place forms
+    ``exp_``), its dtypes, and TORCH_EXTRAS. Its submodules are MODULES of their own.
+    """
+    import torch
+    import torch.overrides
+
+    functions = {f.__name__ for f in torch.overrides.get_overridable_functions().get(torch, ())}
+    in_place = {name for name in dir(torch) if name.endswith("_") and name[:-1] in functions}
+    dtypes = {name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype)}
+    return frozenset({n for n in functions | in_place | dtypes | TORCH_EXTRAS if not n.startswith("_")}
+                     - {"compile", "load_library"})
+
+
 MODULES = {
     **STANDARD,
-    "torch": Library(refused={"compile": "torch.compile (compiled code hides the operations it runs)",
-                              "load_library": "torch.load_library"}),
+    "torch": Library(listed_by=torch_names),
     **{name: ANY for name in (
         "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.utils.data", "torch.optim",
         "torch.optim.lr_scheduler", "torch.autograd", "torch.linalg", "torch.special", "torch.fft",
@@ -173,6 +216,10 @@ READABLE_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__"})
 # The dunder methods a class of the homework may define.
 CLASS_DUNDERS = frozenset({"__init__", "__repr__", "__str__", "__len__", "__getitem__", "__call__", "__iter__",
                            "__next__", "__post_init__"})  # fmt: skip
+# The library classes homework classes may extend (and their subclasses): not torch.Tensor, whose subclasses
+# are called back by PyTorch itself (printing a tensor runs its properties outside every dispatch mode).
+LIBRARY_BASES = ("torch.nn.Module", "torch.utils.data.Dataset", "torch.utils.data.Sampler", "torch.optim.Optimizer",
+                 "torch.optim.lr_scheduler.LRScheduler", "abc.ABC", "enum.Enum", "typing.NamedTuple")  # fmt: skip
 REFLECTION = ("getattr", "setattr", "delattr", "hasattr")
 # Decorators under which a method's first parameter is still the object it runs on (another decorator could call it
 # with anything: its first parameter is then an ordinary name).
@@ -371,17 +418,42 @@ def library_problem(chain: str, definitions=None, file=None) -> str | None:
     if module in STUDENT_MODULE_NAMES:
         defined = (definitions or {}).get(module)
         if defined is not None and rest[0] not in defined:
-            return f"uses {module}.{rest[0]}, which hw/{module[3:]}.py does not define (import it from where it comes from)"
+            return f"uses {module}.{rest[0]}, which is not a function, class or constant that hw/{module[3:]}.py " \
+                   "defines (student modules share code, not data: pass values as arguments; import a library's " \
+                   "names from the library)"  # fmt: skip
         return None
     if rest[0] in library.refused:
         return f"uses {library.refused[rest[0]]}, which homework code may not use"
-    if library.attributes is not None and rest[0] not in library.attributes:
-        return f"uses {module}.{rest[0]}, which homework code may not use (of {module} it may use: " \
-               f"{', '.join(sorted(library.attributes))})"  # fmt: skip
+    names = library.names()
+    if names is not None and rest[0] not in names:
+        shown = ", ".join(sorted(names)) if len(names) < 40 else "its functions on tensors, types and switches"
+        return f"uses {module}.{rest[0]}, which homework code may not use (of {module} it may use: {shown})"
     return None
 
 
 # -- reading a module ---------------------------------------------------------
+
+
+def library_object(chain: str):
+    """The object a dotted library name stands for (``torch.nn.Module``), or None."""
+    module, rest = resolve(chain)
+    obj = module_object(module)
+    for name in rest:
+        obj = getattr(obj, name, None)
+    return obj
+
+
+def base_problem(chain: str) -> str | None:
+    """Why homework classes may not extend the library class ``chain``, or None."""
+    obj = library_object(chain)
+    allowed = [library_object(name) for name in LIBRARY_BASES]
+    if obj is not None and any(obj is a for a in allowed):
+        return None
+    if isinstance(obj, type) and any(isinstance(a, type) and issubclass(obj, a) for a in allowed):
+        tensor = library_object("torch.Tensor")
+        if not (isinstance(tensor, type) and issubclass(obj, tensor)):
+            return None
+    return f"extends {chain}: homework classes extend their own classes or {', '.join(LIBRARY_BASES)}"
 
 
 def dotted(node):
@@ -671,9 +743,28 @@ class Reader(ast.NodeVisitor):
         for keyword in node.keywords:
             if keyword.arg == "metaclass":
                 self.flag(node, f"gives class {node.name} a metaclass")
+        for base in node.bases:
+            self.check_base(node, base)
         self.class_depth += 1
         self.generic_visit(node)
         self.class_depth -= 1
+
+    def check_base(self, node, base):
+        """A class extends a class of this module, of another student module, a built-in class or LIBRARY_BASES."""
+        root, chain = dotted(base)
+        if root is None:
+            self.flag(node, f"gives class {node.name} the base {ast.unparse(base)[:80]}, which is not a class's name")
+        elif root in self.imports:
+            full = self.imports[root] + chain[len(root):]
+            if resolve(full)[0] not in STUDENT_MODULE_NAMES and base_problem(full):
+                self.flag(node, f"class {node.name} {base_problem(full)}")
+        elif chain in self.class_names:
+            return
+        elif chain == root and root not in self.bindings and isinstance(getattr(builtins, root, None), type):
+            if root == "type":
+                self.flag(node, f"gives class {node.name} the base type (a metaclass)")
+        else:
+            self.flag(node, f"gives class {node.name} the base {chain}, which is not a class this module defines")
 
     def visit_FunctionDef(self, node):
         if node.name.startswith("__") and node.name not in CLASS_DUNDERS:
@@ -856,6 +947,7 @@ class Reader(ast.NodeVisitor):
         self.chain_parts, self.chain_roots, self.callees, self.method_calls = set(), set(), set(), set()
         self.made = [made_names(node.body)]
         self.own_methods = methods_of(node)
+        self.class_names = {c.name for c in ast.walk(node) if isinstance(c, ast.ClassDef)}
         self.generic_visit(node)
         for attribute in ast.walk(node):
             if isinstance(attribute, ast.Attribute) and isinstance(attribute.ctx, ast.Load) \
@@ -895,15 +987,33 @@ def parse(source: bytes, file: str):
 
 
 def definitions_of(tree) -> set:
-    """The top-level names a module defines itself (functions, classes, assignments; not what it imports)."""
+    """
+    The top-level names a module defines itself that other modules may use:
+    functions, classes and constants, not data another module could change
+    (student modules share code; values travel as arguments).
+    """
     names = set()
     for statement in tree.body:
         if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
             names.add(statement.name)
-        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None \
+                and is_constant(statement.value):  # fmt: skip
             targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
             names |= {n.id for n in assigned_names(targets)}
     return names
+
+
+def is_constant(node) -> bool:
+    """A literal that cannot change: a number, string, bytes, True/False/None, or a tuple of them (maths allowed)."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.Tuple):
+        return all(is_constant(e) for e in node.elts)
+    if isinstance(node, ast.UnaryOp):
+        return is_constant(node.operand)
+    if isinstance(node, ast.BinOp):
+        return is_constant(node.left) and is_constant(node.right)
+    return False
 
 
 def methods_of(tree, prefix: str = "") -> dict:
