@@ -81,6 +81,13 @@ FLAGGED = {
     "the dispatcher's keys": ("keys = torch.DispatchKeySet(torch.DispatchKey.Python)", "torch.DispatchKeySet"),
     "the dispatcher's guards": ("g = torch.ExcludeDispatchKeyGuard", "torch.ExcludeDispatchKeyGuard"),
     "a backend's kernel": ("f = torch.cudnn_convolution", "torch.cudnn_convolution"),
+    "a match statement's class pattern": ("def f(g):\n    match g:\n        case object(__globals__=d):\n            return d",
+                                          "a match statement"),
+    "a computed getattr on self": ("class T:\n    def get(self, key):\n        return getattr(self, key)",
+                                   "computed attribute name"),
+    "a nested class's method with a foreign self": ("def f():\n    class H:\n        def get(self):\n"
+                                                    "            return vars(self)\n    return H.get(torch)",
+                                                    "another object than self"),
     "a module laundered through hw": ("from hw.answers import torch as t2", "not a function, class or constant that hw/answers.py defines"),
     "a relative import": ("from . import layers", "relative import"),
     "async code": ("async def f():\n    pass", "async functions"),
@@ -104,7 +111,7 @@ def test_flagged(source, what):
 
 ALLOWED = {
     "getattr with a literal": 'w = getattr(layer, "w", None)',
-    "getattr and setattr on self": "value = getattr(self, name)\nsetattr(self, name, value)",
+    "setattr on self, and getattr of a literal name": "value = getattr(self, 'w')\nsetattr(self, name, value)",
     "vars of self": "state = vars(self)",
     "private attributes of self and super()": "self._cache = {}\nsuper().__init__()",
     "a named tuple's _asdict": "d = result._asdict()",
