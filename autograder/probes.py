@@ -855,6 +855,18 @@ def forward_work(model, in_size):
     return work.elements
 
 
+def predictions_untrained(model, test_x):
+    """The labels the network predicts before any training, without changing it or the random state."""
+    state = torch.random.get_rng_state()
+    model.eval()
+    try:
+        with torch.no_grad(), parameters_unchanged(model):
+            predictions = torch.cat([model(chunk).argmax(dim=1) for chunk in test_x.split(200)])
+    finally:
+        torch.random.set_rng_state(state)
+    return plain_tensor(predictions, "YourCNN's predictions before training")
+
+
 def check_no_pretraining(model, construction, in_size):
     """A network's constructor makes its parameters and may run a forward pass or two: it does not train the network."""
     num_parameters, per_image = sum(p.numel() for p in model.parameters()), forward_work(model, in_size)
@@ -877,6 +889,7 @@ def yourcnn_train(in_size, num_classes, train_x, train_y, test_x, epochs, batch_
     if not isinstance(model, torch.nn.Module):
         raise StudentError("YourCNN is not a torch.nn.Module")
     check_no_pretraining(model, construction, in_size)
+    before = predictions_untrained(model, test_x)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
@@ -895,7 +908,7 @@ def yourcnn_train(in_size, num_classes, train_x, train_y, test_x, epochs, batch_
     with torch.no_grad():
         with parameters_unchanged(model):
             predictions = torch.cat([model(chunk).argmax(dim=1) for chunk in test_x.split(200)])
-    return {"pred": plain_tensor(predictions, "YourCNN's predictions"),
+    return {"pred": plain_tensor(predictions, "YourCNN's predictions"), "pred_before": before,
             "num_parameters": int(sum(p.numel() for p in model.parameters()))}  # fmt: skip
 
 

@@ -16,6 +16,7 @@ SEED = 42  # the notebook's seed
 YOURCNN_RECIPE = dict(epochs=3, batch_size=50, lr=1e-3, seed=SEED)
 YOURCNN_TRAIN, YOURCNN_TEST = 2000, 1000
 ACCURACY_STEPS = [60, 66, 72, 78, 84, 90]  # one point at each: partial credit between 60% and 90%
+UNTRAINED_LIMIT = 50  # % before training: a network that needs no training (looks the images up) gets no point
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +26,15 @@ def yourcnn_accuracy(worker, notebook_training_images, held_out_seed):
     test_images, test_labels, _ = make_shapes(YOURCNN_TEST, held_out_seed("yourcnn-test-images"))
     got = worker.call("yourcnn_train", in_size=[3, 32, 32], num_classes=len(SHAPE_CLASSES),
                       train_x=train_x, train_y=train_y, test_x=test_images, **YOURCNN_RECIPE)  # fmt: skip
-    pred = got["pred"]
-    if tuple(pred.shape) != (YOURCNN_TEST,):
-        raise AssertionError(f"YourCNN's predictions: expected shape ({YOURCNN_TEST},), got {tuple(pred.shape)}")
+    pred, before = got["pred"], got["pred_before"]
+    for what, labels in (("predictions", pred), ("predictions before training", before)):
+        if tuple(labels.shape) != (YOURCNN_TEST,):
+            raise AssertionError(f"YourCNN's {what}: expected shape ({YOURCNN_TEST},), got {tuple(labels.shape)}")
+    untrained = 100.0 * float((before.long() == test_labels).float().mean())
+    if untrained >= UNTRAINED_LIMIT:
+        raise AssertionError(f"YourCNN classified {untrained:.1f}% of the held-out images before any training: its "
+                             "accuracy must come from the recipe's training, not from how it is built (a network "
+                             f"drawn at random is near chance, {100 / len(SHAPE_CLASSES):.0f}%)")  # fmt: skip
     return 100.0 * float((pred.long() == test_labels).float().mean())
 
 

@@ -527,7 +527,11 @@ class YourCNN(nn.Module):
     2,000 images of the Shapes set with Adam (learning rate 1e-3) for 3
     epochs in batches of 50 on one CPU core, and measures its accuracy on
     1,000 new Shapes images, drawn like the notebook's but not the same ones:
-    one point at each of 60, 66, 72, 78, 84 and 90% (six in all). Training
+    one point at each of 60, 66, 72, 78, 84 and 90% (six in all). The
+    accuracy must come from that training: built and not yet trained, the
+    network must be below 50% on those images (a random network is near
+    chance), its constructor may not train it, and its forward pass may not
+    change its parameters. Training
     has four minutes of its own on the grader's core, apart from the time of
     every other test; a network that needs longer loses these six points, so
     keep it under a minute on yours (the notebook's cell prints its time with
