@@ -61,19 +61,27 @@ def reference_map(function, net, x, target, layer=None):
 
 def drawn_case(function, shape, target, layer):
     """
-    A network, images and captum's map for them, drawn until the map varies in
-    every image: a map that is 0 everywhere (Grad-CAM's ReLU can cut all of
-    it) would be matched by a function that returns zeros.
+    A network, images and captum's map for them, drawn until the case tells
+    right from wrong: the map varies in every image (a map that is 0
+    everywhere would be matched by a function that returns zeros), and for
+    Grad-CAM, every image has negative evidence for its ReLU to cut.
     """
     target = torch.tensor(target) if isinstance(target, list) else target
-    for _ in range(20):
+    for _ in range(50):
         net, state = random_net()
         x = torch.rand(shape)
         expected = reference_map(function, net, x, target, layer)
+        scale = float(expected.abs().max())
         spread = expected.flatten(1).amax(dim=1) - expected.flatten(1).amin(dim=1)
-        if bool((spread > 1e-4 * expected.abs().max().clamp(min=1e-12)).all()) and float(expected.abs().max()) > 1e-6:
+        varies = scale > 1e-6 and bool((spread > 1e-4 * scale).all())
+        if varies and function == "grad_cam":
+            from captum.attr import LayerGradCam
+
+            signed = captum(LayerGradCam(net, net.features[layer]).attribute, x, target=target)
+            varies = bool((signed.flatten(1).amin(dim=1) < -1e-3 * signed.abs().max()).all())
+        if varies:
             return net, state, x, expected
-    raise RuntimeError(f"no case of {function} with a map that varies in 20 draws")  # the harness's problem
+    raise RuntimeError(f"no case of {function} that tells right from wrong in 50 draws")  # the harness's problem
 
 
 def call_args(target):

@@ -45,6 +45,9 @@ homework never needs this; if yours does it for a good reason, tell the staff.</
 so it left out {{ left_out_count }} other file{{ 's' if left_out_count != 1 }} of yours:
 {% for f in r.left_out[:20] %}<code>{{ f }}</code>{{ ", " if not loop.last }}{% endfor %}{% if left_out_count > 20 %} and {{ left_out_count - 20 }} more{% endif %}.
 Code your modules need must be in them (<code>python -m hw.check</code> says so before you hand in).</p>{% endif %}
+{% if r.skipped %}{% set skipped_count = r.skipped_count or r.skipped|length %}<p><strong>Not read:</strong> the grader reads
+only <code>hw/</code> and the notebooks, so it skipped {% for f in r.skipped[:20] %}<code>{{ f }}</code>{{ ", " if not loop.last }}{% endfor %}{% if skipped_count > 20 %} and {{ skipped_count - 20 }} more{% endif %}.
+Nothing was lost; <code>python -m hw.check</code> writes a zip without them.</p>{% endif %}
 
 <h2>Summary</h2>
 <table>

@@ -359,6 +359,8 @@ def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgra
     """
     reviews = load_reviews(out)
     summary = _summary(outcome, parts, reviews, settings, part_titles=titles)
+    if sub.skipped:
+        summary["skipped"] = sub.skipped  # bounded by write_student
     write_student(out, summary)
     write_graded_code(out, outcome.student, sub.folder if not sub.problem else None)
     _autograde(nbgrader, outcome.student, sub.folder, summary)

@@ -36,7 +36,15 @@ or with pip (Python 3.11):
     python3 -m venv ../cnn-hw-env && . ../cnn-hw-env/bin/activate
     pip install {pip_packages}
 
-(The environment lives next to this folder, not inside it: it is large and is not part of what you hand in.)
+(The environment lives next to this folder, not inside it: it is large and is not part of what you hand in;
+the grader reads only `hw/` and the notebooks, and skips anything else you leave in the folder.)
+
+On Linux without an NVIDIA GPU, install PyTorch's CPU build first, from PyTorch's own index: the default
+build brings CUDA libraries of several GB that a CPU never uses, the CPU build is a few hundred MB:
+
+    pip install {torch_packages} --index-url https://download.pytorch.org/whl/cpu
+
+then the `pip install` line above (pip keeps the CPU build). macOS and Windows builds are CPU-only already.
 
 Then open the notebooks from this folder:
 
@@ -112,7 +120,10 @@ def release_files(root: Path):
         files[f"tests/assets/{asset.name}"] = asset.read_bytes()
     files["environment.yml"] = (root / "environment.yml").read_bytes()
     names = ", ".join(nb.name for nb in source_notebooks(root))
-    files["README.md"] = STUDENT_README.format(notebooks=names, pip_packages=" ".join(pip_packages(root))).encode()
+    packages = pip_packages(root)
+    torch_packages = " ".join(p for p in packages if p.startswith(("torch==", "torchvision==")))
+    files["README.md"] = STUDENT_README.format(notebooks=names, pip_packages=" ".join(packages),
+                                               torch_packages=torch_packages).encode()  # fmt: skip
     return files
 
 

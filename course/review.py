@@ -84,10 +84,11 @@ def bound_summary(summary: dict) -> dict:
             test["message"] = bounded(test["message"])
     if isinstance(summary.get("flags"), list):
         summary["flags"] = bound_flags(summary["flags"])
-    left_out = summary.get("left_out")
-    if isinstance(left_out, list) and (len(left_out) > MAX_LISTED_FILES or any(len(str(n)) > MAX_FILE_NAME_CHARS for n in left_out)):
-        summary["left_out_count"] = summary.get("left_out_count") or len(left_out)
-        summary["left_out"] = [bounded_chars(n, MAX_FILE_NAME_CHARS) for n in left_out[:MAX_LISTED_FILES]]
+    for key in ("left_out", "skipped"):
+        names = summary.get(key)
+        if isinstance(names, list) and (len(names) > MAX_LISTED_FILES or any(len(str(n)) > MAX_FILE_NAME_CHARS for n in names)):
+            summary[f"{key}_count"] = summary.get(f"{key}_count") or len(names)
+            summary[key] = [bounded_chars(n, MAX_FILE_NAME_CHARS) for n in names[:MAX_LISTED_FILES]]
     answers = summary.get("answers")
     if isinstance(answers, dict):
         summary["answers"] = {bounded(k, 200): bounded_chars(v, MAX_ANSWER_CHARS) for k, v in answers.items()}

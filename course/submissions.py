@@ -27,6 +27,8 @@ from pathlib import Path
 
 from course import ASSIGNMENT
 
+# What is copied of a submission: hw/ and the notebooks beside it, the only files the grader reads; everything else
+# (a virtual environment, data sets, checkpoints, results) is skipped and listed. The limits are on what is copied.
 MAX_SUBMISSION_BYTES = 200 << 20
 MAX_SUBMISSION_FILES = 2000
 MAX_WRAPPERS = 4  # single folders around a submission that are looked through (alice/hw2/hw2/hw, an archive's top folder)
@@ -47,6 +49,7 @@ class Submission:
     source: Path  # folder or .zip as given
     folder: Path | None = None  # the staged copy, once staged
     problem: str | None = None  # why it could not be staged
+    skipped: list | None = None  # what the staged copy leaves out: top-level names, folders ending in "/"
 
 
 def student_id(name: str) -> str:
@@ -168,43 +171,101 @@ def discover(path) -> list[Submission]:
     )
 
 
-def _copy_tree(source: Path, dest: Path):
-    """Copies regular files and folders only (no links, devices or caches), within limits."""
-    total, count = 0, 0
+def read_by_grader(rel: Path) -> bool:
+    """Whether a path of a submission (relative to its root) is one the grader reads: hw/ or a notebook beside it."""
+    parts = rel.parts
+    if not parts or any(part in SKIPPED_DIRS for part in parts):
+        return False
+    return parts[0] == "hw" or (len(parts) == 1 and rel.suffix == ".ipynb")
+
+
+QUIET = {"__pycache__", ".ipynb_checkpoints", "__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}  # made by tools
+
+
+def note_skipped(skipped: set, rel: Path, is_dir: bool):
+    """Adds the top-level name of a path that is not copied (``data/``, ``.venv/``) to ``skipped``, unless a tool made it."""
+    top = rel.parts[0]
+    if top not in QUIET and not top.startswith("~$") and not (len(rel.parts) > 1 and rel.parts[0] == "hw"):
+        skipped.add(top + ("/" if is_dir or len(rel.parts) > 1 else ""))
+
+
+class _Limits:
+    """The copy's size and file count, refused with the limit that was hit."""
+
+    def __init__(self, name: str):
+        self.name, self.bytes, self.files = name, 0, 0
+
+    def add(self, size: int):
+        self.bytes, self.files = self.bytes + size, self.files + 1
+        if self.bytes > MAX_SUBMISSION_BYTES:
+            raise SubmissionError(f"{self.name}: hw/ and the notebooks hold more than {MAX_SUBMISSION_BYTES >> 20} MiB")
+        if self.files > MAX_SUBMISSION_FILES:
+            raise SubmissionError(f"{self.name}: hw/ and the notebooks hold more than {MAX_SUBMISSION_FILES} files")
+
+
+def _copy_tree(source: Path, dest: Path, skipped: set):
+    """Copies the regular files the grader reads (no links, devices or caches), within limits; names the rest in ``skipped``."""
+    limits = _Limits(shown_name(source.name + "/"))
     for path in sorted(source.rglob("*")):
         rel = path.relative_to(source)
-        if any(part in SKIPPED_DIRS for part in rel.parts):
-            continue
         mode = path.lstat().st_mode
+        if not read_by_grader(rel):
+            note_skipped(skipped, rel, stat.S_ISDIR(mode))
+            continue
         if stat.S_ISDIR(mode):
             (dest / rel).mkdir(parents=True, exist_ok=True)
         elif stat.S_ISREG(mode):
-            total += path.stat().st_size
-            count += 1
-            if total > MAX_SUBMISSION_BYTES or count > MAX_SUBMISSION_FILES:
-                raise SubmissionError(
-                    f"submission is larger than {MAX_SUBMISSION_BYTES >> 20} MiB or {MAX_SUBMISSION_FILES} files"
-                )
+            limits.add(path.stat().st_size)
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest / rel)
 
 
-def _extract_zip(archive: Path, dest: Path):
-    """Extracts regular files only, refusing absolute paths, '..' and oversized archives."""
+def _zip_root(names: list) -> tuple | None:
+    """The folder of an archive that holds the submission (hw/ or notebooks), as path parts; None when none does."""
+    roots = []
+    for name in names:
+        parts = Path(name).parts
+        if any(part in SKIPPED_DIRS for part in parts):
+            continue
+        if "hw" in parts[:-1]:
+            roots.append(parts[: parts.index("hw")])
+        elif parts and parts[-1].endswith(".ipynb"):
+            roots.append(parts[:-1])
+    return min(roots, key=lambda r: (len(r), r)) if roots else None
+
+
+def _extract_zip(archive: Path, dest: Path, skipped: set):
+    """
+    Extracts the regular files the grader reads (hw/ and the notebooks beside
+    it, wherever the archive puts them), refusing absolute paths and '..';
+    names what else it holds in ``skipped``. An archive without hw/ or
+    notebooks is extracted whole (caches and environments aside), so that
+    the problem can say what it holds.
+    """
     try:
         with zipfile.ZipFile(archive) as zf:
-            members = [m for m in zf.infolist() if not m.is_dir()]
-            if sum(m.file_size for m in members) > MAX_SUBMISSION_BYTES or len(members) > MAX_SUBMISSION_FILES:
-                raise SubmissionError(f"{archive.name}: unpacks to more than {MAX_SUBMISSION_BYTES >> 20} MiB")
+            members = [m for m in zf.infolist() if not m.is_dir() and not stat.S_ISLNK(m.external_attr >> 16)]
             for member in members:
                 name = Path(member.filename)
                 if name.is_absolute() or ".." in name.parts:
                     raise SubmissionError(f"{archive.name}: refuses to unpack {member.filename!r} outside its folder")
-                if stat.S_ISLNK(member.external_attr >> 16):
-                    continue
-                if any(part in SKIPPED_DIRS or part == "__MACOSX" for part in name.parts):
-                    continue
-                target = dest / name
+            members = [m for m in members if "__MACOSX" not in Path(m.filename).parts]
+            root = _zip_root([m.filename for m in members])
+            kept = []
+            for member in members:
+                parts = Path(member.filename).parts
+                if root is None:
+                    if not any(part in SKIPPED_DIRS for part in parts):
+                        kept.append(member)
+                elif parts[: len(root)] == root and read_by_grader(Path(*parts[len(root):])):
+                    kept.append(member)
+                elif parts[: len(root)] == root:
+                    note_skipped(skipped, Path(*parts[len(root):]), False)
+            limits = _Limits(shown_name(archive.name))
+            for member in kept:
+                limits.add(member.file_size)
+            for member in kept:
+                target = dest / member.filename
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(member) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out)
@@ -230,9 +291,10 @@ def stage(submission: Submission, staging: Path) -> Submission:
         shutil.rmtree(dest)
     unpacked = staging / submission.student / "unpacked"
     try:
+        skipped = set()
         if submission.source.is_file():
             unpacked.mkdir(parents=True)
-            _extract_zip(submission.source, unpacked)
+            _extract_zip(submission.source, unpacked, skipped)
             root, _ = locate(unpacked)
             if root is not None and root.is_file():
                 raise SubmissionError(f"{submission.source.name}: holds another .zip ({shown_name(root.name)}); "
@@ -242,8 +304,9 @@ def stage(submission: Submission, staging: Path) -> Submission:
             root, _ = locate(submission.source)
             root = root if root is not None and root.is_dir() else submission.source
         dest.mkdir(parents=True)
-        _copy_tree(root, dest)
+        _copy_tree(root, dest, skipped)
         submission.folder = dest
+        submission.skipped = sorted(skipped)
         if not (dest / "hw").is_dir():
             found = _listing(dest)
             submission.problem = f"it has no hw/ folder, which holds the code the hidden tests grade (found: {found})"

@@ -60,3 +60,11 @@ def test_hidden_results_in_the_notebook_say_a_problem_once():
     problem = "it has no hw/ folder, which holds the code the hidden tests grade (found: nothing)"
     text = hidden_results_markdown(results([a_test(str(i), message=problem) for i in range(5)], problem=problem), "part1")
     assert text.count("it has no hw/ folder") == 1
+
+
+def test_feedback_lists_what_the_grader_skipped():
+    from course.feedback import render_feedback
+
+    page = render_feedback({"student": "eve", "score": 0, "max_score": 0, "parts": {}, "tests": [],
+                            "skipped": [".venv/", "data/"]})  # fmt: skip
+    assert "it skipped <code>.venv/</code>, <code>data/</code>." in page and "Nothing was lost" in page

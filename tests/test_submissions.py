@@ -181,3 +181,50 @@ def test_notebooks_that_cannot_be_read_are_named_not_raised(tmp_path):
     assert found["Part1_Backprop.ipynb"] == "it is a folder, not a notebook file"
     assert found["Part2_Optimization.ipynb"].startswith("it ")
     assert found["Part3_Convolution.ipynb"] == "it is not a Jupyter notebook (Unsupported nbformat version 99)"
+
+
+def fill_as_a_student_does(write):
+    """A homework folder as students leave it: a virtual environment, data, results and a checkpoint beside hw/."""
+    write("hw/layers.py", "# student code\n")
+    write("hw/__pycache__/layers.cpython-311.pyc", b"\0")
+    write("Part1_Backprop.ipynb", "{}")
+    write(".ipynb_checkpoints/Part1_Backprop-checkpoint.ipynb", "{}")
+    for i in range(2500):  # more files than a submission may hold: all in the environment
+        write(f".venv/lib/python3.11/site-packages/pkg/m{i}.py", "")
+    write("data/cifar-10-batches-py/data_batch_1", b"\0" * (1 << 20))
+    write("results/run_L2_K32.json", "{}")
+    write("checkpoint.pt", b"\0")
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["folder", "zip"])
+def test_environments_data_and_results_are_skipped_and_listed(tmp_path, packed):
+    """The grader reads hw/ and the notebooks: what else a student's folder holds is no reason to refuse it."""
+    if packed:
+        source = tmp_path / "eve.zip"
+        with zipfile.ZipFile(source, "w") as zf:
+            fill_as_a_student_does(lambda name, data: zf.writestr(f"{ASSIGNMENT}/{name}", data))
+    else:
+        source = tmp_path / "eve"
+
+        def write(name, data):
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            (source / name).write_bytes(data.encode() if isinstance(data, str) else data)
+
+        fill_as_a_student_does(write)
+    sub = stage(Submission("eve", source), tmp_path / "staging")
+    assert sub.problem is None
+    assert sub.skipped == [".venv/", "checkpoint.pt", "data/", "results/"]
+    staged = sorted(p.relative_to(sub.folder).as_posix() for p in sub.folder.rglob("*") if p.is_file())
+    assert staged == ["Part1_Backprop.ipynb", "hw/layers.py"]
+
+
+@pytest.mark.parametrize("count, size, said", [(2001, 1, "more than 2000 files"), (1, 201 << 20, "more than 200 MiB")],
+                         ids=["files", "bytes"])  # fmt: skip
+def test_a_limit_says_which_limit(tmp_path, count, size, said):
+    folder = tmp_path / "fay"
+    (folder / "hw").mkdir(parents=True)
+    for i in range(count):
+        with open(folder / "hw" / f"f{i}.txt", "wb") as f:
+            f.truncate(size)  # sparse: nothing written
+    sub = stage(Submission("fay", folder), tmp_path / "staging")
+    assert sub.problem == f"fay/: hw/ and the notebooks hold {said}"
