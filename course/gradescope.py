@@ -568,6 +568,11 @@ def summary_output(summary: dict, titles: dict, answers: list) -> str:
         lines += ["", f"Not graded: the grader runs only the homework's own modules of hw/, so it left out "
                       f"{', '.join(left_out[:20])}{f' and {more} more' if more > 0 else ''}. "
                       "Code your modules need must be in them (python -m hw.check says so before you hand in)."]
+    skipped = summary.get("skipped") or []
+    if skipped:
+        more = (summary.get("skipped_count") or len(skipped)) - min(20, len(skipped))
+        lines += ["", f"Not read: the grader reads only hw/ and the notebooks, so it skipped "
+                      f"{', '.join(skipped[:20])}{f' and {more} more' if more > 0 else ''}. Nothing was lost."]
     flags = summary.get("flags") or []
     if flags:
         withheld = sum(1 for t in summary["tests"] if t.get("withheld"))
@@ -618,7 +623,7 @@ def grade(root: Path, started: float) -> dict:
     from course import isolation
     from course.budget import Budget
     from course.grade import run_suite
-    from course.review import apply_review, summary_of
+    from course.review import apply_review, bound_summary, summary_of
 
     if isolation.running_as_root():
         lock_down(root)
@@ -648,6 +653,9 @@ def grade(root: Path, started: float) -> dict:
     parts = sorted({t["part"] for t in config["catalog"]})
     summary = summary_of(outcome.student, tests, parts, outcome.flags, None, problem=outcome.problem,
                          answers=outcome.answers, left_out=outcome.left_out)  # fmt: skip
+    if sub.skipped:
+        summary["skipped"] = sub.skipped
+        bound_summary(summary)
     extra = {
         "isolation": outcome.isolation,
         "suite_seconds": round(outcome.seconds, 1),
