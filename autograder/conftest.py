@@ -23,7 +23,7 @@ from course import ASSIGNMENT, REPO_ROOT, STUDENT_MODULES
 from course.isolation import choose_level
 from course.review import bounded as bounded_text
 from course.review import withheld_message, write_atomically
-from course.sandbox import Budget, ProbeError, Worker, return_freed_memory
+from course.sandbox import Budget, MachineBusy, ProbeError, Worker, return_freed_memory
 from course.secret import course_secret
 from course.secret import held_out_seed as derive_seed
 from hw import policy
@@ -361,6 +361,9 @@ def failure_message(excinfo):
     exc = excinfo.value
     if isinstance(exc, ProbeError):
         return bounded(str(exc)), False
+    if isinstance(exc, MachineBusy):
+        return bounded(f"not run: {exc}. This is the grader's problem, not yours: the check runs again when the "
+                       "course grades again"), True  # fmt: skip
     if isinstance(exc, AssertionError):
         return bounded(str(exc).strip() or "the result differs from the expected one"), False
     return bounded(f"internal grader error ({type(exc).__name__}: {exc}); please tell the course staff"), True

@@ -364,7 +364,13 @@ def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgra
     write_student(out, summary)
     write_graded_code(out, outcome.student, sub.folder if not sub.problem else None)
     _autograde(nbgrader, outcome.student, sub.folder, summary)
-    summary["fingerprint"] = fingerprint
+    broken = [t["name"] for t in outcome.harness_errors]
+    if broken:
+        # Not the student's failure: without the fingerprint, the next run grades this submission again.
+        summary["grader_problem"] = (f"{len(broken)} check(s) could not run for the grader's sake ({', '.join(broken[:5])}"
+                                     f"{' ...' if len(broken) > 5 else ''}): grade again to run them")  # fmt: skip
+    else:
+        summary["fingerprint"] = fingerprint
     write_student(out, summary)
     return summary
 
@@ -484,7 +490,7 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
                     # Rebuilt from every results.json: often enough to follow a long run, not once per student.
                     write_gradebook(out)
                     csv_written = time.monotonic()
-                for problem in (summary.get("problem"), summary.get("notebook_problem")):
+                for problem in (summary.get("problem"), summary.get("notebook_problem"), summary.get("grader_problem")):
                     if problem:
                         note_problem(f"{outcome.student}: {problem}")
                 for name, why in (summary.get("stand_in_notebooks") or {}).items():

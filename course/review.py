@@ -76,7 +76,7 @@ def bound_summary(summary: dict) -> dict:
     (MAX_FLAGS of them), files left out (MAX_LISTED_FILES names), answers.
     Idempotent: a bounded summary stays as it is. Returns the summary.
     """
-    for key in ("problem", "notebook_problem"):
+    for key in ("problem", "notebook_problem", "grader_problem"):
         if summary.get(key):
             summary[key] = bounded(summary[key])
     for test in summary.get("tests") or []:
@@ -261,7 +261,8 @@ def read_summaries(out: Path):
 
 def problem_of(summary) -> str:
     """Why a student's row is not a plain grade: the submission or its notebooks could not be graded."""
-    return bounded("; ".join(p for p in (summary.get("problem"), summary.get("notebook_problem")) if p))
+    return bounded("; ".join(p for p in (summary.get("problem"), summary.get("notebook_problem"),
+                                         summary.get("grader_problem")) if p))  # fmt: skip
 
 
 def notes_of(summary) -> str:

@@ -51,8 +51,82 @@ WATCH_INTERVAL = 0.2  # seconds between two looks at the worker's memory and dis
 WATCH_DISK_SLACK_BYTES = 1 << 20
 
 
+# A time limit counts the time the worker ran or could have run, not the time it waited for a CPU that other work
+# held (Linux's per-task run-queue wait, /proc/<pid>/schedstat): a grade does not move with the machine's load. When
+# the wall time reaches this many times a limit first, the machine, not the submission, is too slow.
+MAX_LOAD_FACTOR = 4.0
+POLL_SECONDS = 0.5  # how often a wait looks at the worker's run-queue time
+
+
 class ProbeError(Exception):
     """A probe could not produce a result; the message is meant for the student."""
+
+
+class MachineBusy(Exception):
+    """The grading machine was too busy for a probe to finish in time: the grader's problem, never the student's."""
+
+
+def runqueue_wait(pid) -> float:
+    """Seconds the task ``pid`` has spent runnable but waiting for a CPU (0 where Linux does not say)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError, TypeError):
+        return 0.0
+
+
+def worker_task(pid):
+    """The worker's own Python process under ``pid`` (bubblewrap's child, or ``pid`` itself), or None before it runs."""
+    todo = [pid]
+    while todo:
+        current = todo.pop(0)
+        try:
+            with open(f"/proc/{current}/comm") as f:
+                if f.read().startswith("python"):
+                    return current
+            with open(f"/proc/{current}/task/{current}/children") as f:
+                todo += [int(child) for child in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+class Clock:
+    """
+    The time that counts against one limit: wall time less the time the
+    worker's Python process waited for a CPU. ``remaining()`` is what is left
+    of the limit, or of the wall-time cap (MAX_LOAD_FACTOR x the limit).
+    """
+
+    def __init__(self, pid, limit):
+        self.pid, self.limit = pid, limit
+        self.started = time.monotonic()
+        self.task, self.waited_before = None, 0.0
+        self.stopped = None  # the time used when the wait ended: the grader's own work after it is not counted
+        self._find_task()
+
+    def stop(self):
+        self.stopped = self.used()
+
+    def _find_task(self):
+        if self.task is None and self.pid is not None:
+            self.task = worker_task(self.pid)
+            self.waited_before = runqueue_wait(self.task) if self.task else 0.0
+
+    def used(self) -> float:
+        if self.stopped is not None:
+            return self.stopped
+        self._find_task()
+        waited = runqueue_wait(self.task) - self.waited_before if self.task else 0.0
+        return max(0.0, time.monotonic() - self.started - waited)
+
+    def remaining(self) -> float:
+        wall_left = self.started + self.limit * MAX_LOAD_FACTOR - time.monotonic()
+        return min(self.limit - self.used(), wall_left)
+
+    def machine_was_busy(self) -> bool:
+        """Whether the wall-time cap ran out while the worker had used less than its limit."""
+        return self.used() < self.limit
 
 
 class ProtocolViolation(ProbeError):
@@ -229,6 +303,7 @@ class Worker:
         }
         bubblewrap = self.level == isolation.BUBBLEWRAP
         self._stop_reason = None
+        self._clock = None
         started = time.monotonic()
         self._limited_by_budget = self.budget.seconds - self.seconds_used < self.budget.startup_seconds
         self._proc = subprocess.Popen(
@@ -259,7 +334,7 @@ class Worker:
                 "starting up and importing your code",
             )  # fmt: skip
         finally:
-            self.seconds_used += time.monotonic() - started
+            self.seconds_used += self._clock.used() if self._clock else time.monotonic() - started
         self.import_errors = hello["import_errors"]
         self.starts += 1
 
@@ -346,18 +421,21 @@ class Worker:
         buffer = io.BytesIO()
         buffer.write(bytes(4))  # the frame's length, filled in below: the payload is never copied
         torch.save({**message, "id": request_id}, buffer)
-        deadline = time.monotonic() + limit
+        clock = Clock(self._proc.pid if self._proc else None, limit)
+        self._clock = clock
         try:
             with buffer.getbuffer() as frame:
                 struct.pack_into(">I", frame, 0, len(frame) - 4)
-                self._write(frame, deadline, limit, doing)
+                self._write(frame, clock, doing)
             del buffer
             return_freed_memory()  # before the wait: the request's data is not needed while the worker computes
-            reply = self._read_frame(deadline, limit, doing)
+            reply = self._read_frame(clock, doing)
+            clock.stop()
             if not isinstance(reply, dict) or reply.get("id") != request_id:
                 raise self._violation("a message that is not the answer to the grader's request")
             return reply
-        except ProbeError:
+        except (ProbeError, MachineBusy):
+            clock.stop()
             self._kill()
             raise
 
@@ -370,10 +448,13 @@ class Worker:
         self.fatal = message
         return ProtocolViolation(message)
 
-    def _timed_out(self, limit, doing):
+    def _timed_out(self, clock, doing):
+        if clock.machine_was_busy():
+            return MachineBusy(f"the grading machine was too busy to finish {doing} in {clock.limit * MAX_LOAD_FACTOR:.0f} s "
+                               f"(your code had {clock.used():.0f} s of its {clock.limit:.0f} s)")  # fmt: skip
         if self._limited_by_budget:
             return self._out_of_time()
-        return ProbeError(f"timed out after {limit:.0f} s while {doing}")
+        return ProbeError(f"timed out after {clock.limit:.0f} s while {doing}")
 
     def _out_of_time(self):
         self.fatal = (
@@ -382,13 +463,15 @@ class Worker:
         )
         return ProbeError(self.fatal)
 
-    def _write(self, data, deadline, limit, doing):
+    def _write(self, data, clock, doing):
         view = memoryview(data)
         while view:
-            remaining = deadline - time.monotonic()
-            _, ready, _ = select.select([], [self._to_worker], [], max(remaining, 0))
+            remaining = clock.remaining()
+            if remaining <= 0:
+                raise self._timed_out(clock, doing)
+            _, ready, _ = select.select([], [self._to_worker], [], min(remaining, POLL_SECONDS))
             if not ready:
-                raise self._timed_out(limit, doing)
+                continue
             try:
                 view = view[os.write(self._to_worker, view[: 1 << 16]) :]
             except BlockingIOError:
@@ -396,13 +479,15 @@ class Worker:
             except BrokenPipeError:
                 raise ProbeError(self._death_reason(doing)) from None
 
-    def _read_exactly(self, size, deadline, limit, doing):
+    def _read_exactly(self, size, clock, doing):
         chunks = []
         while size:
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([self._from_worker], [], [], max(remaining, 0))
+            remaining = clock.remaining()
+            if remaining <= 0:
+                raise self._timed_out(clock, doing)
+            ready, _, _ = select.select([self._from_worker], [], [], min(remaining, POLL_SECONDS))
             if not ready:
-                raise self._timed_out(limit, doing)
+                continue
             chunk = os.read(self._from_worker, min(size, 1 << 20))
             if not chunk:
                 raise ProbeError(self._death_reason(doing))
@@ -410,11 +495,11 @@ class Worker:
             size -= len(chunk)
         return b"".join(chunks)
 
-    def _read_frame(self, deadline, limit, doing):
-        (size,) = struct.unpack(">I", self._read_exactly(4, deadline, limit, doing))
+    def _read_frame(self, clock, doing):
+        (size,) = struct.unpack(">I", self._read_exactly(4, clock, doing))
         if size > MAX_FRAME_BYTES:
             raise self._violation(f"a message of {size} bytes (more than any answer can be)")
-        payload = self._read_exactly(size, deadline, limit, doing)
+        payload = self._read_exactly(size, clock, doing)
         try:
             return torch.load(io.BytesIO(payload), weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unreadable frame is a forgery: the worker only sends plain data
@@ -444,8 +529,17 @@ class Worker:
         fails to import, raises, hangs, crashes, exhausts a budget or returns
         something invalid. A probe of OWN_TIME_SECONDS runs for at most its own
         time, which the submission's time budget neither limits nor pays for
-        (once that budget is spent, though, no probe runs).
+        (once that budget is spent, though, no probe runs). Time is counted
+        without the machine's load (Clock); a probe the machine was too busy
+        to finish runs once more in a fresh worker, and then raises
+        MachineBusy, the grader's problem.
         """
+        try:
+            return self._call(probe, timeout, kwargs)
+        except MachineBusy:
+            return self._call(probe, timeout, kwargs)
+
+    def _call(self, probe, timeout, kwargs):
         own_time = OWN_TIME_SECONDS.get(probe)
         if self.fatal:
             raise ProbeError(self.fatal)
@@ -464,12 +558,13 @@ class Worker:
             probe_limit = timeout or self.budget.probe_seconds
             limit = min(probe_limit, self.budget.seconds - self.seconds_used)
             self._limited_by_budget = limit < probe_limit
+        self._clock = None
         started = time.monotonic()
         try:
             response = self._exchange({"probe": probe, "kwargs": kwargs}, limit, self.describe(probe, kwargs))
         finally:
             if not own_time:
-                self.seconds_used += time.monotonic() - started
+                self.seconds_used += self._clock.used() if self._clock else time.monotonic() - started
         if not response.get("ok"):
             raise ProbeError(str(response.get("error")))
         return response.get("value")

@@ -2,6 +2,9 @@
 The sandboxed worker against hostile and broken submissions: each fails with a
 readable reason, and nothing it does reaches the grader or other students.
 """
+import os
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -316,6 +319,57 @@ def test_a_probe_with_its_own_time_is_not_paid_from_the_budget(worker_for, monke
     with pytest.raises(ProbeError, match=r"timed out after 2 s"):
         relu_pass(worker)
     assert worker.seconds_used > used
+
+
+BURNING_RELU = """
+import time
+def _burn(self, x, **kw):
+    end = time.process_time() + 1.5  # 1.5 s of CPU, however long the machine makes that take
+    while time.process_time() < end:
+        pass
+    self.grad_cache["x"] = x
+    return torch.where(x > 0, x, torch.zeros_like(x))
+ReLU.forward = _burn
+"""
+
+
+def test_the_machines_load_does_not_count(worker_for):
+    """
+    A probe that needs 1.5 s of CPU passes its 3 s limit while two busy
+    processes share its CPU (about 4.5 s of wall time): the time it waited for
+    the CPU is the machine's, not the submission's.
+    """
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(previous)})  # the worker and the burners inherit it: one CPU for the three
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        worker = worker_for(layers=SOLUTION + BURNING_RELU, timeout=3.0)
+        worker.call("layer_pass", spec={"cls": "Sigmoid"}, x=torch.zeros(1, 1), douts=[])  # starts the worker
+        before, started = worker.seconds_used, time.monotonic()
+        result, x = relu_pass(worker)
+        wall = time.monotonic() - started
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+        os.sched_setaffinity(0, previous)
+    assert torch.equal(result["outs"][0], torch.relu(x))
+    assert wall > 3.0, f"the machine was not busy enough to test anything ({wall:.1f} s)"
+    assert worker.seconds_used - before < 3.0 < wall, "the time waited for the CPU was taken from the budget"
+
+
+def test_a_clock_tells_the_machines_slowness_from_the_submissions(monkeypatch):
+    now, waited = [100.0], [0.0]
+    monkeypatch.setattr(sandbox.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(sandbox, "worker_task", lambda pid: 1)
+    monkeypatch.setattr(sandbox, "runqueue_wait", lambda pid: waited[0])
+    busy = sandbox.Clock(pid=1, limit=2.0)
+    now[0], waited[0] = 108.0, 7.0  # 8 s of wall time, 7 of them waiting for a CPU: 1 s used, the cap reached
+    assert busy.used() == 1.0 and busy.remaining() <= 0 and busy.machine_was_busy()
+    waited[0] = 0.0
+    slow = sandbox.Clock(pid=1, limit=2.0)
+    now[0] = 110.5  # 2.5 s running or sleeping: the submission's own time
+    assert slow.remaining() < 0 and not slow.machine_was_busy()
 
 
 DISK_HOG = """
