@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from checks import check_close, check_equal
+from checks import check_close, check_equal, check_shape
 from sklearn.metrics import roc_curve
 
 import reference_models as ref
@@ -26,13 +26,13 @@ def scores_batch(n=12, c=5, scale=3.0):
 
 def check_labels(what, got, expected, proba):
     """Equal labels, else how many differ and the first of them, with its probabilities."""
-    check_equal(f"{what}: number of labels", len(got), len(expected))
+    check_shape(f"{what}: the labels", got, expected.shape)
     wrong = [i for i, (g, e) in enumerate(zip(got.tolist(), expected.tolist())) if g != e]
     if wrong:
         i = wrong[0]
         shown = ", ".join(f"{p:.3f}" for p in proba[i].tolist())
         raise AssertionError(f"{what}: {len(wrong)} of {len(expected)} labels differ; the first is sample {i} with "
-                             f"probabilities ({shown}): expected {int(expected[i])}, got {int(got[i])}")  # fmt: skip
+                             f"probabilities ({shown}): expected {expected[i].item()}, got {got[i].item()}")  # fmt: skip
 
 
 @pytest.mark.points(2)

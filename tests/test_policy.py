@@ -362,3 +362,13 @@ def test_check_says_what_the_grader_will_say(tmp_path, name, said):
     example = next(e for e in load_examples() if e.name == name)
     code, out = run_check(build_example(example, tmp_path / name), "--no-zip")
     assert code == 1 and said in out and "Not ready" in out, out
+
+
+def test_code_nested_too_deep_is_refused_not_a_crash():
+    """The rules walk the syntax tree: a module nested deeper than anyone writes is unreadable, with why."""
+    deep = "y = " + " + ".join(["1"] * 500) + "\n"
+    findings, problem = policy.check_source(deep.encode(), "hw/answers.py")
+    assert findings == [] and "nests its code more than 100 levels deep" in problem
+    nested = "x = " + "[" * 150 + "]" * 150 + "\n"
+    assert "nests its code more than 100 levels deep" in policy.check_source(nested.encode(), "hw/answers.py")[1]
+    assert policy.check_source(b"y = " + b" + ".join([b"1"] * 90) + b"\n", "hw/answers.py") == ([], None)

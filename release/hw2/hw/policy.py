@@ -992,11 +992,30 @@ def parse(source: bytes, file: str):
     if "\0" in text:
         return None, f"{file} contains a NUL byte: it is not Python source"
     try:
-        return ast.parse(text, filename=file), None
+        tree = ast.parse(text, filename=file)
     except SyntaxError:
         return None, None  # Python's own message says where, when the module is imported
     except (ValueError, RecursionError, MemoryError) as exc:
         return None, f"{file} cannot be parsed ({type(exc).__name__})"
+    if nesting(tree) > MAX_NESTING:
+        # The rules walk the tree recursively: code nested deeper than anyone writes could exhaust the interpreter's
+        # recursion limit, and code the rules cannot read does not run.
+        return None, f"{file} nests its code more than {MAX_NESTING} levels deep (an expression or block inside another): " \
+                     "split it into smaller statements"  # fmt: skip
+    return tree, None
+
+
+MAX_NESTING = 100
+
+
+def nesting(tree) -> int:
+    """How deep the syntax tree goes (counted without recursion)."""
+    deepest, todo = 0, [(tree, 1)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        todo += [(child, depth + 1) for child in ast.iter_child_nodes(node)]
+    return deepest
 
 
 def definitions_of(tree) -> set:
