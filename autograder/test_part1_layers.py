@@ -142,19 +142,27 @@ def test_cross_entropy(worker, from_scratch, scale):
 @pytest.mark.points(2)
 @pytest.mark.parametrize("p", [0.2, 0.7])
 def test_dropout_train(worker, from_scratch, p):
-    """Dropout in training mode: drops a fraction p, rescales the rest by 1/(1-p), backward uses the same mask"""
+    """Dropout in training mode: drops a random fraction p anew at each pass, rescales the rest by 1/(1-p), backward uses the same mask"""
     from_scratch(LAYER_RULE, "Dropout")
-    x, dout = mixed_signs(200, 100), torch.randn(200, 100)
-    result = worker.call("layer_pass", spec={"cls": "Dropout", "args": [p]}, x=x, douts=[dout], train=True)
-    out, dx = result["outs"][0], result["dxs"][0]
-    check_shape("Dropout.forward", out, x.shape)
-    kept = out != 0
-    dropped = 1 - kept.double().mean().item()
-    if abs(dropped - p) > 0.03:
-        raise AssertionError(f"Dropout(p={p}): dropped a fraction {dropped:.3f} of the elements, expected about {p}")
-    check_close(f"Dropout(p={p}): kept elements (expected x / (1 - p))", out[kept], x[kept] / (1 - p))
-    check_close(f"Dropout(p={p}).backward (expected dout / (1 - p) where kept, 0 where dropped)",
-                dx, torch.where(kept, dout / (1 - p), torch.zeros_like(dout)))
+    x, douts = mixed_signs(200, 100), [torch.randn(200, 100), torch.randn(200, 100)]
+    result = worker.call("layer_pass", spec={"cls": "Dropout", "args": [p]}, x=x, douts=douts, train=True)
+    masks = []
+    for i, (out, dx, dout) in enumerate(zip(result["outs"], result["dxs"], douts), start=1):
+        what = f"Dropout(p={p}), pass {i}"
+        check_shape(f"{what}: forward", out, x.shape)
+        kept = out != 0
+        dropped = 1 - kept.double().mean().item()
+        if abs(dropped - p) > 0.03:
+            raise AssertionError(f"{what}: dropped a fraction {dropped:.3f} of the elements, expected about {p}")
+        check_close(f"{what}: kept elements (expected x / (1 - p))", out[kept], x[kept] / (1 - p))
+        check_close(f"{what}: backward (expected dout / (1 - p) where kept, 0 where dropped)",
+                    dx, torch.where(kept, dout / (1 - p), torch.zeros_like(dout)))  # fmt: skip
+        masks.append(~kept)
+    both = (masks[0] & masks[1]).double().mean().item()
+    if abs(both - p * p) > 0.03:  # two independent random masks drop the same element with probability p^2
+        raise AssertionError(f"Dropout(p={p}): two forward passes dropped the same elements in a fraction {both:.3f} "
+                             f"of the places, expected about p^2 = {p * p:.2f}: draw a new random mask (torch.rand_like) "
+                             "at every forward pass")  # fmt: skip
 
 
 @pytest.mark.points(1)

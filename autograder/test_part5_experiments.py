@@ -241,7 +241,7 @@ def check_changed_count(labels, noisy, fraction):
 
 @pytest.mark.points(1)
 def test_corrupt_labels_is_reproducible(worker):
-    """corrupt_labels: the same generator state gives the same labels, another seed other labels"""
+    """corrupt_labels: the same generator state gives the same labels, another seed other labels at other places, new classes drawn uniformly"""
     labels = labels_case()
     same = worker.call("noisy_labels", labels=labels, fraction=0.2, num_classes=NUM_CLASSES, seed=11, repeat=2)["outputs"]
     check_changed_count(labels, same[0], 0.2)
@@ -252,6 +252,19 @@ def test_corrupt_labels_is_reproducible(worker):
     if torch.equal(same[0], other[0]):
         raise AssertionError("corrupt_labels gave the same labels for generators of seeds 11 and 12: draw the random "
                              "numbers from the generator passed in")  # fmt: skip
+    check_changed_count(labels, other[0], 0.2)
+    changed = [(noisy != labels) for noisy in (same[0], other[0])]
+    both = int((changed[0] & changed[1]).sum())
+    if not 10 <= both <= 90:  # two random choices of 200 of 1,000 places share about 40
+        raise AssertionError(f"corrupt_labels changed {both} of the same 200 places for seeds 11 and 12, expected about "
+                             "40: choose the places at random (torch.randperm with the generator)")  # fmt: skip
+    everything = worker.call("noisy_labels", labels=labels, fraction=1.0, num_classes=NUM_CLASSES, seed=13, repeat=1)
+    offsets = torch.bincount((everything["outputs"][0].long() - labels) % NUM_CLASSES, minlength=NUM_CLASSES)[1:]
+    expected = NUM_LABELS / (NUM_CLASSES - 1)
+    if (offsets - expected).abs().max() > 0.4 * expected:
+        raise AssertionError(f"corrupt_labels(fraction=1.0) moved the labels by these offsets (1 to {NUM_CLASSES - 1}, "
+                             f"modulo {NUM_CLASSES}) this many times: {offsets.tolist()}, expected about {expected:.0f} "
+                             "each: draw the new class uniformly among the other classes")  # fmt: skip
 
 
 @pytest.mark.points(1)
