@@ -129,7 +129,8 @@ STANDARD = {
     "dataclasses": only("dataclass", "field", "asdict", "astuple", "fields", "replace"),
     "datetime": only("datetime", "date", "timedelta", "timezone"),
     "enum": only("Enum", "IntEnum", "auto"),
-    "functools": only("lru_cache", "cache", "cached_property", "partial", "reduce", "wraps", "total_ordering"),
+    # Not wraps/update_wrapper: they copy any attribute of one object onto another (a getattr by another name).
+    "functools": only("lru_cache", "cache", "cached_property", "partial", "reduce", "total_ordering"),
     "glob": only("glob"),
     "heapq": only("heappush", "heappop", "heapify", "nlargest", "nsmallest"),
     "itertools": ANY,
@@ -886,8 +887,19 @@ class Reader(ast.NodeVisitor):
         elif name == "type":
             if len(args) != 1:
                 self.flag(node, "calls type() to make a class")
+            elif not self.is_self(args[0]) and not self.reads_a_name_or_compares(node):
+                # type(x) is x's class, and type(a class) the metaclass that makes classes: only its name is read
+                self.flag(node, "uses type() other than to read a class's name or to compare classes (use isinstance)")
         elif name in DYNAMIC_CODE:
             self.flag(node, f"calls {DYNAMIC_CODE[name]}, which runs or reaches code the homework does not show")
+
+    def reads_a_name_or_compares(self, node) -> bool:
+        """Whether the value of ``node`` is only read for its name (``.__name__``) or compared (``==``, ``is``)."""
+        parent = self.parents.get(id(node))
+        if isinstance(parent, ast.Attribute) and parent.attr in READABLE_DUNDERS:
+            return True
+        return isinstance(parent, ast.Compare) and all(isinstance(op, (ast.Eq, ast.NotEq, ast.Is, ast.IsNot))
+                                                       for op in parent.ops)  # fmt: skip
 
     def format_fields(self, node, text):
         try:
@@ -961,6 +973,7 @@ class Reader(ast.NodeVisitor):
         self.made = [made_names(node.body)]
         self.own_methods = methods_of(node)
         self.class_names = {c.name for c in ast.walk(node) if isinstance(c, ast.ClassDef)}
+        self.parents = {id(child): parent for parent in ast.walk(node) for child in ast.iter_child_nodes(parent)}
         self.generic_visit(node)
         for attribute in ast.walk(node):
             if isinstance(attribute, ast.Attribute) and isinstance(attribute.ctx, ast.Load) \

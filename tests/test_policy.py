@@ -88,6 +88,9 @@ FLAGGED = {
     "a nested class's method with a foreign self": ("def f():\n    class H:\n        def get(self):\n"
                                                     "            return vars(self)\n    return H.get(torch)",
                                                     "another object than self"),
+    "functools.wraps copies attributes": ("import functools\nf = functools.wraps(torch, assigned=('x',))", "functools.wraps"),
+    "type() of a class, the metaclass": ("class Box:\n    pass\nmeta = type(Box)", "uses type() other than"),
+    "a class patched through type()": ("def f(layer):\n    cls = type(layer)\n    cls.step = print", "uses type() other than"),
     "a module laundered through hw": ("from hw.answers import torch as t2", "not a function, class or constant that hw/answers.py defines"),
     "a relative import": ("from . import layers", "relative import"),
     "async code": ("async def f():\n    pass", "async functions"),
@@ -130,6 +133,8 @@ ALLOWED = {
     "open a file": "f = open('results.txt', 'w')",
     "main guard": "if __name__ == '__main__':\n    pass",
     "a constant from a student module": "from hw.answers import part1_q1",
+    "type() for a name, a comparison or self": "n = type(layer).__name__\nsame = type(layer) == type(result)\n"
+                                              "twin = type(self)()",
     "torch's tensor functions and switches": "y = torch.clamp_(torch.exp(torch.zeros(2, dtype=torch.float64)), 0)\n"
                                              "with torch.no_grad():\n    torch.manual_seed(0)",
 }
