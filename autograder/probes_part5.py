@@ -40,7 +40,7 @@ class TrainedModel:
     def __init__(self, images, labels, num_train):
         self.images, self.labels, self.num_train = images.reshape(len(images), -1), labels, num_train
         self.depth = 0  # how many module calls are under way: only calls at depth 0 are outermost
-        self.models, self.first_parameters, self.calls = [], [], []
+        self.models, self.first_parameters, self.calls, self.parameters_at = [], [], [], []
         self.current = None  # (module, indices of the images) of the outermost call under way
         self.handles = []
 
@@ -70,6 +70,8 @@ class TrainedModel:
                     self.models.append(module)
                     self.first_parameters.append([p.detach().clone() for p in module.parameters()])
                 self.current = (module, indices, module.training)
+                if module.training:  # where training has brought the parameters at this batch
+                    self.parameters_at.append(torch.cat([p.detach().reshape(-1).cpu() for p in module.parameters()]))
         self.depth += 1
 
     def left(self, module, args, output):
@@ -95,8 +97,12 @@ class TrainedModel:
         device = next(model.parameters()).device
         with torch.no_grad():
             scores = plain_tensor(model(images.to(device)), "the trained model")
+        # Training batches after which the parameters stayed as they were: no optimizer step was taken.
+        unmoved = [i for i, (a, b) in enumerate(zip(self.parameters_at, self.parameters_at[1:]), start=1)
+                   if a.shape == b.shape and torch.equal(a, b)]  # fmt: skip
         return {"models": 1, "class": type(model).__name__, "is_model_type": isinstance(model, model_class),
-                "moved": float(moved), "calls": self.calls, "test_scores": scores, "test_labels": labels}  # fmt: skip
+                "moved": float(moved), "calls": self.calls, "test_scores": scores, "test_labels": labels,
+                "steps_missing": unmoved}  # fmt: skip
 
 
 def run_exp_command(argv, num_train, num_test, model_class):

@@ -86,6 +86,9 @@ def check_trained_model(command, model_type, model, fit):
     if not model["moved"] > 0:
         raise AssertionError(f"{command}: the {expected_class}'s parameters are the same after the run as at its first "
                              "call: the trainer's fit must train it")  # fmt: skip
+    if model["steps_missing"]:
+        raise AssertionError(f"{command}: the {expected_class}'s parameters did not change after training batch "
+                             f"{model['steps_missing'][0]}: the trainer takes an optimizer step on every batch")  # fmt: skip
     epochs, batches = RUN["epochs"], RUN["batches"]
     test_batches = math.ceil(NUM_TEST / RUN["bs_test"])
     for training, split, count, size, what in ((True, "train", batches, RUN["bs_train"], "training"),

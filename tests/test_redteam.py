@@ -65,6 +65,9 @@ class Attack:
     release_files: list = field(default_factory=list)  # modules as the release has them (not implemented): {"file"}
     levels: tuple = isolation.LEVELS  # the isolation levels that must stop it
     must_fail: list = field(default_factory=list)  # tests that fail on their merits, not only withheld
+    # False: the policy flags it before anything of it runs, so every point it could pass is withheld whatever it
+    # does; it is checked with the policy the grader applies (test_flagged_before_it_runs), not graded again.
+    graded: bool = True
 
 
 # Attacks on the sandbox itself run at every isolation level. The others (faking what a probe measures, forging
@@ -105,6 +108,7 @@ def load_attacks():
                 release_files=data.get("release_file", []),
                 levels=tuple(data.get("levels", isolation.LEVELS if data["class"] in ISOLATION_CLASSES else (strongest_level(),))),
                 must_fail=data.get("must_fail", []),
+                graded=data.get("graded", True),
             )
         )
     return attacks
@@ -141,7 +145,7 @@ def build_attack(attack: Attack, dest: Path):
 def student_names(level):
     """Attackers and innocents interleaved, in the order the grader takes them (sorted names)."""
     names, innocents = [], iter(INNOCENTS)
-    for i, attack in enumerate(a for a in ATTACKS if level in a.levels):
+    for i, attack in enumerate(a for a in ATTACKS if level in a.levels and a.graded):
         if i % INNOCENT_EVERY == 0:
             innocent = next(innocents, None)
             if innocent:
@@ -281,7 +285,25 @@ def attacker(level, name):
     return student
 
 
-@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
+GRADED = [a for a in ATTACKS if a.graded]
+STATIC = [a for a in ATTACKS if not a.graded]
+
+
+@pytest.mark.parametrize("attack", STATIC, ids=[a.name for a in STATIC])
+def test_flagged_before_it_runs(tmp_path, attack):
+    """What the grader does first with a submission (autograder/conftest.py): the policy on the files it stages."""
+    from hw import policy
+
+    assert attack.flagged and not attack.must_fail, f"{attack.name}: an attack that is not graded can only be flagged"
+    build_attack(attack, tmp_path / attack.name)
+    report = policy.check_folder(tmp_path / attack.name)
+    messages = [finding.describe() for finding in report.flags]
+    assert messages, f"{attack.name}: the policy lets it through; grade it (graded = true) to see what it gains"
+    if attack.reason:
+        assert any(attack.reason in m for m in messages), f"{attack.name}: no flag says {attack.reason!r}: {messages[:3]}"
+
+
+@pytest.mark.parametrize("attack", GRADED, ids=[a.name for a in GRADED])
 def test_attack_gains_nothing(redteam, attack):
     if redteam.level not in attack.levels:
         pytest.skip(f"the {redteam.level} level does not claim to stop {attack.name} (see the README)")
