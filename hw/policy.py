@@ -131,6 +131,7 @@ STANDARD = {
     "enum": only("Enum", "IntEnum", "auto"),
     # Not wraps/update_wrapper: they copy any attribute of one object onto another (a getattr by another name).
     "functools": only("lru_cache", "cache", "cached_property", "partial", "reduce", "total_ordering"),
+    "__future__": only("annotations"),
     "glob": only("glob"),
     "heapq": only("heappush", "heappop", "heapify", "nlargest", "nsmallest"),
     "itertools": ANY,
@@ -559,10 +560,11 @@ CONSTRUCTIONS = (ast.Call, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp,
 def made_names(body, arguments=None):
     """
     The names a function body (or the module's top level) binds only to
-    objects it creates there (``layer = Linear(3, 4)``, ``cache = {}``):
-    never a parameter, a loop variable or an alias of something else.
+    objects it creates there (``layer = Linear(3, 4)``, ``cache = {}``), each
+    with the expression that made it: never a parameter, a loop variable or an
+    alias of something else.
     """
-    made, other = set(), {a.arg for a in ast.walk(arguments) if isinstance(a, ast.arg)} if arguments else set()
+    made, other = {}, {a.arg for a in ast.walk(arguments) if isinstance(a, ast.arg)} if arguments else set()
     assignment_targets = set()
     for statement in body:
         for node in walk_without_functions(statement):
@@ -571,12 +573,15 @@ def made_names(body, arguments=None):
                 single = len(targets) == 1 and isinstance(targets[0], ast.Name)
                 for name in assigned_names(targets):
                     assignment_targets.add(id(name))
-                    (made if single and isinstance(node.value, CONSTRUCTIONS) else other).add(name.id)
+                    if single and isinstance(node.value, CONSTRUCTIONS) and name.id not in made:
+                        made[name.id] = node.value
+                    else:
+                        other.add(name.id)
     for statement in body:
         for node in walk_without_functions(statement):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and id(node) not in assignment_targets:
                 other.add(node.id)  # for-targets, with-as, walrus, augmented assignment
-    return made - other
+    return {name: value for name, value in made.items() if name not in other}
 
 
 def walk_without_functions(node):
@@ -893,6 +898,27 @@ class Reader(ast.NodeVisitor):
         elif name in DYNAMIC_CODE:
             self.flag(node, f"calls {DYNAMIC_CODE[name]}, which runs or reaches code the homework does not show")
 
+    def makes_new_object(self, value) -> bool:
+        """
+        Whether ``value`` makes a new object: a literal or a call of a class
+        (of this module, of another student module or of a library), not a
+        call that may hand back something that exists (``next``, ``dict.get``).
+        """
+        if not isinstance(value, ast.Call):
+            return True
+        root, chain = dotted(value.func)
+        if root is None:
+            return False
+        if chain in self.class_names:
+            return True
+        if root not in self.imports:
+            return False
+        full = self.imports[root] + chain[len(root):]
+        module, rest = resolve(full)
+        if module in STUDENT_MODULE_NAMES:
+            return f"{module}.{'.'.join(rest)}" in (self.methods or {})  # a class the other module defines
+        return isinstance(library_object(full), type)
+
     def reads_a_name_or_compares(self, node) -> bool:
         """Whether the value of ``node`` is only read for its name (``.__name__``) or compared (``==``, ``is``)."""
         parent = self.parents.get(id(node))
@@ -953,9 +979,17 @@ class Reader(ast.NodeVisitor):
             self.flag(node, f"{how} something imported (homework code changes no library)")
             return
         root = root_of(obj)
-        if attr in SETTABLE_ANYWHERE or self.is_self(root):
+        if attr in SETTABLE_ANYWHERE:
             return
-        if isinstance(root, ast.Name) and self.made and root.id in self.made[-1]:
+        if any(isinstance(link, ast.Subscript) for link in ast.walk(obj)):
+            # An element of a list or dict may be anything put there, a class of another module or of a library.
+            self.flag(node, f"{how} {ast.unparse(obj)[:60]}.{attr or '...'}, an element of a container (set "
+                            "attributes of self, or of an object the same function creates, by its name)")  # fmt: skip
+            return
+        if self.is_self(root):
+            return
+        if isinstance(root, ast.Name) and self.made and root.id in self.made[-1] \
+                and self.makes_new_object(self.made[-1][root.id]):  # fmt: skip
             return
         self.flag(node, f"{how} {ast.unparse(obj)[:60]}.{attr or '...'}, an object this code did not make (set "
                         "attributes of self, or of an object the same function creates)")  # fmt: skip
