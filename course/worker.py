@@ -297,6 +297,7 @@ def main():
         drop_privileges(args.uid, args.gid, PRELOADED_STDLIB + tuple(getattr(probes, "PRELOAD", ())))
 
     refuse_threads()
+    libraries = LibrarySnapshot(torch)
     import_errors = {}
     for name in hello["modules"]:
         if name in hello["unavailable"]:
@@ -321,14 +322,55 @@ def main():
             return
         request = load(_BytesIO(payload), weights_only=True)
         del payload  # not held while the probe runs (a training's data is tens of MB)
-        reply = answer(table, student_error, request, submission, serialise, seed)
+        reply = answer(table, student_error, request, submission, serialise, seed, libraries)
         del request
         write_message(args.fd_out, reply)
         del reply
         _return_freed_memory(0)
 
 
-def answer(table, student_error, request, submission, serialise, seed) -> bytes:
+class LibrarySnapshot:
+    """
+    The namespaces of torch that the probes rely on, as they were before any
+    code of the submission ran: code that replaced or added one of their
+    entries (``torch.Tensor.is_nested = ...``, ``F.conv2d = ...``) has changed
+    what the probes measure, and no probe runs after it. The policy refuses
+    such code; this is the runtime's second line.
+    """
+
+    def __init__(self, torch):
+        import torch.nn.functional
+        import torch.optim
+
+        self.spaces = {"torch": torch, "torch.Tensor": torch.Tensor, "torch.nn.functional": torch.nn.functional,
+                       "torch.nn.Module": torch.nn.Module, "torch.autograd": torch.autograd,
+                       "torch.optim": torch.optim, "torch.optim.Optimizer": torch.optim.Optimizer,
+                       "builtins": builtins}  # fmt: skip
+        self.before = {name: dict(vars(space)) for name, space in self.spaces.items()}
+        # Modules gain entries as their submodules are imported lazily: only classes must not gain any.
+        self.closed = {name for name, space in self.spaces.items() if isinstance(space, type)}
+
+    def changed(self):
+        """The first entry that code replaced, removed or (on a class) added, as 'torch.Tensor.is_nested'; or None."""
+        for name, space in self.spaces.items():
+            now, before = vars(space), self.before[name]
+            for key, value in before.items():
+                current = now.get(key, _MISSING)
+                # torch wraps some of its functions when a module of its own is first imported (torch._dynamo wraps
+                # torch.manual_seed): such a wrapper names what it wraps.
+                if current is not value and getattr(current, "__wrapped__", _MISSING) is not value:
+                    return f"{name}.{key}"
+            added = [key for key in now if key not in before and key not in PYTHON_CACHES]
+            if name in self.closed and added:
+                return f"{name}.{added[0]}"
+        return None
+
+
+_MISSING = object()
+PYTHON_CACHES = {"__slotnames__"}  # what Python adds to a class itself (copyreg, when an instance is pickled)
+
+
+def answer(table, student_error, request, submission, serialise, seed, libraries) -> bytes:
     """
     Runs the requested probe and serialises its reply, both under the probe's
     rules (if it has any): code the submission hooked into serialisation meets
@@ -337,6 +379,10 @@ def answer(table, student_error, request, submission, serialise, seed) -> bytes:
     seed()  # every probe starts from the same random state, so grading is repeatable
     probe = table[request["probe"]]
     rules = getattr(probe, "rules", None)
+    changed = libraries.changed()
+    if changed:
+        return serialise({"ok": False, "id": request["id"], "error": f"your code changed {changed}, which is "
+                          "PyTorch's or Python's, not the homework's: no check runs after that"})  # fmt: skip
     try:
         with rules() if rules else contextlib.nullcontext():
             value = probe(**request["kwargs"])

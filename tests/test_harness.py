@@ -358,6 +358,16 @@ def test_the_machines_load_does_not_count(worker_for):
     assert worker.seconds_used - before < 3.0 < wall, "the time waited for the CPU was taken from the budget"
 
 
+@pytest.mark.parametrize("change", ["holder = [torch.Tensor]\nholder[0].is_nested = property(lambda self: False)",
+                                    "import torch.nn.functional as F\nF.conv2d = F.conv1d"],
+                         ids=["class-gains-an-entry", "function-replaced"])  # fmt: skip
+def test_code_that_changes_torch_stops_every_probe(worker_for, change):
+    """The runtime's second line: torch's namespaces as they were before the submission ran, or no probe runs."""
+    worker = worker_for(layers=SOLUTION + "\n" + change + "\n")
+    with pytest.raises(ProbeError, match=r"your code changed torch\.(Tensor\.is_nested|nn\.functional\.conv2d)"):
+        relu_pass(worker)
+
+
 def test_a_clock_tells_the_machines_slowness_from_the_submissions(monkeypatch):
     now, waited = [100.0], [0.0]
     monkeypatch.setattr(sandbox.time, "monotonic", lambda: now[0])
