@@ -170,6 +170,10 @@ def test_dropout_eval(worker, from_scratch):
     """Dropout in evaluation mode is the identity, forward and backward"""
     from_scratch(LAYER_RULE, "Dropout")
     x, dout = torch.randn(50, 40), torch.randn(50, 40)
+    training = worker.call("layer_pass", spec={"cls": "Dropout", "args": [0.5]}, x=x, douts=[], train=True)
+    if torch.equal(training["outs"][0], x):  # the identity would pass the evaluation-mode check by itself
+        raise AssertionError("Dropout(0.5) in training mode returned its input unchanged: this check counts only for a "
+                             "Dropout that drops elements in training mode")  # fmt: skip
     result = worker.call("layer_pass", spec={"cls": "Dropout", "args": [0.5]}, x=x, douts=[dout], train=False)
     check_close("Dropout.forward in evaluation mode", result["outs"][0], x, atol=0, rtol=0)
     check_close("Dropout.backward in evaluation mode", result["dxs"][0], dout, atol=0, rtol=0)
@@ -206,6 +210,10 @@ def test_sequential_with_labels(worker, from_scratch):
 def test_sequential_train_mode(worker):
     """Sequential.train(False) switches the layers it contains to evaluation mode"""
     x, dout = torch.randn(30, 20), torch.randn(30, 20)
+    training = worker.call("sequential_pass", specs=[{"cls": "Dropout", "args": [0.5]}], params=[], x=x, dout=dout, train=True)
+    if torch.equal(training["out"], x):  # a Dropout that never drops would pass the check below by itself
+        raise AssertionError("Sequential(Dropout(0.5)) in training mode returned its input unchanged: this check counts "
+                             "only with a Dropout that drops elements in training mode")  # fmt: skip
     result = worker.call("sequential_pass", specs=[{"cls": "Dropout", "args": [0.5]}], params=[], x=x, dout=dout, train=False)
     check_close("Sequential(Dropout(0.5)) in evaluation mode", result["out"], x, atol=0, rtol=0)
 

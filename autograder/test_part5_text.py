@@ -49,6 +49,9 @@ def test_text_cnn_output_shape(worker, stride, length):
     tokens = tokens_batch(4, length)
     got = worker.call("text_cnn_pass", kwargs=text_cnn_kwargs(stride), tokens=tokens)
     check_shape(f"TextCNN(kernel_size={KERNEL}, stride={stride}) on tokens (4, {length})", got["scores"], (4, CLASSES))
+    if torch.equal(got["scores"], got["scores"][:1].expand_as(got["scores"])):  # zeros have the right shape too
+        raise AssertionError(f"TextCNN gave the same scores to all 4 questions ({got['scores'][0].tolist()}): the shape "
+                             "counts only for scores the network computes from the words")  # fmt: skip
 
 
 @pytest.mark.points(2)
