@@ -10,6 +10,7 @@ import anything of the instructor's repository.
 import contextlib
 import importlib
 import os
+import sys
 import tempfile
 
 import torch
@@ -441,6 +442,35 @@ def mlp_loss_pass(mlp_kwargs, params, x, y, train=True):
     return {"loss": loss, "dx": dx, "grads": grads_of(mlp, "MLP")}
 
 
+LIBRARY_UPDATE_RULES = (os.path.dirname(torch.optim.__file__) + os.sep,)  # where torch.optim's step code lives
+
+
+@contextlib.contextmanager
+def optimizer_rules():
+    """
+    The optimizers' rule at run time: a step or zero_grad records no
+    gradients and may not switch recording on, runs only the elementary
+    operators, and runs no code of torch.optim (whose CPU steps are made of
+    elementary operators too), however reached: a profile hook sees every
+    Python function that runs.
+    """
+    ran = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.startswith(LIBRARY_UPDATE_RULES) and not ran:
+            ran.append(f"{os.path.basename(frame.f_code.co_filename)}: {frame.f_code.co_name}")
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        with torch.no_grad(), AllowOperators(ELEMENTARY_OPERATORS, "the optimizer", autograd=True), autograd_refused():
+            yield
+    finally:
+        sys.setprofile(previous)
+    if ran:
+        raise StudentError(f"the optimizer ran torch.optim's code ({ran[0]}): the update rules are written by hand")
+
+
 def _optimizer_on_one_parameter(cls, kwargs, initial, form):
     """A student optimizer over one parameter in the given form, with the parameter and its gradient."""
     optimizer_class = student_class(cls, module="hw.optimizers")
@@ -464,7 +494,8 @@ def optimizer_steps(cls, kwargs, initial, grads, form="tuples"):
     after, grads_after = [], []
     for g in grads:
         grad.copy_(g)
-        optimizer.step()
+        with optimizer_rules():
+            optimizer.step()
         after.append(plain_tensor(param.detach(), f"{cls}: the parameter"))
         grads_after.append(plain_tensor(grad, f"{cls}: the gradient"))
     return {"after": after, "grads_after": grads_after}
@@ -478,7 +509,8 @@ def optimizer_zero_grad(cls, kwargs, initial, grad_value, form="tuples"):
     """
     optimizer, param, grad = _optimizer_on_one_parameter(cls, kwargs, initial, form)
     grad.copy_(grad_value)
-    optimizer.zero_grad()
+    with optimizer_rules():
+        optimizer.zero_grad()
     held = grad if form == "tuples" else param.grad
     if held is None:
         raise StudentError(f"{cls}.zero_grad() set the parameter's .grad to None; zero it in place instead")
@@ -856,7 +888,7 @@ def forward_work(model, in_size):
 
 
 def predictions_untrained(model, test_x):
-    """The labels the network predicts before any training, without changing it or the random state."""
+    """The labels the network predicts in evaluation mode, without changing it or the random state."""
     state = torch.random.get_rng_state()
     model.eval()
     try:
@@ -884,11 +916,7 @@ def yourcnn_train(in_size, num_classes, train_x, train_y, test_x, epochs, batch_
     number of parameters. The harness holds the test labels.
     """
     torch.manual_seed(seed)
-    with CountWork() as construction:
-        model = student_class("YourCNN", module="hw.cnn")(tuple(in_size), num_classes)
-    if not isinstance(model, torch.nn.Module):
-        raise StudentError("YourCNN is not a torch.nn.Module")
-    check_no_pretraining(model, construction, in_size)
+    model = built_yourcnn(in_size, num_classes)
     before = predictions_untrained(model, test_x)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
@@ -904,12 +932,28 @@ def yourcnn_train(in_size, num_classes, train_x, train_y, test_x, epochs, batch_
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        with parameters_unchanged(model):
-            predictions = torch.cat([model(chunk).argmax(dim=1) for chunk in test_x.split(200)])
+    # A network is its parameters: a new YourCNN given the trained state dict is what is graded, so that nothing the
+    # trained object keeps beside them (a counter of the batches it saw, say) changes its answers. A second new one,
+    # untrained, must still be near chance now that training has run.
+    trained = built_yourcnn(in_size, num_classes)
+    try:
+        trained.load_state_dict(model.state_dict())
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise StudentError(f"a new YourCNN does not take the trained one's state dict: {str(exc)[:300]}") from None
+    predictions = predictions_untrained(trained, test_x)
+    after = predictions_untrained(built_yourcnn(in_size, num_classes), test_x)
     return {"pred": plain_tensor(predictions, "YourCNN's predictions"), "pred_before": before,
-            "num_parameters": int(sum(p.numel() for p in model.parameters()))}  # fmt: skip
+            "pred_untrained_after": after, "num_parameters": int(sum(p.numel() for p in model.parameters()))}  # fmt: skip
+
+
+def built_yourcnn(in_size, num_classes):
+    """YourCNN(in_size, num_classes), built without training itself (check_no_pretraining)."""
+    with CountWork() as construction:
+        model = student_class("YourCNN", module="hw.cnn")(tuple(in_size), num_classes)
+    if not isinstance(model, torch.nn.Module):
+        raise StudentError("YourCNN is not a torch.nn.Module")
+    check_no_pretraining(model, construction, in_size)
+    return model
 
 
 PROBES = {

@@ -21,20 +21,22 @@ UNTRAINED_LIMIT = 50  # % before training: a network that needs no training (loo
 
 @pytest.fixture(scope="module")
 def yourcnn_accuracy(worker, notebook_training_images, held_out_seed):
-    """YourCNN trained in the worker with the recipe its docstring states; its accuracy on held-out Shapes images."""
+    """YourCNN trained in the worker with the recipe its docstring states; the held-out accuracy of a new YourCNN given its state dict."""
     train_x, train_y = notebook_training_images(YOURCNN_TRAIN)
     test_images, test_labels, _ = make_shapes(YOURCNN_TEST, held_out_seed("yourcnn-test-images"))
     got = worker.call("yourcnn_train", in_size=[3, 32, 32], num_classes=len(SHAPE_CLASSES),
                       train_x=train_x, train_y=train_y, test_x=test_images, **YOURCNN_RECIPE)  # fmt: skip
-    pred, before = got["pred"], got["pred_before"]
-    for what, labels in (("predictions", pred), ("predictions before training", before)):
+    pred = got["pred"]
+    untrained = {"before any training": got["pred_before"], "as a new network after the training": got["pred_untrained_after"]}
+    for what, labels in (("predictions", pred), *((f"predictions {when}", p) for when, p in untrained.items())):
         if tuple(labels.shape) != (YOURCNN_TEST,):
             raise AssertionError(f"YourCNN's {what}: expected shape ({YOURCNN_TEST},), got {tuple(labels.shape)}")
-    untrained = 100.0 * float((before.long() == test_labels).float().mean())
-    if untrained >= UNTRAINED_LIMIT:
-        raise AssertionError(f"YourCNN classified {untrained:.1f}% of the held-out images before any training: its "
-                             "accuracy must come from the recipe's training, not from how it is built (a network "
-                             f"drawn at random is near chance, {100 / len(SHAPE_CLASSES):.0f}%)")  # fmt: skip
+    for when, labels in untrained.items():
+        accuracy = 100.0 * float((labels.long() == test_labels).float().mean())
+        if accuracy >= UNTRAINED_LIMIT:
+            raise AssertionError(f"An untrained YourCNN classified {accuracy:.1f}% of the held-out images {when}: its "
+                                 "accuracy must come from the recipe's training of its parameters, not from how it is "
+                                 f"built (a network drawn at random is near chance, {100 / len(SHAPE_CLASSES):.0f}%)")  # fmt: skip
     return 100.0 * float((pred.long() == test_labels).float().mean())
 
 
