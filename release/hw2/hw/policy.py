@@ -231,11 +231,12 @@ METHOD_DECORATORS = frozenset({"property", "setter", "getter", "deleter", "abstr
 SETTABLE_ANYWHERE = frozenset({"grad", "data"})
 DYNAMIC_CODE = {"eval": "eval()", "exec": "exec()", "compile": "compile()", "globals": "globals()",
                 "locals": "locals()", "breakpoint": "breakpoint()", "vars": "vars()", "type": "type()"}  # fmt: skip
-# The attributes of frames, tracebacks, generators and code objects (as RestrictedPython's INSPECT_ATTRIBUTES).
+# The attributes of frames, tracebacks, generators and code objects (as RestrictedPython's INSPECT_ATTRIBUTES), and
+# a property's functions (called directly, they take any object as their self).
 INTROSPECTION = frozenset({
     "tb_frame", "tb_next", "f_back", "f_builtins", "f_code", "f_globals", "f_locals", "f_trace", "co_code",
     "gi_frame", "gi_code", "gi_yieldfrom", "gi_running", "cr_await", "cr_frame", "cr_code", "cr_origin",
-    "ag_await", "ag_frame", "ag_code",
+    "ag_await", "ag_frame", "ag_code", "fget", "fset", "fdel",
 })  # fmt: skip
 # Calls whose keywords would unpickle code: (function, keyword) -> the values that are safe.
 UNPICKLING_KEYWORDS = {("torch.load", "weights_only"): (True,), ("torch.load", "pickle_module"): (),
@@ -417,7 +418,7 @@ def library_problem(chain: str, definitions=None, file=None) -> str | None:
     module, rest = resolve(chain)
     for name in rest:
         if name in INTROSPECTION:
-            return f"uses .{name} (the interpreter's frames and code), which homework code does not need"
+            return f"uses .{name} (the interpreter's frames and code, a property's functions), which homework code does not need"
         if name.startswith("_") and name not in NAMEDTUPLE_API | READABLE_DUNDERS:
             return f"uses {chain}, a private name of {module}"
     library = MODULES.get(module)
@@ -670,10 +671,14 @@ class Reader(ast.NodeVisitor):
             return not node.args or (len(node.args) == 2 and isinstance(node.args[0], ast.Name) and self.is_self(node.args[1]))
         return isinstance(node, ast.Name) and bool(self.method_self) and node.id in self.method_self[-1]
 
+    def is_instance_self(self, node):
+        """``self`` itself (or super()): not ``cls``, the class a classmethod runs on, whose changes every instance sees."""
+        return self.is_self(node) and not (isinstance(node, ast.Name) and node.id == "cls")
+
     def check_attribute_name(self, node, obj, attr, how=""):
         """The rules for an attribute's name, written as ``obj.attr`` or given to getattr and its kin as a literal."""
         if attr in INTROSPECTION:
-            self.flag(node, f"uses {how}.{attr} (the interpreter's frames and code), which homework code does not need")
+            self.flag(node, f"uses {how}.{attr} (the interpreter's frames and code, a property's functions), which homework code does not need")
         elif attr.startswith("__") and attr not in READABLE_DUNDERS:
             # On self too: a dunder reaches the interpreter (self.__dict__, __builtins__), and super()'s __init__ is a call.
             on_super_init = attr in CLASS_DUNDERS and isinstance(obj, ast.Call) and self.is_self(obj)
@@ -878,7 +883,7 @@ class Reader(ast.NodeVisitor):
         if name in REFLECTION:
             # A computed name only to set an attribute of self (the provided Layer.double and Optimizer.load_state_dict
             # do): read with a computed name, self's methods would hand out any object's attributes.
-            target_is_self = bool(args) and self.is_self(args[0]) and name == "setattr"
+            target_is_self = bool(args) and self.is_instance_self(args[0]) and name == "setattr"
             literal = len(args) >= 2 and isinstance(args[1], ast.Constant) and isinstance(args[1].value, str)
             if not target_is_self and not literal:
                 self.flag(node, f"calls {name}() with a computed attribute name")
@@ -887,14 +892,17 @@ class Reader(ast.NodeVisitor):
             if name in ("setattr", "delattr") and args:
                 self.check_store(node, args[0], args[1].value if literal else None, f"calls {name}() on")
         elif name == "vars":
-            if not (len(args) == 1 and self.is_self(args[0])):
+            # Of an instance only: vars(cls) holds the class's functions, which called directly take any object as
+            # their self (and vars of that object its private attributes).
+            if not (len(args) == 1 and self.is_instance_self(args[0])):
                 self.flag(node, "calls vars() on something other than self")
         elif name == "type":
             if len(args) != 1:
                 self.flag(node, "calls type() to make a class")
-            elif not self.is_self(args[0]) and not self.reads_a_name_or_compares(node):
+            elif not (self.is_instance_self(args[0]) and self.is_called(node)) and not self.reads_a_name_or_compares(node):
                 # type(x) is x's class, and type(a class) the metaclass that makes classes: only its name is read
-                self.flag(node, "uses type() other than to read a class's name or to compare classes (use isinstance)")
+                self.flag(node, "uses type() other than to read a class's name, to compare classes or to call type(self) "
+                                "(use isinstance)")  # fmt: skip
         elif name in DYNAMIC_CODE:
             self.flag(node, f"calls {DYNAMIC_CODE[name]}, which runs or reaches code the homework does not show")
 
@@ -918,6 +926,11 @@ class Reader(ast.NodeVisitor):
         if module in STUDENT_MODULE_NAMES:
             return f"{module}.{'.'.join(rest)}" in (self.methods or {})  # a class the other module defines
         return isinstance(library_object(full), type)
+
+    def is_called(self, node) -> bool:
+        """Whether ``node`` is called right away (``type(self)(...)``), not kept or read for its attributes."""
+        parent = self.parents.get(id(node))
+        return isinstance(parent, ast.Call) and parent.func is node
 
     def reads_a_name_or_compares(self, node) -> bool:
         """Whether the value of ``node`` is only read for its name (``.__name__``) or compared (``==``, ``is``)."""
@@ -986,7 +999,7 @@ class Reader(ast.NodeVisitor):
             self.flag(node, f"{how} {ast.unparse(obj)[:60]}.{attr or '...'}, an element of a container (set "
                             "attributes of self, or of an object the same function creates, by its name)")  # fmt: skip
             return
-        if self.is_self(root):
+        if self.is_instance_self(root):
             return
         if isinstance(root, ast.Name) and self.made and root.id in self.made[-1] \
                 and self.makes_new_object(self.made[-1][root.id]):  # fmt: skip
