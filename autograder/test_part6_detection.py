@@ -60,7 +60,7 @@ def test_box_iou_special_cases(worker, from_scratch):
 
 
 NMS_CASES = {
-    "random-boxes": lambda: (random_boxes(40), torch.rand(40), 0.5),
+    "random-boxes": lambda: (random_boxes(150), torch.rand(150), 0.3),  # enough overlaps to tell a wrong nms apart
     "equal-scores": lambda: (random_boxes(30), torch.randint(0, 3, (30,)).float(), 0.3),
     "overlap-at-the-threshold": lambda: (ADVERSARIAL, torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.4]), 0.25),
     "threshold-zero": lambda: (random_boxes(25), torch.rand(25), 0.0),
@@ -76,9 +76,10 @@ def test_nms(worker, from_scratch, case):
     if case in ("no-boxes", "overlap-at-the-threshold"):
         # An nms that returns nothing passes the first alone, and the second's boxes are fixed, so its answer could be
         # looked up: they count only with boxes drawn for this test.
-        boxes, scores, threshold = NMS_CASES["random-boxes"]()
+        # Many overlapping boxes, so that a wrong nms almost surely keeps or drops another box here.
+        boxes, scores, threshold = random_boxes(150), torch.rand(150), 0.3
         got = call(worker, "nms", boxes, scores, threshold)
-        check_equal("the indices nms keeps of 40 random boxes (this case counts only when nms works on boxes drawn "
+        check_equal("the indices nms keeps of 150 random boxes (this case counts only when nms works on boxes drawn "
                     "for this test)", got.tolist(), ops().nms(boxes, scores, threshold).tolist())  # fmt: skip
     boxes, scores, threshold = NMS_CASES[case]()
     got = call(worker, "nms", boxes, scores, threshold)

@@ -119,7 +119,7 @@ def tally_tests(summaries) -> list[dict]:
     """
     One row per hidden test, in the suite's order: how many of the students
     whose tests ran failed it, how many had it withheld, and the reasons of
-    the failures, most common first.
+    the failures, most common first (alphabetically among equals).
     """
     rows = {}
     for s in summaries:
@@ -136,7 +136,7 @@ def tally_tests(summaries) -> list[dict]:
                 row["failed"] += 1
                 add_reason(row["reasons"], HARNESS if t["harness_error"] else CHECK, t["message"])
     for row in rows.values():
-        row["reasons"] = sorted(row["reasons"].values(), key=lambda r: -r["count"])
+        row["reasons"] = sorted(row["reasons"].values(), key=lambda r: (-r["count"], r["example"]))  # stable order
         row["share"] = row["failed"] / row["students"] if row["students"] else 0.0
         row["level"] = "most" if row["share"] >= MOST else "many" if row["share"] >= MANY else ""
     return list(rows.values())

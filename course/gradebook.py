@@ -519,14 +519,20 @@ class NbgraderCourse:
         released notebook standing in for each one not handed in readable),
         shows their written answers and hidden-suite results in the
         autograded notebooks and sets the hidden-tests scores in gradebook.db.
-        Returns (a problem sentence or None, {notebook: why it was stood in for}).
+        A submission that could not be staged (``folder`` None) gets the
+        hidden-suite scores only. Returns (a problem sentence or None,
+        {notebook: why it was stood in for}).
         """
-        stand_ins = self.stand_ins(folder)
         dest = self.root / "submitted" / student / ASSIGNMENT
         if folder is None:
-            _remove(dest)
-            dest.mkdir(parents=True)
-        elif dest.resolve() != folder.resolve():
+            # Nothing of theirs could be graded (the problem says why): no notebook, not even a stand-in, may reach
+            # formgrader as theirs, and an earlier submission's must not stand in for this one.
+            for tree in ("submitted", "autograded"):
+                _remove(self.root / tree / student / ASSIGNMENT)
+            self.set_hidden_scores(student, summary)
+            return None, {}
+        stand_ins = self.stand_ins(folder)
+        if dest.resolve() != folder.resolve():
             _replace_tree(folder, dest, leave_out=set(stand_ins))
         for name in stand_ins:
             (dest / name).unlink(missing_ok=True)

@@ -35,15 +35,16 @@ def test_solution_scores_maximum_and_release_zero(graded_examples):
 
 def test_allclose_cheat_gains_nothing(graded_examples):
     """
-    The cheat's TanH tests fail on their merits, as if torch.allclose were
-    untouched; its other points are withheld until the staff review the flag.
+    The cheat changed torch.allclose: the worker answers no probe after that
+    (every test fails on its merits, none is merely withheld), and the policy
+    flagged it for the staff before it ran.
     """
     _, outcomes, _ = graded_examples
     outcome = outcomes["allclose_cheat"]
-    tanh_tests = {"test_activation_backward[TanH]", "test_mlp_gradients[tanh]", "test_mlp_reference_asset"}
     for test in outcome.tests:
-        assert not test["passed"]
-        assert test["withheld"] == (test["name"] not in tanh_tests), test
+        assert not test["passed"] and not test["withheld"], test
+    part1 = [t for t in outcome.tests if t["part"] == "part1"]
+    assert part1 and all("your code changed torch.allclose" in t["message"] for t in part1), part1[0]["message"]
     assert [f["message"] for f in outcome.flags] == [
         "hw/layers.py:20 assigns to something imported (homework code changes no library)"
     ]
