@@ -236,7 +236,7 @@ DYNAMIC_CODE = {"eval": "eval()", "exec": "exec()", "compile": "compile()", "glo
 INTROSPECTION = frozenset({
     "tb_frame", "tb_next", "f_back", "f_builtins", "f_code", "f_globals", "f_locals", "f_trace", "co_code",
     "gi_frame", "gi_code", "gi_yieldfrom", "gi_running", "cr_await", "cr_frame", "cr_code", "cr_origin",
-    "ag_await", "ag_frame", "ag_code", "fget", "fset", "fdel",
+    "ag_await", "ag_frame", "ag_code", "fget", "fset", "fdel", "func",
 })  # fmt: skip
 # Calls whose keywords would unpickle code: (function, keyword) -> the values that are safe.
 UNPICKLING_KEYWORDS = {("torch.load", "weights_only"): (True,), ("torch.load", "pickle_module"): (),
@@ -643,7 +643,9 @@ class Reader(ast.NodeVisitor):
         # For each scoped rule, the top-level names whose code it covers.
         self.covered = {rule: closure(self.bindings, rule.scopes, rule.graded) if rule.scopes else None for rule in rules}
         self.class_depth = 0
-        self.method_self = []  # per function: the names that are its self/cls
+        self.class_stack = []  # the classes whose bodies are being read
+        self.class_of_cls = {}  # a classmethod's first parameter -> its class (a name is enough: they are rare)
+        self.method_self = []  # per function: the names that are its self
 
     # -- recording ------------------------------------------------------------
 
@@ -671,6 +673,27 @@ class Reader(ast.NodeVisitor):
             return not node.args or (len(node.args) == 2 and isinstance(node.args[0], ast.Name) and self.is_self(node.args[1]))
         return isinstance(node, ast.Name) and bool(self.method_self) and node.id in self.method_self[-1]
 
+    def keeps_self(self, decorator) -> bool:
+        """
+        Whether a method under ``decorator`` still runs on the object it is
+        called on: the built-in and library decorators of METHOD_DECORATORS
+        by their own names, and ``<a property>.setter`` of the same class; not
+        a decorator of the homework's, which could keep the bare function.
+        """
+        root, chain = dotted(decorator)
+        if root is None:
+            return False
+        if chain in ("property", "classmethod", "staticmethod", "abstractmethod", "cached_property"):
+            return root not in self.bindings and root not in self.imports or self.imports.get(root, "").endswith(chain)
+        if root in self.imports:
+            return self.imports[root] + chain[len(root):] in ("abc.abstractmethod", "functools.cached_property")
+        parts = chain.split(".")
+        return len(parts) == 2 and parts[1] in ("setter", "getter", "deleter") and parts[0] in self.property_names
+
+    @staticmethod
+    def is_classmethod(node) -> bool:
+        return any(isinstance(d, ast.Name) and d.id == "classmethod" for d in node.decorator_list)
+
     def is_instance_self(self, node):
         """``self`` itself (or super()): not ``cls``, the class a classmethod runs on, whose changes every instance sees."""
         return self.is_self(node) and not (isinstance(node, ast.Name) and node.id == "cls")
@@ -694,6 +717,9 @@ class Reader(ast.NodeVisitor):
         name = node.value.id
         if name in self.own_methods:
             return node.attr in self.own_methods[name]
+        enclosing = self.class_of_cls.get(name)  # a classmethod's first parameter is its class
+        if enclosing in self.own_methods:
+            return node.attr in self.own_methods[enclosing]
         imported = self.imports.get(name, "")
         return imported in (self.methods or {}) and node.attr in self.methods[imported]
 
@@ -767,7 +793,9 @@ class Reader(ast.NodeVisitor):
         for base in node.bases:
             self.check_base(node, base)
         self.class_depth += 1
+        self.class_stack.append(node.name)
         self.generic_visit(node)
+        self.class_stack.pop()
         self.class_depth -= 1
 
     def check_base(self, node, base):
@@ -792,13 +820,16 @@ class Reader(ast.NodeVisitor):
             self.flag(node, f"defines {node.name}, which homework classes do not define (they may define "
                             f"{', '.join(sorted(CLASS_DUNDERS))})")  # fmt: skip
         arguments = node.args.posonlyargs + node.args.args
-        known = all(ast.unparse(d).split(".")[-1] in METHOD_DECORATORS for d in node.decorator_list)
+        known = all(self.keeps_self(d) for d in node.decorator_list)
         if self.class_depth > 0 and arguments and known:
-            own = {arguments[0].arg} & {"self", "cls"}
+            # A classmethod's first parameter is the class, shared by every instance: never the object's own self.
+            own = {arguments[0].arg} & ({"self"} if not self.is_classmethod(node) else set())
         else:  # a function inside a method still sees the method's self, unless it takes a parameter of that name
             enclosing = self.method_self[-1] if self.method_self else set()
             own = enclosing - {a.arg for a in arguments + node.args.kwonlyargs}
         own -= rebound_names(node)
+        if self.class_depth > 0 and arguments and self.is_classmethod(node) and self.class_stack:
+            self.class_of_cls[arguments[0].arg] = self.class_stack[-1]
         self.method_self.append(own)
         self.made.append(made_names(node.body, node.args))
         depth, self.class_depth = self.class_depth, 0  # a class inside a function body is its own
@@ -1020,6 +1051,9 @@ class Reader(ast.NodeVisitor):
         self.made = [made_names(node.body)]
         self.own_methods = methods_of(node)
         self.class_names = {c.name for c in ast.walk(node) if isinstance(c, ast.ClassDef)}
+        self.property_names = {f.name for c in ast.walk(node) if isinstance(c, ast.ClassDef) for f in c.body
+                               if isinstance(f, ast.FunctionDef) and any(ast.unparse(d) == "property"
+                                                                         for d in f.decorator_list)}  # fmt: skip
         self.parents = {id(child): parent for parent in ast.walk(node) for child in ast.iter_child_nodes(parent)}
         self.generic_visit(node)
         for attribute in ast.walk(node):

@@ -104,6 +104,16 @@ FLAGGED = {
                                                  "    def read(self, o):\n        return type(self).inside.fget(o)",
                                                  "uses type() other than"),
     "a property's function": ("def f(p, o):\n    return p.fget(o)", ".fget"),
+    "an instance method called through a classmethod's class": ("class T:\n    def contents(self):\n        return vars(self)\n"
+                                                                "    @classmethod\n    def of(cls, o):\n        return cls.contents(o)",
+                                                                "with another object than self as self"),
+    "a classmethod's class named self": ("class T:\n    @classmethod\n    def use(self, k):\n        setattr(self, 'k', k)",
+                                         "an object this code did not make"),
+    "a decorator of the homework's named like setter": ("class H:\n    def setter(self, f):\n        return f\nh = H()\n"
+                                                        "class T:\n    @h.setter\n    def c(self):\n        return vars(self)",
+                                                        "vars() on something other than self"),
+    "a cached property's function": ("import functools\nclass T:\n    @functools.cached_property\n    def c(self):\n"
+                                     "        return 1\nf = T.c.func", ".func"),
     "a module laundered through hw": ("from hw.answers import torch as t2", "not a function, class or constant that hw/answers.py defines"),
     "a relative import": ("from . import layers", "relative import"),
     "async code": ("async def f():\n    pass", "async functions"),
