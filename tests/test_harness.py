@@ -341,7 +341,8 @@ def test_the_machines_load_does_not_count(worker_for):
     """
     previous = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(previous)})  # the worker and the burners inherit it: one CPU for the three
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    # Each in a session of its own, as the worker is: Linux's autogroups share a CPU between sessions, not processes.
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True) for _ in range(2)]
     try:
         worker = worker_for(layers=SOLUTION + BURNING_RELU, timeout=3.0)
         worker.call("layer_pass", spec={"cls": "Sigmoid"}, x=torch.zeros(1, 1), douts=[])  # starts the worker
