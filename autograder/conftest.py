@@ -111,8 +111,22 @@ def pytest_collection_finish(session):
 
 
 def flags_of(config):
+    """
+    The findings for staff review, each with the digest of the code it was
+    found in: a decision on them (course review) holds for that code only, not
+    for other code that happens to be flagged with the same words.
+    """
     worker_flags = config._worker.flags if config._worker else []
-    return config._flags + [{"kind": kind, "message": message} for kind, message in worker_flags]
+    code = digest_of_modules(config._policy.files.modules if config._policy else {})[:16]
+    return [dict(flag, code=code) for flag in config._flags + [{"kind": k, "message": m} for k, m in worker_flags]]
+
+
+def digest_of_modules(modules) -> str:
+    """A digest of the student modules graded ({"layers.py": its bytes})."""
+    digest = hashlib.sha256()
+    for name in sorted(modules):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(modules[name]).digest())
+    return digest.hexdigest()
 
 
 def withheld(test, flags):
@@ -316,11 +330,7 @@ def notebook_training_images():
 def code_digest(request):
     """A digest of the student modules graded: the same code draws the same inputs, other code other inputs."""
     report = getattr(request.config, "_policy", None)
-    modules = report.files.modules if report is not None else {}
-    digest = hashlib.sha256()
-    for name in sorted(modules):
-        digest.update(name.encode() + b"\0" + hashlib.sha256(modules[name]).digest())
-    return digest.hexdigest()
+    return digest_of_modules(report.files.modules if report is not None else {})
 
 
 @pytest.fixture(autouse=True)

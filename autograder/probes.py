@@ -866,25 +866,46 @@ class CountWork(TorchDispatchMode):
 
 @contextlib.contextmanager
 def parameters_unchanged(model):
-    """Refuses a forward pass that changes the network's parameters (probe code may read a tensor's version counter)."""
-    before = [(p, p._version) for p in model.parameters()]
+    """
+    Refuses a forward pass that changes the network's parameters or gives it
+    hooks: their values are compared (a write through ``.data`` leaves the
+    version counter as it was), and a hook would show the network the
+    gradient of the loss, and so the labels.
+    """
+    before = [(p, p.detach().clone()) for p in model.parameters()]
     yield
     after = list(model.parameters())
-    if len(after) != len(before) or any(p is not q or p._version != v for (q, v), p in zip(before, after)):
+    if len(after) != len(before) or any(p is not q or not torch.equal(p.detach(), v) for (q, v), p in zip(before, after)):
         raise StudentError("YourCNN.forward changed the network's parameters: only the recipe's optimizer may train it")
+    check_no_hooks(model)
 
 
-def forward_work(model, in_size):
-    """The work of one forward pass of ``model`` on one image, measured without changing the model or the random state."""
+def check_no_hooks(model):
+    hooked = [name or "YourCNN" for name, m in model.named_modules()
+              if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks]  # fmt: skip
+    if hooked:
+        raise StudentError(f"YourCNN has hooks ({', '.join(hooked[:3])}): a network learns from the recipe's optimizer alone")
+
+
+def forward_work(model, images):
+    """
+    The work of a forward pass of ``model`` on one image, the median over
+    ``images`` (images the network trains on: work it burnt on them would
+    slow its training as much), measured without changing the model or the
+    random state.
+    """
     state, training = torch.random.get_rng_state(), model.training
     model.eval()
+    counts = []
     try:
-        with torch.no_grad(), CountWork() as work, parameters_unchanged(model):
-            model(torch.zeros(1, *in_size))
+        for image in images:
+            with torch.no_grad(), CountWork() as work, parameters_unchanged(model):
+                model(image[None].clone())
+            counts.append(work.elements)
     finally:
         model.train(training)
         torch.random.set_rng_state(state)
-    return work.elements
+    return sorted(counts)[len(counts) // 2]
 
 
 def predictions_untrained(model, test_x):
@@ -899,9 +920,9 @@ def predictions_untrained(model, test_x):
     return plain_tensor(predictions, "YourCNN's predictions before training")
 
 
-def check_no_pretraining(model, construction, in_size):
+def check_no_pretraining(model, construction, images):
     """A network's constructor makes its parameters and may run a forward pass or two: it does not train the network."""
-    num_parameters, per_image = sum(p.numel() for p in model.parameters()), forward_work(model, in_size)
+    num_parameters, per_image = sum(p.numel() for p in model.parameters()), forward_work(model, images)
     allowed = 16 * per_image + 64 * num_parameters + 1_000_000
     if construction.elements > allowed:
         raise StudentError(f"YourCNN's constructor computed {construction.elements:,} tensor elements, more than 16 "
@@ -913,46 +934,49 @@ def yourcnn_train(in_size, num_classes, train_x, train_y, test_x, epochs, batch_
     """
     YourCNN(in_size, num_classes) trained with the fixed recipe (Adam, cross
     entropy, shuffled batches); returns its predicted labels of test_x and the
-    number of parameters. The harness holds the test labels.
+    number of parameters. The harness holds the test labels (and numbers the
+    classes as it chooses: train_y need not follow hw.data.SHAPE_CLASSES).
     """
     torch.manual_seed(seed)
-    model = built_yourcnn(in_size, num_classes)
+    model = built_yourcnn(in_size, num_classes, train_x[:3])
     before = predictions_untrained(model, test_x)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         model.train()
         for batch in torch.randperm(len(train_x), generator=order).split(batch_size):
+            optimizer.zero_grad()  # before the forward pass: it sees no gradient of the last batch
             with parameters_unchanged(model):
                 scores = model(train_x[batch])
             if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (len(batch), num_classes):
                 got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
                 raise StudentError(f"YourCNN.forward returned {got}, expected shape ({len(batch)}, {num_classes})")
             loss = torch.nn.functional.cross_entropy(scores, train_y[batch])
-            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+    check_no_hooks(model)
     # A network is its parameters: a new YourCNN given the trained state dict is what is graded, so that nothing the
     # trained object keeps beside them (a counter of the batches it saw, say) changes its answers. A second new one,
     # untrained, must still be near chance now that training has run.
-    trained = built_yourcnn(in_size, num_classes)
+    trained = built_yourcnn(in_size, num_classes, train_x[:3])
     try:
         trained.load_state_dict(model.state_dict())
     except (RuntimeError, KeyError, TypeError) as exc:
         raise StudentError(f"a new YourCNN does not take the trained one's state dict: {str(exc)[:300]}") from None
     predictions = predictions_untrained(trained, test_x)
-    after = predictions_untrained(built_yourcnn(in_size, num_classes), test_x)
+    after = predictions_untrained(built_yourcnn(in_size, num_classes, train_x[:3]), test_x)
     return {"pred": plain_tensor(predictions, "YourCNN's predictions"), "pred_before": before,
             "pred_untrained_after": after, "num_parameters": int(sum(p.numel() for p in model.parameters()))}  # fmt: skip
 
 
-def built_yourcnn(in_size, num_classes):
-    """YourCNN(in_size, num_classes), built without training itself (check_no_pretraining)."""
+def built_yourcnn(in_size, num_classes, images):
+    """YourCNN(in_size, num_classes), built without training itself (check_no_pretraining on ``images``)."""
     with CountWork() as construction:
         model = student_class("YourCNN", module="hw.cnn")(tuple(in_size), num_classes)
     if not isinstance(model, torch.nn.Module):
         raise StudentError("YourCNN is not a torch.nn.Module")
-    check_no_pretraining(model, construction, in_size)
+    check_no_hooks(model)
+    check_no_pretraining(model, construction, images)
     return model
 
 

@@ -40,7 +40,7 @@ class TrainedModel:
     def __init__(self, images, labels, num_train):
         self.images, self.labels, self.num_train = images.reshape(len(images), -1), labels, num_train
         self.depth = 0  # how many module calls are under way: only calls at depth 0 are outermost
-        self.models, self.first_parameters, self.calls, self.parameters_at = [], [], [], []
+        self.models, self.first_parameters, self.calls, self.parameters_at, self.gradients = [], [], [], [], []
         self.current = None  # (module, indices of the images) of the outermost call under way
         self.handles = []
 
@@ -83,6 +83,18 @@ class TrainedModel:
                 split = "train" if bool((indices < self.num_train).all()) else "test" if bool((indices >= self.num_train).all()) else "both"
                 self.calls.append({"training": training, "split": split, "labels": self.labels[indices],
                                    "scores": plain_tensor(output, "the model")})  # fmt: skip
+                if training:
+                    self.gradients.append(self.loss_gradient(module, output, self.labels[indices]))
+
+    @staticmethod
+    def loss_gradient(module, output, labels):
+        """The gradient of the batch's cross-entropy with respect to the parameters (None where the scores carry none)."""
+        params = [p for p in module.parameters()]
+        if not output.requires_grad or not params:
+            return None
+        loss = torch.nn.functional.cross_entropy(output.float(), labels.to(output.device))
+        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        return torch.cat([(torch.zeros_like(p) if g is None else g).detach().reshape(-1).cpu() for p, g in zip(params, grads)])
 
     def report(self, model_class, ds_test):
         """What the test judges: the model's class, how far training moved it, its calls, its scores on the test images."""
@@ -100,9 +112,18 @@ class TrainedModel:
         # Training batches after which the parameters stayed as they were: no optimizer step was taken.
         unmoved = [i for i, (a, b) in enumerate(zip(self.parameters_at, self.parameters_at[1:]), start=1)
                    if a.shape == b.shape and torch.equal(a, b)]  # fmt: skip
+        # Each training batch's step against the gradient of its loss: the cosine of (p_after - p_before, -gradient).
+        descent = []
+        for before, after, gradient in zip(self.parameters_at, self.parameters_at[1:], self.gradients):
+            if gradient is None or before.shape != after.shape or gradient.shape != before.shape:
+                descent.append(None)
+            else:
+                step = (after - before).double()
+                norms = step.norm() * gradient.double().norm()
+                descent.append(float(-(step @ gradient.double()) / norms) if norms > 0 else 0.0)
         return {"models": 1, "class": type(model).__name__, "is_model_type": isinstance(model, model_class),
                 "moved": float(moved), "calls": self.calls, "test_scores": scores, "test_labels": labels,
-                "steps_missing": unmoved}  # fmt: skip
+                "steps_missing": unmoved, "descent": descent}  # fmt: skip
 
 
 def run_exp_command(argv, num_train, num_test, model_class):

@@ -165,15 +165,24 @@ def test_dropout_train(worker, from_scratch, p):
                              "at every forward pass")  # fmt: skip
 
 
+def check_drops(what, out, x, p):
+    """Evaluation mode counts only for a Dropout that drops about p of the elements in training mode and scales the rest."""
+    if tuple(out.shape) == tuple(x.shape):
+        kept = out != 0
+        dropped = 1 - kept.double().mean().item()
+        if abs(dropped - p) <= 0.1 and torch.allclose(out[kept].double(), x[kept].double() / (1 - p), rtol=1e-4, atol=1e-6):
+            return
+    raise AssertionError(f"{what} in training mode did not drop about {p:.0%} of the elements and scale the others by "
+                         f"1/(1-p): this check counts only for a Dropout that does (see the training-mode test)")  # fmt: skip
+
+
 @pytest.mark.points(1)
 def test_dropout_eval(worker, from_scratch):
     """Dropout in evaluation mode is the identity, forward and backward"""
     from_scratch(LAYER_RULE, "Dropout")
     x, dout = torch.randn(50, 40), torch.randn(50, 40)
     training = worker.call("layer_pass", spec={"cls": "Dropout", "args": [0.5]}, x=x, douts=[], train=True)
-    if torch.equal(training["outs"][0], x):  # the identity would pass the evaluation-mode check by itself
-        raise AssertionError("Dropout(0.5) in training mode returned its input unchanged: this check counts only for a "
-                             "Dropout that drops elements in training mode")  # fmt: skip
+    check_drops("Dropout(0.5)", training["outs"][0], x, 0.5)  # the identity would pass the check below by itself
     result = worker.call("layer_pass", spec={"cls": "Dropout", "args": [0.5]}, x=x, douts=[dout], train=False)
     check_close("Dropout.forward in evaluation mode", result["outs"][0], x, atol=0, rtol=0)
     check_close("Dropout.backward in evaluation mode", result["dxs"][0], dout, atol=0, rtol=0)
@@ -211,9 +220,7 @@ def test_sequential_train_mode(worker):
     """Sequential.train(False) switches the layers it contains to evaluation mode"""
     x, dout = torch.randn(30, 20), torch.randn(30, 20)
     training = worker.call("sequential_pass", specs=[{"cls": "Dropout", "args": [0.5]}], params=[], x=x, dout=dout, train=True)
-    if torch.equal(training["out"], x):  # a Dropout that never drops would pass the check below by itself
-        raise AssertionError("Sequential(Dropout(0.5)) in training mode returned its input unchanged: this check counts "
-                             "only with a Dropout that drops elements in training mode")  # fmt: skip
+    check_drops("Sequential(Dropout(0.5))", training["out"], x, 0.5)  # a Dropout that never drops would pass below
     result = worker.call("sequential_pass", specs=[{"cls": "Dropout", "args": [0.5]}], params=[], x=x, dout=dout, train=False)
     check_close("Sequential(Dropout(0.5)) in evaluation mode", result["out"], x, atol=0, rtol=0)
 
@@ -290,6 +297,9 @@ def test_mlp_gradients(worker, from_scratch, activation):
 def test_mlp_eval_mode_ignores_dropout(worker, from_scratch):
     """An MLP with dropout in evaluation mode computes the same loss as one without dropout"""
     from_scratch(LAYER_RULE, "MLP", "Sequential", "Linear", "ReLU", "Dropout", "CrossEntropyLoss")
+    x = torch.randn(50, 40)
+    training = worker.call("layer_pass", spec={"cls": "Dropout", "args": [0.5]}, x=x, douts=[], train=True)
+    check_drops("Dropout(0.5)", training["outs"][0], x, 0.5)  # an MLP without dropout would pass by itself
     params = [torch.randn(8, 5), torch.randn(8), torch.randn(3, 8), torch.randn(3)]
     x, y = torch.randn(20, 5), torch.randint(0, 3, (20,))
     kwargs = dict(in_features=5, num_classes=3, hidden_features=[8], activation="relu", dropout=0.5)

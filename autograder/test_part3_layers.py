@@ -62,17 +62,18 @@ def check_random_case_first(worker, cls):
     """
     A known-values test's input is fixed, so its answer could be looked up:
     it counts only for a layer that also computes a case drawn at grading
-    time (the course's secret draws the inputs) as PyTorch does.
+    time (the course's secret draws the inputs) as PyTorch does, in the
+    known-values test's own configuration: a layer that handles only that
+    configuration computes it rather than looking its answer up.
     """
-    x = torch.randn(2, 3, 9, 9)
+    x = torch.randn(2, 1, 8, 8)
     if cls == "Conv2d":
-        w, b = torch.randn(4, 3, 3, 3), torch.randn(4)
-        result = worker.call("layer_pass", spec={"cls": "Conv2d", "args": [3, 4, 3], "kwargs": {"padding": 1}}, x=x,
-                             douts=[], params=[w, b])  # fmt: skip
-        expected = F.conv2d(x, w, b, padding=1)
+        w, b = torch.randn(2, 1, 5, 5), torch.randn(2)
+        result = worker.call("layer_pass", spec={"cls": "Conv2d", "args": [1, 2, 5]}, x=x, douts=[], params=[w, b])
+        expected = F.conv2d(x, w, b)
     else:
-        result = worker.call("layer_pass", spec=pool_spec("MaxPool2d", 3, 2, 0), x=x, douts=[])
-        expected = F.max_pool2d(x, 3, 2)
+        result = worker.call("layer_pass", spec=pool_spec("MaxPool2d", 4, 2, 0), x=x, douts=[])
+        expected = F.max_pool2d(x, 4, 2)
     try:
         check_close(f"{cls} on an input drawn for this test", result["outs"][0], expected, **TOL)
     except AssertionError as exc:
@@ -337,12 +338,24 @@ def small_cnn_reference(x, y, w1, b1, w2, b2):
     return F.cross_entropy(F.linear(F.max_pool2d(F.conv2d(x, w1, b1), 2).flatten(1), w2, b2), y)
 
 
+def check_small_cnn_random_case(worker):
+    """The known values count only for a network that computes the same layers on inputs and parameters drawn now."""
+    x, _, known = small_cnn_inputs()
+    x, params = torch.randn_like(x), [torch.randn_like(p) for p in known]
+    got = worker.call("sequential_pass", specs=TEST_CNN, params=params, x=x, dout=torch.zeros(4, 5, dtype=torch.float64))
+    w1, b1, w2, b2 = params
+    expected = F.linear(F.max_pool2d(F.conv2d(x, w1, b1), 2).flatten(1), w2, b2)
+    try:
+        check_close("the small CNN's scores on inputs and parameters drawn for this test", got["out"], expected, atol=1e-7, rtol=1e-7)
+    except AssertionError as exc:
+        raise AssertionError(f"the known values count only for a network that computes other inputs too: {exc}") from None
+
+
 @pytest.mark.points(2)
 def test_small_cnn_known_values(worker, from_scratch):
     """A small CNN (Conv2d, MaxPool2d, Flatten, Linear) in float64 with known parameters: its scores, its loss and every gradient"""
     from_scratch(LAYER_RULE, "Sequential", "Conv2d", "MaxPool2d", "Flatten", "Linear", "CrossEntropyLoss")
-    check_random_case_first(worker, "Conv2d")
-    check_random_case_first(worker, "MaxPool2d")
+    check_small_cnn_random_case(worker)
     x, y, params = small_cnn_inputs()
     specs = TEST_CNN + [{"cls": "CrossEntropyLoss"}]
     scores = worker.call("sequential_pass", specs=TEST_CNN, params=params, x=x, dout=torch.zeros(4, 5, dtype=torch.float64))

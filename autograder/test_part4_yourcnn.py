@@ -8,6 +8,7 @@ taken from the submission's budget; in a file of its own so that it runs
 after the rest of Part 4.
 """
 import pytest
+import torch
 
 from hw.data import SHAPE_CLASSES, make_shapes
 
@@ -24,8 +25,11 @@ def yourcnn_accuracy(worker, notebook_training_images, held_out_seed):
     """YourCNN trained in the worker with the recipe its docstring states; the held-out accuracy of a new YourCNN given its state dict."""
     train_x, train_y = notebook_training_images(YOURCNN_TRAIN)
     test_images, test_labels, _ = make_shapes(YOURCNN_TEST, held_out_seed("yourcnn-test-images"))
+    # The recipe numbers the classes its own way (every class moves): what a network knows of the shapes before
+    # it is trained, or brings from elsewhere, predicts the wrong numbers; what it learns from the recipe, the right.
+    renumber = derangement(len(SHAPE_CLASSES), held_out_seed("yourcnn-class-numbers"))
     got = worker.call("yourcnn_train", in_size=[3, 32, 32], num_classes=len(SHAPE_CLASSES),
-                      train_x=train_x, train_y=train_y, test_x=test_images, **YOURCNN_RECIPE)  # fmt: skip
+                      train_x=train_x, train_y=renumber[train_y], test_x=test_images, **YOURCNN_RECIPE)  # fmt: skip
     pred = got["pred"]
     untrained = {"before any training": got["pred_before"], "as a new network after the training": got["pred_untrained_after"]}
     for what, labels in (("predictions", pred), *((f"predictions {when}", p) for when, p in untrained.items())):
@@ -37,7 +41,16 @@ def yourcnn_accuracy(worker, notebook_training_images, held_out_seed):
             raise AssertionError(f"An untrained YourCNN classified {accuracy:.1f}% of the held-out images {when}: its "
                                  "accuracy must come from the recipe's training of its parameters, not from how it is "
                                  f"built (a network drawn at random is near chance, {100 / len(SHAPE_CLASSES):.0f}%)")  # fmt: skip
-    return 100.0 * float((pred.long() == test_labels).float().mean())
+    return 100.0 * float((pred.long() == renumber[test_labels]).float().mean())
+
+
+def derangement(n, seed):
+    """A permutation of range(n) that moves every element, drawn from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(n, generator=generator)
+        if bool((order != torch.arange(n)).all()):
+            return order
 
 
 @pytest.mark.points(1)

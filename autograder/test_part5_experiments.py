@@ -21,6 +21,11 @@ RUN = dict(run_name="graded", filters_per_layer=[4, 8], layers_per_block=1, pool
            batches=3, bs_train=20, bs_test=25, early_stopping=5, lr=0.002, reg=0.0005, seed=7, device="cpu")  # fmt: skip
 MODEL_CLASSES = {"cnn": "CNN", "resnet": "ResNet"}  # hw.experiments.MODEL_TYPES, as the docstring of run_experiment says
 NUM_TRAIN, NUM_TEST = 60, 50  # Shapes images the run trains and tests on: 3 batches of 20, 2 batches of 25
+NUM_SHAPES = 6  # hw.data.SHAPE_CLASSES
+# Mean cosine between a training batch's step and the negative gradient of its loss, below which the run did not
+# train by gradient descent: the solution's Adam runs give 0.28 (CNN) and 0.10 (ResNet, whose later steps follow
+# Adam's momentum more than the batch); a step in a random direction about 1/sqrt(parameters), 0.01 here.
+MIN_DESCENT = 0.03
 
 
 def run_exp_argv(model_type):
@@ -89,6 +94,19 @@ def check_trained_model(command, model_type, model, fit):
     if model["steps_missing"]:
         raise AssertionError(f"{command}: the {expected_class}'s parameters did not change after training batch "
                              f"{model['steps_missing'][0]}: the trainer takes an optimizer step on every batch")  # fmt: skip
+    for call in model["calls"]:  # before anything is computed from them
+        check_shape(f"{command}: the {expected_class}'s scores for a batch of {len(call['labels'])} images",
+                    call["scores"], (len(call["labels"]), NUM_SHAPES))  # fmt: skip
+    check_shape(f"{command}: the trained {expected_class}'s scores for the {NUM_TEST} test images",
+                model["test_scores"], (len(model["test_labels"]), NUM_SHAPES))  # fmt: skip
+    if any(cosine is None for cosine in model["descent"]):
+        raise AssertionError(f"{command}: the {expected_class}'s scores in training mode carry no gradient: the trainer "
+                             "trains the model by backpropagating the loss of its scores")  # fmt: skip
+    descent = sum(model["descent"]) / max(1, len(model["descent"]))
+    if not descent > MIN_DESCENT:
+        raise AssertionError(f"{command}: the {expected_class}'s parameters did not move against the gradient of each "
+                             f"training batch's loss (mean cosine {descent:.3f} over {len(model['descent'])} steps, expected above {MIN_DESCENT}): the trainer "
+                             "takes the optimizer's step on the gradients of the loss")  # fmt: skip
     epochs, batches = RUN["epochs"], RUN["batches"]
     test_batches = math.ceil(NUM_TEST / RUN["bs_test"])
     for training, split, count, size, what in ((True, "train", batches, RUN["bs_train"], "training"),
@@ -236,7 +254,8 @@ def test_corrupt_labels_changes_exactly_the_fraction(worker, fraction):
 
 def check_changed_count(labels, noisy, fraction):
     """The properties below count only for labels of which exactly round(fraction * N) changed."""
-    changed = int((noisy != labels).sum()) if noisy.shape == labels.shape else -1
+    check_shape(f"corrupt_labels at fraction {fraction}", noisy, labels.shape)
+    changed = int((noisy != labels).sum())
     if changed != round(fraction * len(labels)):
         raise AssertionError(f"corrupt_labels changed {changed} of {len(labels)} labels at fraction {fraction}, expected "
                              f"{round(fraction * len(labels))}: this check counts only for labels corrupted as asked")  # fmt: skip
@@ -262,6 +281,7 @@ def test_corrupt_labels_is_reproducible(worker):
         raise AssertionError(f"corrupt_labels changed {both} of the same 200 places for seeds 11 and 12, expected about "
                              "40: choose the places at random (torch.randperm with the generator)")  # fmt: skip
     everything = worker.call("noisy_labels", labels=labels, fraction=1.0, num_classes=NUM_CLASSES, seed=13, repeat=1)
+    check_changed_count(labels, everything["outputs"][0], 1.0)
     offsets = torch.bincount((everything["outputs"][0].long() - labels) % NUM_CLASSES, minlength=NUM_CLASSES)[1:]
     expected = NUM_LABELS / (NUM_CLASSES - 1)
     if (offsets - expected).abs().max() > 0.4 * expected:

@@ -305,6 +305,7 @@ def test_grad_cam_finds_the_shapes(worker, localisation_net, held_out_seed):
 
 
 SANITY_CORRELATION = 0.5  # mean correlation, trained vs re-drawn weights, above which a map ignores the model
+REDRAWS = 3
 
 
 def mean_correlation(a, b):
@@ -323,13 +324,15 @@ def test_map_depends_on_the_weights(worker, localisation_net, held_out_seed, fun
     check_exact_first(worker, function, -1 if function == "grad_cam" else None)
     _, state = localisation_net
     x, y, _ = make_shapes(40, held_out_seed("model-randomisation-images"))
-    redrawn = GAPNet(3, len(SHAPE_CLASSES), LOCALISATION_NET["channels"]).state_dict()  # PyTorch's initialisation
+    # PyTorch's initialisation, drawn REDRAWS times: one draw alone can resemble the trained network by chance (the
+    # reference Grad-CAM's correlation with one draw is 0.16 +- 0.16, above 0.5 in about 2 % of draws)
+    redrawn = [GAPNet(3, len(SHAPE_CLASSES), LOCALISATION_NET["channels"]).state_dict() for _ in range(REDRAWS)]
     maps = [worker.call("attribution_pass", function=function, channels=LOCALISATION_NET["channels"],
                         num_classes=len(SHAPE_CLASSES), state=s, x=x, target=y, layer=-1 if function == "grad_cam" else None)["map"]
-            for s in (state, redrawn)]  # fmt: skip
-    r = mean_correlation(*maps)
+            for s in (state, *redrawn)]  # fmt: skip
+    r = sum(mean_correlation(maps[0], other) for other in maps[1:]) / REDRAWS
     if not r < SANITY_CORRELATION:
         raise AssertionError(
-            f"{function}: the maps of the trained network and of the same network with re-drawn weights have a mean "
+            f"{function}: the maps of the trained network and of the same network with {REDRAWS} sets of re-drawn weights have a mean "
             f"correlation of {r:.2f} (expected below {SANITY_CORRELATION}): the map hardly depends on the model"
         )

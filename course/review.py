@@ -140,7 +140,8 @@ def load_reviews(out: Path) -> dict:
 
 
 def _flag_messages(flags):
-    return sorted(f["message"] for f in bound_flags(flags))  # as results.json keeps them, so a decision still applies
+    """The flags a decision is about, as results.json keeps them, each with the digest of the code it was found in."""
+    return sorted(f"{f['message']} [code {f['code']}]" if f.get("code") else f["message"] for f in bound_flags(flags))
 
 
 def review_status(flags, review) -> dict | None:

@@ -14,6 +14,7 @@ Messages on both pipes are a 4-byte big-endian length followed by a torch.save
 payload.
 """
 import argparse
+import ast
 import builtins
 import contextlib
 import ctypes
@@ -21,6 +22,8 @@ import dis
 import errno
 import importlib
 import importlib.abc
+import importlib.machinery
+import importlib.util
 import io
 import os
 import random
@@ -162,6 +165,109 @@ class UnavailableModules(importlib.abc.MetaPathFinder):
         return None
 
 
+GUARD = "__hw_own_self__"  # a dunder name: the policy refuses every such name in a student module
+
+
+def own_self_guard(students):
+    """
+    The check run first in every method of a student class: its self is an
+    object of a class the homework defines. Called through its class (an
+    alias of it, a container, a property's getter), a method takes any object
+    as self, and the private attributes the policy lets a method read on self
+    would then be those of a library's object. The policy decides what self
+    is from the source; this is the runtime's second line.
+    """
+    mro, module_of = type.__dict__["__mro__"].__get__, type.__dict__["__module__"].__get__
+    students = frozenset(students)
+
+    def check(obj, method):
+        kind = type(obj)
+        if not any(module_of(cls) in students for cls in mro(kind)):
+            raise TypeError(f"{method} was called on a {kind.__name__}, which is not an object of the homework's "
+                            "classes: a method runs on its own class's objects")  # fmt: skip
+
+    return check
+
+
+class OwnSelf(ast.NodeTransformer):
+    """Puts the guard's call first in every method that takes self (see own_self_guard)."""
+
+    def __init__(self):
+        self.classes = []
+
+    def visit_ClassDef(self, node):
+        self.classes.append(node.name)
+        for statement in ast.walk(node):  # methods in the class body, also under an if or a with
+            if statement is not node and isinstance(statement, ast.FunctionDef) and self.is_method_of(node, statement):
+                self.guard(statement)
+        self.generic_visit(node)
+        self.classes.pop()
+        return node
+
+    @staticmethod
+    def is_method_of(cls, function):
+        """Whether ``function`` is defined in the body of ``cls`` itself (not in a method's or a nested class's)."""
+        def inside(body):
+            for statement in body:
+                if statement is function:
+                    return True
+                if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                    continue
+                if any(inside(getattr(statement, part, ()) or ()) for part in ("body", "orelse", "finalbody")):
+                    return True
+                if any(inside(handler.body) for handler in getattr(statement, "handlers", ())):
+                    return True
+            return False
+        return inside(cls.body)
+
+    def guard(self, function):
+        arguments = function.args.posonlyargs + function.args.args
+        unbound = any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in function.decorator_list)
+        if not arguments or unbound:
+            return
+        call = ast.Expr(ast.Call(ast.Name(GUARD, ast.Load()),
+                                 [ast.Name(arguments[0].arg, ast.Load()),
+                                  ast.Constant(f"{'.'.join(self.classes)}.{function.name}")], []))  # fmt: skip
+        first = function.body[0]
+        docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
+        ast.copy_location(call, first)
+        ast.fix_missing_locations(call)
+        function.body.insert(1 if docstring else 0, call)
+
+
+class GuardedSource(importlib.machinery.SourceFileLoader):
+    """A student module, compiled from its source (never a cached .pyc) with OwnSelf's guards."""
+
+    guard = None
+
+    def get_code(self, fullname):
+        path = self.get_filename(fullname)
+        tree = OwnSelf().visit(ast.parse(self.get_data(path), filename=path))
+        return compile(tree, path, "exec", dont_inherit=True)
+
+    def exec_module(self, module):
+        module.__dict__[GUARD] = self.guard
+        super().exec_module(module)
+
+
+class StudentModules(importlib.abc.MetaPathFinder):
+    """Finds the student modules in the submission and loads them with GuardedSource."""
+
+    def __init__(self, names, guard):
+        self.names = frozenset(names)
+        self.guard = guard
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or not (spec.origin or "").endswith(".py"):
+            return spec
+        loader = GuardedSource(fullname, spec.origin)
+        loader.guard = self.guard
+        return importlib.util.spec_from_file_location(fullname, spec.origin, loader=loader)
+
+
 class ClosedImports:
     """
     ``__import__`` for a closed world: an import made by a student module
@@ -221,7 +327,8 @@ def refuse_threads():
     def refused(*args, **kwargs):
         raise RuntimeError("the homework's code may not start threads while it is graded")
 
-    _thread.start_new_thread = _thread.start_new = refused
+    # threading keeps its own reference to the function that starts a thread
+    _thread.start_new_thread = _thread.start_new = threading._start_new_thread = refused
     threading.Thread.start = refused
 
 
@@ -287,6 +394,8 @@ def main():
     # would serve the instructor's `hw` to a submission that lacks one.
     sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
     sys.meta_path.insert(0, UnavailableModules(hello["unavailable"]))
+    sys.meta_path.insert(1, StudentModules(hello["modules"], own_self_guard(hello["modules"])))
+    sys.dont_write_bytecode = True
     if hello["allowed_imports"] is not None:
         builtins.__import__ = ClosedImports(builtins.__import__, hello["modules"], hello["allowed_imports"])
     sys.path.insert(0, submission)
@@ -314,6 +423,7 @@ def main():
             else:
                 import_errors[name] = f"{name} does not import: {describe_exception(exc, submission)}"
     probes.IMPORT_ERRORS.update(import_errors)
+    libraries.add_classes(hello["modules"])
 
     write_message(args.fd_out, serialise({"id": hello["id"], "ok": True, "import_errors": import_errors}))
     while True:
@@ -350,6 +460,21 @@ class LibrarySnapshot:
         # Modules gain entries as their submodules are imported lazily: only classes must not gain any.
         self.closed = {name for name, space in self.spaces.items() if isinstance(space, type)}
 
+    def add_classes(self, module_names):
+        """
+        The classes the student modules define, as they were imported: code
+        that replaced a method of one later (``LeakyReLU.forward = ...`` from
+        another module) changes what the probes grade. The policy refuses
+        stores on another module's classes; this is the second line.
+        """
+        for module_name in module_names:
+            module = sys.modules.get(module_name)
+            for name, value in (vars(module) if module is not None else {}).items():
+                if isinstance(value, type) and type.__dict__["__module__"].__get__(value) == module_name:
+                    self.spaces[f"{module_name}.{name}"] = value
+                    self.before[f"{module_name}.{name}"] = dict(vars(value))
+                    self.closed.add(f"{module_name}.{name}")
+
     def changed(self):
         """The first entry that code replaced, removed or (on a class) added, as 'torch.Tensor.is_nested'; or None."""
         for name, space in self.spaces.items():
@@ -381,8 +506,9 @@ def answer(table, student_error, request, submission, serialise, seed, libraries
     rules = getattr(probe, "rules", None)
     changed = libraries.changed()
     if changed:
+        owner = "a class as it was defined" if changed.startswith("hw.") else "PyTorch's or Python's, not the homework's"
         return serialise({"ok": False, "id": request["id"], "error": f"your code changed {changed}, which is "
-                          "PyTorch's or Python's, not the homework's: no check runs after that"})  # fmt: skip
+                          f"{owner}: no check runs after that"})  # fmt: skip
     try:
         with rules() if rules else contextlib.nullcontext():
             value = probe(**request["kwargs"])

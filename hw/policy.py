@@ -89,6 +89,8 @@ class Library:
     # The student files that may use it (None: all), and why the others may not.
     files: tuple | None = None
     why_not_others: str = ""
+    # Whether the files that may not use it may not import a student module that may (what it hands out is data).
+    not_through_others: bool = False
     # Computes ``attributes`` when they are first needed (torch's, from the installed torch).
     listed_by: object = None
 
@@ -99,8 +101,8 @@ class Library:
 ANY = Library()
 
 
-def only(*names, files=None, why_not_others=""):
-    return Library(frozenset(names), files=files, why_not_others=why_not_others)
+def only(*names, files=None, why_not_others="", not_through_others=False):
+    return Library(frozenset(names), files=files, why_not_others=why_not_others, not_through_others=not_through_others)
 
 
 # The course's modules that homework code may use, and which of their names (not the grid's Dask runner, the
@@ -110,7 +112,8 @@ PROVIDED_NAMES = {
                     "cifar100", "fashion_mnist", "TensorImages", "Digits", "SHAPE_CLASSES", "shape_masks",
                     "mask_boxes", "make_shapes", "Shapes", "image_classification",
                     files=("training.py", "classifier.py", "experiments.py", "text.py", "interpret.py"),
-                    why_not_others="only the modules that train and study models read data (the grader trains yours on its own images)"),
+                    why_not_others="only the modules that train and study models read data (the grader trains yours on its own images)",
+                    not_through_others=True),
     "hw.plot": only("plot_fit", "tensors_as_images", "dataset_first_n"),
     "hw.targets": only("check_target"),
     "hw.grid": only("add_grid_command"),
@@ -120,7 +123,9 @@ STUDENT_MODULE_NAMES = {f"hw.{name[:-3]}": ANY for name in STUDENT_FILES}  # wha
 # strings (typing.get_type_hints, functools.singledispatch) and thread pools.
 STANDARD = {
     "abc": only("ABC", "ABCMeta", "abstractmethod"),
-    "argparse": only("ArgumentParser", "Namespace", "ArgumentTypeError", "SUPPRESS"),
+    # parse_args(namespace=...) sets attributes on any object: only for the modules' command lines, never given one.
+    "argparse": only("ArgumentParser", "Namespace", "ArgumentTypeError", "SUPPRESS", files=("experiments.py", "text.py"),
+                     why_not_others="only experiments.py and text.py have a command line"),
     "bisect": only("bisect", "bisect_left", "bisect_right", "insort"),
     "collections": only("Counter", "OrderedDict", "defaultdict", "deque", "namedtuple"),
     "collections.abc": only("Callable", "Iterable", "Iterator", "Mapping", "Sequence"),
@@ -223,6 +228,10 @@ CLASS_DUNDERS = frozenset({"__init__", "__repr__", "__str__", "__len__", "__geti
 LIBRARY_BASES = ("torch.nn.Module", "torch.utils.data.Dataset", "torch.utils.data.Sampler", "torch.optim.Optimizer",
                  "torch.optim.lr_scheduler.LRScheduler", "abc.ABC", "enum.Enum", "typing.NamedTuple")  # fmt: skip
 REFLECTION = ("getattr", "setattr", "delattr", "hasattr")
+# Hooks (module and tensor hooks, an autograd node's) only where a part studies a network from outside it.
+HOOK_FILES = ("interpret.py",)
+REGISTERS_STATE = frozenset({"register_buffer", "register_parameter", "register_module"})
+ARGUMENT_PARSING = frozenset({"parse_args", "parse_known_args", "parse_intermixed_args", "parse_known_intermixed_args"})
 # Decorators under which a method's first parameter is still the object it runs on (another decorator could call it
 # with anything: its first parameter is then an ordinary name).
 METHOD_DECORATORS = frozenset({"property", "setter", "getter", "deleter", "abstractmethod", "classmethod",
@@ -428,6 +437,13 @@ def library_problem(chain: str, definitions=None, file=None) -> str | None:
         return f"uses {module}, which {file} may not use: {library.why_not_others}"
     if not rest:
         return None
+    if module in STUDENT_MODULE_NAMES and file is not None:
+        # What a file may not use, it may not use through another student module that may (a function of
+        # training.py that hands cnn.py the data set).
+        for name, other in MODULES.items():
+            if other.not_through_others and Path(file).name not in other.files and f"{module[3:]}.py" in other.files:
+                return f"uses {module}, which {file} may not use: {module} may use {name}, which {file} may not " \
+                       f"({other.why_not_others})"  # fmt: skip
     if module in STUDENT_MODULE_NAMES:
         defined = (definitions or {}).get(module)
         if defined is not None and rest[0] not in defined:
@@ -823,7 +839,8 @@ class Reader(ast.NodeVisitor):
         known = all(self.keeps_self(d) for d in node.decorator_list)
         if self.class_depth > 0 and arguments and known:
             # A classmethod's first parameter is the class, shared by every instance: never the object's own self.
-            own = {arguments[0].arg} & ({"self"} if not self.is_classmethod(node) else set())
+            # A static method's "self" is whatever it was called with: a name is not enough.
+            own = {arguments[0].arg} & ({"self"} if not is_unbound(node) else set())
         else:  # a function inside a method still sees the method's self, unless it takes a parameter of that name
             enclosing = self.method_self[-1] if self.method_self else set()
             own = enclosing - {a.arg for a in arguments + node.args.kwonlyargs}
@@ -862,6 +879,10 @@ class Reader(ast.NodeVisitor):
             self.use_library(node, self.imports[name])  # a name imported from a module, or a module on its own
 
     def visit_Attribute(self, node):
+        if (node.attr.startswith("register_") and node.attr not in REGISTERS_STATE or node.attr == "grad_fn") \
+                and Path(self.file).name not in HOOK_FILES:  # fmt: skip
+            self.flag(node, f"uses .{node.attr}: hooks are for {', '.join(HOOK_FILES)} (a network learns from the "
+                            "optimizer alone, and a hook would show it the gradient of the loss, and so the labels)")  # fmt: skip
         root, chain = dotted(node)
         if id(node) in self.chain_parts:
             self.generic_visit(node)
@@ -891,6 +912,9 @@ class Reader(ast.NodeVisitor):
         if isinstance(func, ast.Attribute) and func.attr in ("format", "format_map") \
                 and isinstance(func.value, ast.Constant) and isinstance(func.value.value, str):  # fmt: skip
             self.format_fields(node, func.value.value)
+        if isinstance(func, ast.Attribute) and func.attr in ARGUMENT_PARSING \
+                and (len(node.args) > 1 or any(k.arg in ("namespace", None) for k in node.keywords)):  # fmt: skip
+            self.flag(node, f"gives .{func.attr}() a namespace of its own (it would set attributes on any object)")
         root, chain = dotted(func)
         if self.is_method_reference(func):
             self.method_calls.add(id(func))
@@ -1142,9 +1166,14 @@ def is_constant(node) -> bool:
     return False
 
 
+def is_unbound(function) -> bool:
+    """Whether a function in a class body is a static or class method (called through the class, it takes no self)."""
+    return any(dotted(d)[1] in ("staticmethod", "classmethod") for d in function.decorator_list)
+
+
 def methods_of(tree, prefix: str = "") -> dict:
     """
-    {prefix + "Linear": the names of the methods it defines} for a module's
+    {prefix + "Linear": the names of the instance methods it defines} for a module's
     top-level classes (and, without a prefix, for its classes inside
     functions too: their unbound methods take a foreign self just as well).
     """
@@ -1152,7 +1181,7 @@ def methods_of(tree, prefix: str = "") -> dict:
     methods = {}
     for statement in classes:
         if isinstance(statement, ast.ClassDef):
-            names = {f.name for f in statement.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            names = {f.name for f in statement.body if isinstance(f, ast.FunctionDef) and not is_unbound(f)}
             methods.setdefault(f"{prefix}{statement.name}", set()).update(names)
     return methods
 

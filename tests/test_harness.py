@@ -436,3 +436,90 @@ def test_memory_budget_counts_every_process(worker_for):
     worker = worker_for(layers=SOLUTION + MEMORY_IN_CHILDREN, memory_bytes=3 << 30, timeout=40)
     with pytest.raises(ProbeError, match=r"stopped: it used more than its memory budget of 3 GiB \(all its processes together\)"):
         relu_pass(worker)
+
+
+# -- a method's self (course.worker.OwnSelf) ---------------------------------------------
+
+GUARDED = '''
+import dataclasses
+import enum
+import warnings
+from typing import NamedTuple
+
+
+class Toolbox:
+    """A helper whose method reads self's attributes."""
+
+    def contents(self):
+        return sorted(vars(self))
+
+    @staticmethod
+    def double(x):
+        return 2 * x
+
+    @classmethod
+    def made(cls):
+        return cls()
+
+
+class Point(NamedTuple):
+    x: int
+
+    def twice(self):
+        return self.x * 2
+
+
+@dataclasses.dataclass
+class Box:
+    size: int
+
+    def area(self):
+        return self.size * self.size
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+    def describe(self):
+        return self.name.lower()
+
+
+def through_an_alias():
+    lens = Toolbox
+    return lens.contents(warnings.catch_warnings())
+'''
+
+
+def guarded_module(tmp_path):
+    """The module above, loaded as the worker loads a student module (hw.guarded)."""
+    import importlib.util
+
+    from course.worker import GuardedSource, own_self_guard
+
+    path = tmp_path / "guarded.py"
+    path.write_text(GUARDED)
+    loader = GuardedSource("hw_guarded_test", str(path))
+    loader.guard = own_self_guard(["hw_guarded_test"])
+    spec = importlib.util.spec_from_file_location("hw_guarded_test", str(path), loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["hw_guarded_test"] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules["hw_guarded_test"]
+    return module
+
+
+def test_methods_run_on_their_own_objects(tmp_path):
+    module = guarded_module(tmp_path)
+    assert module.Toolbox().contents() == []
+    assert module.Toolbox.double(3) == 6 and isinstance(module.Toolbox.made(), module.Toolbox)
+    assert module.Point(2).twice() == 4
+    assert module.Box(3).area() == 9
+    assert module.Colour.RED.describe() == "red"
+
+
+def test_a_method_called_on_a_library_object_is_refused(tmp_path):
+    module = guarded_module(tmp_path)
+    with pytest.raises(TypeError, match="Toolbox.contents was called on a catch_warnings"):
+        module.through_an_alias()

@@ -117,6 +117,15 @@ FLAGGED = {
     "a module laundered through hw": ("from hw.answers import torch as t2", "not a function, class or constant that hw/answers.py defines"),
     "a relative import": ("from . import layers", "relative import"),
     "async code": ("async def f():\n    pass", "async functions"),
+    "a static method's parameter named self": ("class T:\n    @staticmethod\n    def contents(self):\n"
+                                               "        return vars(self)", "vars() on something other than self"),
+    "argparse given a namespace": ("import argparse\np = argparse.ArgumentParser()\np.parse_args([], namespace=torch)",
+                                   "namespace of its own"),
+    "argparse given a namespace by position": ("import argparse\nargparse.ArgumentParser().parse_known_args([], torch)",
+                                               "namespace of its own"),
+    "a tensor hook": ("x = torch.zeros(2, requires_grad=True)\nh = x.register_hook(print)", "hooks are for"),
+    "a module hook": ("m = torch.nn.Linear(2, 2)\nh = m.register_forward_hook(print)", "hooks are for"),
+    "an autograd node": ("x = torch.zeros(2, requires_grad=True)\nn = (x * 2).grad_fn", "hooks are for"),
 }
 
 
@@ -158,6 +167,9 @@ ALLOWED = {
     "a constant from a student module": "from hw.answers import part1_q1",
     "type() for a name, a comparison or self": "n = type(layer).__name__\nsame = type(layer) == type(result)\n"
                                               "twin = type(self)()",
+    "a static method called through cls": "class Parser:\n    @staticmethod\n    def parse(text):\n        return text.split()\n"
+                                          "    @classmethod\n    def of(cls, text):\n        return cls(cls.parse(text))",
+    "state registered on a module": "m = torch.nn.Module()\nm.register_buffer('count', torch.zeros(1))",
     "torch's tensor functions and switches": "y = torch.clamp_(torch.exp(torch.zeros(2, dtype=torch.float64)), 0)\n"
                                              "with torch.no_grad():\n    torch.manual_seed(0)",
 }
@@ -209,6 +221,19 @@ def test_models_read_no_data(file, source):
     """The modules the grader trains or checks on its own inputs may not read the course's data sets."""
     findings = findings_for(source, file)
     assert any(f"which {file} may not use" in f.message for f in findings), [f.message for f in findings]
+
+
+@pytest.mark.parametrize("file", ["hw/cnn.py", "hw/layers.py", "hw/optimizers.py"])
+def test_models_read_no_data_through_another_module(file):
+    """What a module may not use, it may not take from a student module that may (a function that returns images)."""
+    findings = findings_for("from hw.training import ClassifierTrainer", file)
+    assert any("hw.training may use hw.data" in f.message for f in findings), [f.message for f in findings]
+
+
+@pytest.mark.parametrize("file, allowed", [("hw/interpret.py", True), ("hw/cnn.py", False), ("hw/training.py", False)])
+def test_hooks_only_where_a_part_studies_a_network(file, allowed):
+    findings = findings_for("m = torch.nn.Linear(2, 2)\nh = m.register_forward_hook(print)", file)
+    assert (findings == []) == allowed, [f.message for f in findings]
 
 
 @pytest.mark.parametrize("file", ["hw/experiments.py", "hw/training.py", "hw/text.py", "hw/interpret.py"])

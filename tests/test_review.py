@@ -117,3 +117,19 @@ def test_review_without_flags_or_decision_says_so(flagged, tmp_path):
     proc = course("review", "carol", "--clear", "--uphold", "--out", out)
     assert proc.returncode == 2 and "either --clear or --uphold, not both" in proc.stderr
     assert "No flagged submissions" in course("review", "--out", tmp_path).stdout
+
+
+def test_a_decision_holds_for_the_code_it_was_made_on(tmp_path):
+    """Two submissions flagged with the same words (the same line) are not the same code: clearing one clears only it."""
+    from course.review import CLEARED, decide, load_reviews, review_status, summary_of, write_student
+
+    message = "hw/layers.py:31 calls vars() on something other than self"
+    innocent = [{"kind": "code", "message": message, "code": "a" * 16}]
+    tests = [{"name": "test_x", "part": "part1", "points": 0, "max_points": 1, "passed": False, "message": "",
+              "withheld": True}]  # fmt: skip
+    write_student(tmp_path, summary_of("ann", tests, ["part1"], innocent, None))
+    decide(tmp_path, "ann", CLEARED)
+    review = load_reviews(tmp_path)["ann"]
+    assert review_status(innocent, review)["decision"] == CLEARED
+    other_code = [dict(innocent[0], code="b" * 16)]
+    assert review_status(other_code, review) == {"decision": "pending"}

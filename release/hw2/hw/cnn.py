@@ -528,12 +528,14 @@ class YourCNN(nn.Module):
     epochs in batches of 50 on one CPU core, and measures its accuracy on
     1,000 new Shapes images, drawn like the notebook's but not the same ones:
     one point at each of 60, 66, 72, 78, 84 and 90% (six in all). The
+    grader numbers the six classes in an order of its own (not that of
+    hw.data.SHAPE_CLASSES), the same in training and in testing. The
     accuracy must come from that training, and live in the parameters and
     buffers: the accuracy measured is that of a new YourCNN into which the
     trained network's state_dict() is loaded; built and not yet trained, a
     YourCNN must be below 50% on those images (a random network is near
-    chance), its constructor may not train it, and its forward pass may not
-    change its parameters. Training
+    chance), its constructor may not train it, its forward pass may not
+    change its parameters, and it has no hooks. Training
     has four minutes of its own on the grader's core, apart from the time of
     every other test; a network that needs longer loses these six points, so
     keep it under a minute on yours (the notebook's cell prints its time with
