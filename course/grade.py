@@ -42,6 +42,7 @@ AUTOGRADER = REPO_ROOT / "autograder"
 TIME_BUDGET_FACTOR = 5
 MIN_TIME_BUDGET = 60.0
 CALIBRATION_CACHE = REPO_ROOT / ".cache" / "time-budget.json"
+CATALOG_CACHE = REPO_ROOT / ".cache" / "suite-catalog.json"
 # The harness's reference trainings (Part 2's hyper-parameters), kept across submissions and runs.
 REFERENCE_CACHE = REPO_ROOT / ".cache" / "reference-training"
 CSV_INTERVAL = 10.0  # seconds between rebuilds of gradebook.csv during a run (and once at its end, however it ends)
@@ -98,7 +99,21 @@ def _suite_env():
 
 
 def suite_catalog():
-    """Every hidden test with its part and points, as the solution would report them."""
+    """Every hidden test with its part and points, as the solution would report them (cached with the suite's code)."""
+    key = code_fingerprint()
+    try:
+        cached = json.loads(CATALOG_CACHE.read_text())
+        if cached.get("key") == key:
+            return cached["tests"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    tests = _collect_suite()
+    CATALOG_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    CATALOG_CACHE.write_text(json.dumps({"key": key, "tests": tests}))
+    return tests
+
+
+def _collect_suite():
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "catalog.json"
         command = pytest_command(_pytest_args(["--collect-only", f"--results={results}"]))
@@ -454,12 +469,13 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
         stack.callback(write_gradebook, out)
         stack.callback(shutil.rmtree, staging, ignore_errors=True)
         todo = {}
+        recorded_scores = nbgrader.hidden_scores()  # one query for the class, not one per student
         for sub in submissions:
             stage(sub, staging)
             fingerprint = submission_fingerprint(sub, suite)
             previous = read_summary(out, sub.student)
             if not force and previous and previous.get("fingerprint") == fingerprint:
-                if not nbgrader.agrees(sub.student, previous, sub.folder):
+                if not nbgrader.agrees(sub.student, previous, sub.folder, recorded_scores):
                     # Grading another --out into this course replaced this student's notebooks or scores:
                     # their record goes back from the saved results, without running the suite again.
                     with _interrupts_deferred():

@@ -26,7 +26,8 @@ import bleach.html5lib_shim
 import bleach.sanitizer
 import nbformat
 from bleach.css_sanitizer import ALLOWED_SVG_PROPERTIES, CSSSanitizer
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import (Assignment, BaseCell, Grade, Gradebook, MissingEntry, SubmittedAssignment,
+                          SubmittedNotebook)
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from sqlalchemy.exc import SAWarning
@@ -561,12 +562,13 @@ class NbgraderCourse:
         if autograded.is_dir():
             show_hidden_results(autograded, summary)
 
-    def agrees(self, student: str, summary: dict, folder: Path | None) -> bool:
+    def agrees(self, student: str, summary: dict, folder: Path | None, hidden_scores=None) -> bool:
         """
         Whether gradebook.db and submitted/ still hold what recording this
         summary wrote: the hidden-suite scores, and the same notebooks as
         ``folder`` (grading another --out into the same course may have
-        replaced them).
+        replaced them). ``hidden_scores``: hidden_scores() of the class, read
+        once for many students.
         """
         if folder is not None:
             self.register()
@@ -580,15 +582,22 @@ class NbgraderCourse:
                     continue  # the student's notebook
                 if text != self.released[name] or (path.exists() and not unreadable_notebook(path)):
                     return False  # the released notebook must stand in only for one not handed in readable
+        scores = hidden_scores if hidden_scores is not None else self.hidden_scores([student])
+        return all(scores.get((student, part)) == summary["parts"].get(part, {}).get("score", 0) for part in self.hidden)
+
+    def hidden_scores(self, students=None) -> dict:
+        """{(student, part): the hidden-tests cell's automatic score} in gradebook.db, in one query (of ``students``, or all)."""
         with self.gradebook() as gb:
-            for part, (notebook, _) in self.hidden.items():
-                try:
-                    grade = gb.find_grade(f"hidden_tests_{part}", notebook, ASSIGNMENT, student)
-                except MissingEntry:
-                    return False
-                if grade.auto_score != summary["parts"].get(part, {}).get("score", 0):
-                    return False
-        return True
+            query = (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, Grade.auto_score).select_from(Grade)
+                     .join(BaseCell, Grade.cell_id == BaseCell.id)
+                     .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
+                     .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                     .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                     .filter(Assignment.name == ASSIGNMENT, BaseCell.name.like("hidden\\_tests\\_%", escape="\\")))  # fmt: skip
+            if students is not None:
+                query = query.filter(SubmittedAssignment.student_id.in_(list(students)))
+            cells = {f"hidden_tests_{part}": part for part in self.hidden}
+            return {(student, cells[name]): score for student, name, score in query.all() if name in cells}
 
     def set_hidden_scores(self, student: str, summary: dict):
         """Each part's hidden-suite points as the score of its hidden-tests cell (a TA's manual score still wins)."""

@@ -70,12 +70,13 @@ import functools
 import hashlib
 import html
 import io
+import json
 import random
 import re
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -988,12 +989,38 @@ def graded_class_report(out: Path, starter: Path | None = STARTER) -> list:
     compared by the code they were graded with (kept there by course grade),
     written to ``out``/similarity.html. Returns the pairs, the most similar first.
     """
-    from course.review import graded_code_folders
+    from course.review import graded_code_folders, write_atomically
 
     folders, problems = graded_code_folders(out), []
+    cache, key = Path(out) / SIMILARITY_CACHE, _report_key(folders, starter)
+    try:
+        cached = json.loads(cache.read_text())
+        if cached.get("key") == key and (Path(out) / "similarity.html").exists():
+            return [_pair_from(p) for p in cached["pairs"]]  # nobody's code changed: the report stands
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
     pairs = compare(folders, starter, problems=problems, progress=False)
     write_report(pairs, Path(out) / "similarity.html", folders, starter, problems)
+    write_atomically(cache, json.dumps({"key": key, "pairs": [asdict(p) for p in pairs]}))
     return pairs
+
+
+SIMILARITY_CACHE = ".similarity.json"  # in the grading folder: the pairs of the report, and the code they come from
+
+
+def _report_key(folders: dict, starter) -> str:
+    """A digest of every graded student's code, the starter code and this module: what the report depends on."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    roots = sorted(folders.items()) + ([("", Path(starter))] if starter is not None and Path(starter).exists() else [])
+    for name, root in roots:
+        for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+            digest.update(f"{name}/{path.relative_to(root)}".encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _pair_from(data: dict) -> Pair:
+    data = dict(data, files=tuple(FileMatch(**f) for f in data["files"]))
+    return Pair(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def summary_line(pairs: list, out_html) -> str:
