@@ -35,6 +35,7 @@ MOST = 0.5  # a test failed by at least this share of the class: most of the cla
 MANY = 0.25  # ... by at least this share: worth a look
 KEY_LENGTH = 160  # messages that agree on their first characters (numbers aside) are one reason
 SHOWN_LENGTH = 400  # an example message longer than this is cut on the page
+SHOWN_STUDENTS = 100  # the students named under a reason (the count says how many more)
 
 # Kinds of failure, as the page names them.
 CHECK, HARNESS = "failed the check", "harness error"
@@ -107,12 +108,13 @@ def clean_summary(raw) -> dict | None:
     }
 
 
-def add_reason(reasons: dict, kind: str, message: str):
-    """Counts one failure under its reason; the first message of a reason is the example the page shows."""
-    new = {"kind": kind, "example": message, "count": 0, "messages": set()}
+def add_reason(reasons: dict, kind: str, message: str, student: str):
+    """Counts one student's failure under its reason; the first message of a reason is the example the page shows."""
+    new = {"kind": kind, "example": message, "count": 0, "messages": set(), "students": []}
     reason = reasons.setdefault((kind, reason_key(message)), new)
     reason["count"] += 1
     reason["messages"].add(message)
+    reason["students"].append(student)
 
 
 def tally_tests(summaries) -> list[dict]:
@@ -134,7 +136,7 @@ def tally_tests(summaries) -> list[dict]:
             row["students"] += 1
             if not t["passed"]:
                 row["failed"] += 1
-                add_reason(row["reasons"], HARNESS if t["harness_error"] else CHECK, t["message"])
+                add_reason(row["reasons"], HARNESS if t["harness_error"] else CHECK, t["message"], s["student"])
     for row in rows.values():
         row["reasons"] = sorted(row["reasons"].values(), key=lambda r: (-r["count"], r["example"]))  # stable order
         row["share"] = row["failed"] / row["students"] if row["students"] else 0.0
@@ -311,6 +313,7 @@ messages that differ only in their numbers, shapes or values are one reason, sho
 <td class="pts lost">{{ t.failed }} of {{ t.students }}<br>{{ (t.share * 100)|round|int }}%</td>
 {% for r in t.reasons[:2] %}<td>{% if r.kind == harness_kind %}<span class="kind harness">{{ r.kind }}</span>: {% endif %}{{ r.count }} student{{ 's' if r.count != 1 }}{% if r.messages|length > 1 %} ({{ r.messages|length }} variants){% endif %}<br>
 <span class="why">{{ r.example|truncate(shown_length, true, '…', 0) }}</span>
+<details><summary>who</summary><small>{{ r.students[:shown_students]|join(", ") }}{% if r.students|length > shown_students %} and {{ r.students|length - shown_students }} more{% endif %}</small></details>
 {%- if loop.index == 2 and t.reasons|length > 2 %}<br><small class="note">and {{ t.reasons|length - 2 }} other reason{{ 's' if t.reasons|length > 3 }}</small>{% endif %}</td>{% endfor %}
 {% if t.reasons|length < 2 %}<td></td>{% endif %}
 {% if flagged %}<td class="pts">{{ t.withheld or '' }}</td>{% endif %}</tr>
@@ -365,6 +368,7 @@ def render_class_report(raw_summaries, folder: str = "") -> str:
         most=MOST,
         many=MANY,
         shown_length=SHOWN_LENGTH,
+        shown_students=SHOWN_STUDENTS,
     )  # fmt: skip
 
 

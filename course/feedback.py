@@ -8,6 +8,7 @@ so it can never show the hidden tests' source.
 import re
 
 from jinja2 import Environment
+from markupsafe import Markup
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -38,6 +39,8 @@ small.id { color: #666; font-family: ui-monospace, monospace; overflow-wrap: any
 {%- else %}Your code is waiting for a review by the course staff.{% endif %}</strong>
 The grader found code that could reach around it:</p>
 <ul>{% for f in r.flags %}<li><code>{{ f.message }}</code></li>{% endfor %}</ul>
+{% if withheld.count %}<p>{{ withheld.points }} point{{ 's' if withheld.points != 1 }} of {{ withheld.count }} passed check{{ 's' if withheld.count != 1 }}
+{{ 'are' if withheld.points != 1 else 'is' }} withheld pending this review (not lost).</p>{% endif %}
 {% if r.review.decision == "pending" %}<p>The points of the checks it passed are withheld until then. Code that solves the
 homework never needs this; if yours does it for a good reason, tell the staff.</p>{% endif %}</div>{% endif %}
 
@@ -60,7 +63,7 @@ Nothing was lost; <code>python -m hw.check</code> writes a zip without them.</p>
 </table>
 {% if missing_answers %}<p>Written answers are graded separately by the course staff, from the text your <code>hw/answers.py</code>
 returns. {{ missing_answers|length }} of {{ r.answers|length }} did not reach them:</p>
-<ul>{% for name, why in missing_answers.items() %}<li><code>{{ name }}</code>: {{ why }}</li>{% endfor %}</ul>
+<ul>{% for name, why in missing_answers.items() %}<li><code>{{ name }}</code>: {{ why|code_spans }}</li>{% endfor %}</ul>
 {% elif r.answers %}<p>Written answers are graded separately by the course staff.</p>{% endif %}
 {% if r.stand_in_notebooks %}<p>Notebooks: {% for name, why in r.stand_in_notebooks.items() %}<code>{{ name }}</code> {{ why }}{{ "; " if not loop.last else "." }}{% endfor %}
 Nothing is lost: the staff read every written answer from your <code>hw/answers.py</code>, and the hidden tests grade
@@ -96,7 +99,17 @@ your <code>hw/</code> modules.</p>{% endif %}
 </html>
 """
 
-_template = Environment(autoescape=True).from_string(TEMPLATE)
+def code_spans(text) -> Markup:
+    """The text, escaped, with its `backticked` names as code (the grader's messages quote code that way)."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: nothing is code
+        return Markup.escape(text)
+    return Markup("").join(Markup("<code>{}</code>").format(p) if i % 2 else Markup.escape(p) for i, p in enumerate(parts))
+
+
+_environment = Environment(autoescape=True)
+_environment.filters["code_spans"] = code_spans
+_template = _environment.from_string(TEMPLATE)
 
 
 NUMBER = re.compile(r"-?\d+(\.\d+)?(e[-+]?\d+)?")
@@ -110,7 +123,7 @@ def failure_groups(tests):
     """
     groups = {}
     for t in tests:
-        if t["passed"]:
+        if t["passed"] or t.get("withheld"):  # a withheld check passed: its points wait for the review, not for a fix
             continue
         reason = NUMBER.sub("#", t["message"])
         group = groups.setdefault(reason, {"message": t["message"], "lost": 0, "count": 0, "descriptions": [], "messages": set()})
@@ -153,5 +166,8 @@ def render_feedback(results: dict) -> str:
     problems = problems_of(results)
     # One reason for every test (the submission did not import, the budget ran out) is said once, in the banner.
     groups = [] if results.get("problem") else failure_groups(results["tests"])
+    pending = (results.get("review") or {}).get("decision") == "pending"
+    held = [t for t in results["tests"] if t.get("withheld") and not t["passed"]] if pending else []
+    withheld = {"count": len(held), "points": sum(t["max_points"] for t in held)}
     return _template.render(r=results, groups=groups, problems=problems, titles=results.get("part_titles", {}),
-                            missing_answers=missing_answers(results))  # fmt: skip
+                            missing_answers=missing_answers(results), withheld=withheld)  # fmt: skip

@@ -55,6 +55,8 @@ def test_failures_are_counted_per_test_most_failed_first(tmp_path):
     nobody = html[html.index("Nobody failed") :]
     assert "test_linear" in nobody and "test_relu" in nobody and "test_conv" not in nobody
     assert 'class="most"' in html, "a test two thirds of the class failed is highlighted"
+    assert rows["test_conv"]["reasons"][0]["students"] == ["ann", "bob"]
+    assert "<summary>who</summary><small>ann, bob</small>" in html, "the students behind a reason are named"
 
 
 def test_messages_that_differ_only_in_numbers_are_one_reason(tmp_path):

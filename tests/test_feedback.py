@@ -45,7 +45,7 @@ def test_answers_that_did_not_reach_the_staff_are_named():
     answers = {"part1_q1": "The Jacobian is *sparse*.", "part1_q2": "*Not answered: `part1_q2()` still raises NotImplementedError.*"}
     html = render_feedback(results([a_test("a", passed=True)], answers=answers))
     assert "1 of 2 did not reach them" in html
-    assert "<code>part1_q2</code>: Not answered: `part1_q2()` still raises NotImplementedError." in html
+    assert "<code>part1_q2</code>: Not answered: <code>part1_q2()</code> still raises NotImplementedError." in html
     assert "part1_q1</code>" not in html, "an answer in italics is still an answer"
 
 

@@ -65,13 +65,16 @@ def flagged(tmp_path_factory, course_root):
 def test_flagged_code_has_its_points_withheld(flagged):
     _, out, _, _ = flagged
     r = results(out)
-    assert r["flags"] == [{"kind": "code", "message": "hw/optimizers.py:1 formats a string with a field that reads an attribute or item"}]
+    (flag,) = r["flags"]
+    assert {k: flag[k] for k in ("kind", "message")} == {"kind": "code", "message": "hw/optimizers.py:1 formats a string with a field that reads an attribute or item"}
+    assert len(flag["code"]) == 16, "the digest of the code it was found in: a decision holds for that code"
     assert r["review"] == {"decision": "pending"}
     assert r["score"] == 0 < r["max_score"]
     assert all(t["withheld"] and not t["passed"] for t in r["tests"])
     assert "withheld until the course staff review your code: hw/optimizers.py:1" in r["tests"][0]["message"]
     feedback = (out / "carol" / "feedback.html").read_text()
     assert "waiting for a review by the course staff" in feedback and "hw/optimizers.py:1" in feedback
+    assert "withheld pending this review (not lost)" in feedback and "What to fix" not in feedback
     assert gradebook_rows(out)["carol"]["review"].startswith("pending: hw/optimizers.py:1")
     listing = course("review", "--out", out)
     assert listing.returncode == 0 and "carol: pending" in listing.stdout and "formats a string" in listing.stdout
