@@ -991,7 +991,10 @@ def graded_class_report(out: Path, starter: Path | None = STARTER) -> list:
     """
     from course.review import graded_code_folders, write_atomically
 
-    folders, problems = graded_code_folders(out), []
+    folders = graded_code_folders(out)
+    problems = solution_markers(folders)
+    if folders and (REPO_ROOT / "hw").is_dir():
+        folders[SOLUTION] = REPO_ROOT  # a reference: a submission close to it was copied from the instructor's code
     cache, key = Path(out) / SIMILARITY_CACHE, _report_key(folders, starter)
     try:
         cached = json.loads(cache.read_text())
@@ -1003,6 +1006,26 @@ def graded_class_report(out: Path, starter: Path | None = STARTER) -> list:
     write_report(pairs, Path(out) / "similarity.html", folders, starter, problems)
     write_atomically(cache, json.dumps({"key": key, "pairs": [asdict(p) for p in pairs]}))
     return pairs
+
+
+SOLUTION = "(instructor's solution)"
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def solution_markers(folders: dict) -> list:
+    """One line per student whose code holds the solution's markers: the release has none, the instructor's source has."""
+    lines = []
+    for student, folder in sorted(folders.items()):
+        for path in sorted(Path(folder, "hw").glob("*.py")):
+            try:
+                text = path.read_text(errors="replace")
+            except OSError:
+                continue
+            found = [n for n, line in enumerate(text.splitlines(), 1) if line.strip().startswith(SOLUTION_MARKERS)]
+            if found:
+                lines.append(f"{student}: hw/{path.name} holds the instructor's solution markers (### BEGIN SOLUTION), "
+                             f"which the release does not have, at line {found[0]}: compare it with the solution")  # fmt: skip
+    return lines
 
 
 SIMILARITY_CACHE = ".similarity.json"  # in the grading folder: the pairs of the report, and the code they come from

@@ -670,3 +670,23 @@ def test_a_broken_submission_is_reported_not_a_crash(tmp_path, disguised):
         for problem in problems:
             assert any(line.startswith(f"{student}: ") and problem in line for line in said), (problem, said)
             assert html.escape(problem) in page
+
+
+def test_the_class_report_compares_with_the_solution_and_names_its_markers(tmp_path):
+    """course grade's report: the instructor's solution is one of the compared, and its markers in a submission are named."""
+    from course.similarity import SOLUTION as SOLUTION_NAME, graded_class_report
+
+    out = tmp_path / "grades"
+    edited = edited_modules()
+    copied = {name: MARKERS.sub("", (SOLUTION / name).read_text()) for name in edited}
+    marked = {name: (SOLUTION / name).read_text() for name in edited}
+    copy_hw(out / "ann" / "code", copied)
+    copy_hw(out / "bob" / "code", marked)
+    copy_hw(out / "cid" / "code", {})
+    pairs = graded_class_report(out)
+    assert pair_of(pairs, "ann", SOLUTION_NAME).score >= COPIES_LOWEST, "a copy of the solution is as close to it as it gets"
+    report = (out / "similarity.html").read_text()
+    assert "bob: hw/" in report and "holds the instructor&#x27;s solution markers" in report
+    assert "ann: hw/" not in report, "a copy without the markers has nothing to name (its similarity says it)"
+    again = graded_class_report(out)
+    assert [(p.a, p.b, p.score) for p in again] == [(p.a, p.b, p.score) for p in pairs], "the kept report says the same"
