@@ -29,3 +29,9 @@ c.GenerateAssignment.post_convert_hook = "course.release.complete_release"
 # The student release must never contain the hidden suite or solutions, nor what running the source notebooks left
 # next to them (Part 5 writes its experiments' results/).
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "results"]
+
+# Late submissions: course grade records when each student handed in (timestamp.txt in submitted/) and the due date
+# and extensions in gradebook.db; nbgrader's LateSubmissionPlugin then sets a penalty per notebook, which
+# `course export` subtracts from the total. "none": lateness is shown, never penalised; "zero": a late submission
+# scores 0 (or name a plugin of your own: nbgrader's docs, "Late submission plugin").
+c.LateSubmissionPlugin.penalty_method = "none"

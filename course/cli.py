@@ -141,6 +141,8 @@ def print_run(run, out):
               f"student{'s' if len(run.unchanged) != 1 else ''}")  # fmt: skip
         if run.restored:
             print(f"  put back into gradebook.db (another grading folder had replaced them): {', '.join(run.restored)}")
+        if run.retimed:
+            print(f"  lateness updated (due date, extension or submission time changed): {', '.join(run.retimed)}")
         from course.review import problem_of
 
         for student in run.unchanged:  # a problem found by an earlier run is still a problem
@@ -162,14 +164,23 @@ def cmd_grade(args):
             discover(path)
     except SubmissionError as exc:
         return fail("grade", exc)
+    from course.deadlines import Deadlines, DeadlineError, parse_time, read_extensions, read_times
     from course.grade import grade
 
+    try:
+        deadlines = Deadlines(
+            due=parse_time(args.due, "--due") if args.due else None,
+            extensions=read_extensions(args.extensions) if args.extensions else {},
+            times=read_times(args.submission_times) if args.submission_times else {},
+        )
+    except DeadlineError as exc:
+        return fail("grade", exc)
     try:
         settings = settings_from(args)
         if args.scheduler:
             print(f"Grading on the Dask cluster at {args.scheduler} (its workers decide how many at once)")
         run = grade(args.paths, args.out, jobs=args.jobs, settings=settings, execute=args.execute,
-                    course_root=course_root, force=args.force, scheduler=args.scheduler)  # fmt: skip
+                    course_root=course_root, force=args.force, scheduler=args.scheduler, deadlines=deadlines)  # fmt: skip
     except (SubmissionError, RuntimeError) as exc:  # a level that cannot run here, a solution that cannot calibrate
         return fail("grade", exc)
     print_run(run, args.out)
@@ -470,6 +481,14 @@ def build_parser():
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786) instead of here; "
                         "every worker machine needs this repository at the same commit, set up, and bubblewrap")  # fmt: skip
+    p.add_argument("--due", metavar="WHEN", default=None,
+                   help="the due date, as 2026-12-01 23:59 (this machine's time zone) or 2026-12-01T23:59+01:00; kept "
+                        "in gradebook.db for the next runs, the export and formgrader")  # fmt: skip
+    p.add_argument("--extensions", metavar="FILE.csv", type=Path, default=None,
+                   help="extensions per student: a CSV with the columns student and hours")
+    p.add_argument("--submission-times", metavar="FILE.csv", type=Path, default=None,
+                   help="when each student handed in (a CSV with the columns student and submitted, ISO 8601 times); "
+                        "without it, the newest time of the files the grader reads in the zip or folder")  # fmt: skip
     add_course_root(p)
     add_budget_options(p)
     p.set_defaults(func=cmd_grade)

@@ -10,6 +10,8 @@ import re
 from jinja2 import Environment
 from markupsafe import Markup
 
+from course.deadlines import late_note
+
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -53,6 +55,8 @@ only <code>hw/</code> and the notebooks, so it skipped {% for f in r.skipped[:20
 Nothing was lost; <code>python -m hw.check</code> writes a zip without them.</p>{% endif %}
 
 <h2>Summary</h2>
+{% if late %}<p{% if r.late_seconds %} class="lost"{% endif %}><strong>Handed in:</strong> {{ r.submitted_at.replace("T", " ") }}
+(from {{ r.submitted_from }}){% if r.due %}, due {{ r.due.replace("T", " ") }}{% endif %}: {{ late }}.</p>{% endif %}
 <table>
 <tr><th>Part</th><th class="pts">Points</th></tr>
 {% for name, part in r.parts.items() %}
@@ -170,4 +174,4 @@ def render_feedback(results: dict) -> str:
     held = [t for t in results["tests"] if t.get("withheld") and not t["passed"]] if pending else []
     withheld = {"count": len(held), "points": sum(t["max_points"] for t in held)}
     return _template.render(r=results, groups=groups, problems=problems, titles=results.get("part_titles", {}),
-                            missing_answers=missing_answers(results), withheld=withheld)  # fmt: skip
+                            missing_answers=missing_answers(results), withheld=withheld, late=late_note(results))  # fmt: skip

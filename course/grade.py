@@ -30,6 +30,7 @@ from course.class_report import write_class_report
 from course.review import (apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_graded_code,
                            write_student)
 from course.budget import OWN_TIME_SECONDS, Budget
+from course.deadlines import LATENESS_FIELDS, Deadlines
 from course.secret import SECRET_ENV, course_secret
 from course.submissions import Submission, discover, stage, unique_students
 from course.suite_process import SuiteProcess, pytest_command
@@ -267,6 +268,7 @@ class Run:
     problems: list = field(default_factory=list)  # "<student>: <why>", one line each
     unchanged: list = field(default_factory=list)  # students not regraded: same submission, suite and budget
     restored: list = field(default_factory=list)  # of those, students whose gradebook.db record was put back
+    retimed: list = field(default_factory=list)  # of those, students whose lateness changed (due date, extension, time)
 
 
 def _summary(outcome: Outcome, parts, reviews, settings: Settings, **extra):
@@ -365,7 +367,7 @@ def _autograde(nbgrader, student: str, folder, summary: dict):
     return problem
 
 
-def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgrader, fingerprint, titles):
+def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgrader, fingerprint, titles, lateness):
     """
     Writes one student's grade the moment it exists: results.json (atomically)
     and the feedback page, then the notebooks into nbgrader's gradebook. The
@@ -373,7 +375,7 @@ def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgra
     graded again by the next run.
     """
     reviews = load_reviews(out)
-    summary = _summary(outcome, parts, reviews, settings, part_titles=titles)
+    summary = _summary(outcome, parts, reviews, settings, part_titles=titles, **lateness)
     if sub.skipped:
         summary["skipped"] = sub.skipped  # bounded by write_student
     write_student(out, summary)
@@ -401,6 +403,7 @@ def grade(
     force: bool = False,
     report=None,
     scheduler: str | None = None,
+    deadlines: Deadlines | None = None,
 ):
     """
     Grades every submission under ``paths`` into ``out``; the notebooks go to
@@ -417,6 +420,9 @@ def grade(
     printed above the progress bar). With ``scheduler`` (a Dask scheduler's
     address) the hidden suites run on that cluster's workers instead of
     ``jobs`` at a time here (see course.cluster); recording stays here.
+    ``deadlines``: a due date (kept in gradebook.db for the next runs: None
+    keeps the one there), extensions and submission times (course.deadlines);
+    lateness is recorded with each grade, and updated without grading again.
 
     Returns a Run. Raises SubmissionError for a path that holds no
     submission, RuntimeError when the course cannot grade (its hidden-tests
@@ -426,10 +432,11 @@ def grade(
     out.mkdir(parents=True, exist_ok=True)
     with _grading_folder_lock(out), contextlib.ExitStack() as stack:
         client = stack.enter_context(cluster.connect(scheduler)) if scheduler else None
-        return _grade(paths, out, jobs, settings, execute, progress, course_root, force, report, client)
+        return _grade(paths, out, jobs, settings, execute, progress, course_root, force, report, client,
+                      deadlines or Deadlines())  # fmt: skip
 
 
-def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, force, report, client):
+def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, force, report, client, deadlines):
     report = report or (lambda line: tqdm.write(line, file=sys.stderr))
     submissions = unique_students([s for p in paths for s in discover(p)], report)
     settings = settings or grading_settings(progress=progress)
@@ -442,6 +449,10 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
         raise RuntimeError(mismatch)
     nbgrader = NbgraderCourse(Path(course_root), execute=execute)
     nbgrader.register()
+    if deadlines.due is not None:
+        nbgrader.set_due(deadlines.due)
+    else:
+        deadlines = replace(deadlines, due=nbgrader.due())
 
     logs = out / ".logs"
     staging = out / ".staging"
@@ -475,14 +486,23 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
             fingerprint = submission_fingerprint(sub, suite)
             previous = read_summary(out, sub.student)
             if not force and previous and previous.get("fingerprint") == fingerprint:
-                if not nbgrader.agrees(sub.student, previous, sub.folder, recorded_scores):
+                lateness = deadlines.lateness(sub)
+                retimed = any(previous.get(k) != lateness.get(k) for k in LATENESS_FIELDS)
+                if retimed:
+                    # A due date, an extension or a time that changed since: the grade stands, its lateness is redone
+                    # (here, and in nbgrader's record below, whose late penalty depends on it).
+                    previous = {k: v for k, v in previous.items() if k not in LATENESS_FIELDS} | lateness
+                    write_student(out, previous)
+                    run.retimed.append(sub.student)
+                if retimed or not nbgrader.agrees(sub.student, previous, sub.folder, recorded_scores):
                     # Grading another --out into this course replaced this student's notebooks or scores:
                     # their record goes back from the saved results, without running the suite again.
                     with _interrupts_deferred():
                         notebook_problem = _autograde(nbgrader, sub.student, sub.folder, previous)
                     if notebook_problem:
                         report(f"{sub.student}: {notebook_problem}")
-                    run.restored.append(sub.student)
+                    if not retimed:
+                        run.restored.append(sub.student)
                 run.unchanged.append(sub.student)
                 run.summaries[sub.student] = previous
                 shutil.rmtree(staging / sub.student, ignore_errors=True)
@@ -498,7 +518,8 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
             for outcome in bar:
                 sub, fingerprint = todo[outcome.student]
                 with _interrupts_deferred():
-                    summary = _record(out, outcome, sub, run.parts, settings, nbgrader, fingerprint, titles)
+                    summary = _record(out, outcome, sub, run.parts, settings, nbgrader, fingerprint, titles,
+                                      deadlines.lateness(sub))  # fmt: skip
                 shutil.rmtree(staging / sub.student, ignore_errors=True)
                 run.outcomes.append(outcome)
                 run.summaries[outcome.student] = summary

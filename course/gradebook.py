@@ -13,6 +13,7 @@ import base64
 import binascii
 import copy
 import csv
+import datetime
 import html
 import json
 import re
@@ -34,6 +35,7 @@ from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
 
 from course import ASSIGNMENT, REPO_ROOT
+from course.deadlines import describe_duration, late_note
 from course.release import source_notebooks
 from course.review import bounded, csv_writer
 
@@ -538,6 +540,7 @@ class NbgraderCourse:
         for name in stand_ins:
             (dest / name).unlink(missing_ok=True)
             (dest / name).write_bytes(self.released[name])
+        self.hand_in_time(student, dest, summary)
         with warnings.catch_warnings():
             # nbgrader 0.9 with SQLAlchemy 2 warns on every new submission that an
             # autoflush skipped a relationship it adds explicitly right after.
@@ -554,6 +557,36 @@ class NbgraderCourse:
             problem = bounded("nbgrader could not autograde the notebooks: " + _last_error(result))
         self.set_hidden_scores(student, summary)
         return problem, stand_ins
+
+    def hand_in_time(self, student: str, dest: Path, summary: dict):
+        """
+        When the student handed in, as nbgrader reads it (submitted/.../timestamp.txt),
+        and their extension, on their submission in gradebook.db: nbgrader's
+        autograde then computes the lateness and its LateSubmissionPlugin the penalty.
+        """
+        (dest / "timestamp.txt").unlink(missing_ok=True)
+        if summary.get("submitted_at"):
+            (dest / "timestamp.txt").write_text(summary["submitted_at"])  # ISO 8601 with its offset: parse_utc reads it
+        with self.gradebook() as gb:
+            gb.update_or_create_student(student)
+            submission = gb.update_or_create_submission(ASSIGNMENT, student)
+            hours = summary.get("extension_hours") or 0
+            submission.extension = datetime.timedelta(hours=hours) if hours else None
+            gb.db.commit()
+
+    def set_due(self, due: datetime.datetime | None):
+        """The assignment's due date in gradebook.db (None: no due date), as nbgrader keeps it: UTC, without a zone."""
+        self.register()
+        with self.gradebook() as gb:
+            utc = due.astimezone(datetime.timezone.utc).replace(tzinfo=None) if due is not None else None
+            gb.update_or_create_assignment(ASSIGNMENT, duedate=utc)
+
+    def due(self) -> datetime.datetime | None:
+        """The assignment's due date in gradebook.db (set by course grade --due), or None."""
+        self.register()
+        with self.gradebook() as gb:
+            duedate = gb.find_assignment(ASSIGNMENT).duedate
+        return duedate.replace(tzinfo=datetime.timezone.utc) if duedate is not None else None
 
     def record_decision(self, student: str, summary: dict):
         """A review decision changed the hidden-suite points: into gradebook.db and the autograded notebooks."""
@@ -759,7 +792,7 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
             try:
                 submission = gb.find_submission(ASSIGNMENT, student.id)
             except MissingEntry:  # on the roster, nothing handed in (yet)
-                row.update(total=0, missing="", problem="no submission", review="", notes="")
+                row.update(total=0, missing="", problem="no submission", review="", notes="", late_penalty=0, submitted="", late="")
                 rows.append(row)
                 continue
             missing = []
@@ -773,7 +806,9 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
                     row[column] = "" if ungraded else grade.score
                     if ungraded:
                         missing.append(column)
-            row["total"] = sum(v for k, v in row.items() if k in maxima and v != "")
+            # nbgrader's LateSubmissionPlugin (nbgrader_config.py) sets a penalty per notebook when it autogrades.
+            row["late_penalty"] = submission.late_submission_penalty or 0
+            row["total"] = sum(v for k, v in row.items() if k in maxima and v != "") - row["late_penalty"]
             row["missing"] = " ".join(sorted(missing))
             summary = summaries.get(student.id)
             if results and summary is None:
@@ -783,12 +818,15 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
                 row["problem"] = problem_of(summary or {})
             row["review"] = ((summary or {}).get("review") or {}).get("decision", "")
             row["notes"] = notes_of(summary or {})
+            row["submitted"] = (submission.timestamp.isoformat(sep=" ", timespec="seconds") + " UTC") if submission.timestamp else ""
+            row["late"] = late_note(summary or {}) or (describe_duration(submission.total_seconds_late) + " late"
+                                                         if submission.total_seconds_late else "")  # fmt: skip
             rows.append(row)
     for row in rows:
         row["max"] = sum(maxima.values())
     grades = sorted(maxima, key=lambda c: (not c.startswith("hidden"), c))
-    columns = ["student", "first_name", "last_name", "email", *grades, "total", "max", "missing", "problem", "review",
-               "notes"]  # fmt: skip
+    columns = ["student", "first_name", "last_name", "email", *grades, "late_penalty", "total", "max", "missing", "problem",
+               "review", "notes", "submitted", "late"]  # fmt: skip
     return columns, rows, maxima
 
 

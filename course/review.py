@@ -25,6 +25,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from course.deadlines import late_note
 from course.feedback import render_feedback
 
 REVIEWS_FILE = "reviews.json"
@@ -280,14 +281,14 @@ def write_gradebook(out: Path):
     """
     summaries = read_summaries(out)
     parts = sorted({p for s in summaries for p in s["parts"]})
-    rows = [["student", *parts, "total", "max", "review", "problem", "notes"]]
+    rows = [["student", *parts, "total", "max", "review", "problem", "notes", "late"]]
     for s in summaries:
         review = s.get("review") or {}
         flagged = bounded(f"{review.get('decision', '')}: {'; '.join(fl['message'] for fl in s['flags'])}") if review else ""
         scores = [s["parts"].get(p, {}).get("score", 0) for p in parts] + [s["score"]]
         if s.get("problem"):
             scores = [""] * len(scores)
-        rows.append([s["student"], *scores, s["max_score"], flagged, problem_of(s), notes_of(s)])
+        rows.append([s["student"], *scores, s["max_score"], flagged, problem_of(s), notes_of(s), late_note(s)])
     buffer = io.StringIO()
     csv_writer(buffer).writerows(rows)
     write_atomically(Path(out) / "gradebook.csv", buffer.getvalue())
