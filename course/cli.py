@@ -323,10 +323,14 @@ def cmd_export(args):
 
     write_gradebook(args.out)  # after students were removed by hand, the CSV follows too
     csv_path, canvas_path = args.out / "export.csv", args.out / "canvas.csv"
-    count, incomplete = write_export(csv_path, course_root, results=args.out)
-    write_canvas_export(canvas_path, course_root, results=args.out, column=args.canvas_column)
+    count, incomplete = write_export(csv_path, course_root, results=args.out, bom=args.bom)
+    _, unmatched = write_canvas_export(canvas_path, course_root, results=args.out, column=args.canvas_column, bom=args.bom)
     print(f"Wrote {count} students to {csv_path} (hidden points per part, manual points per question, total) "
           f"and {canvas_path} (Canvas gradebook import)")  # fmt: skip
+    if unmatched:
+        print(f"Canvas cannot match {len(unmatched)} student(s) of {canvas_path.name} (no Canvas ID: import Canvas's "
+              f"gradebook export with `course roster` first): {', '.join(unmatched[:10])}"
+              f"{' ...' if len(unmatched) > 10 else ''}", file=sys.stderr)  # fmt: skip
     for reason, students in incomplete.items():
         print(f"Not final, so left empty in {canvas_path.name}: {len(students)} {reason}: {', '.join(students[:10])}"
               f"{' ...' if len(students) > 10 else ''}")  # fmt: skip
@@ -543,12 +547,15 @@ def build_parser():
     add_course_root(p)
     p.add_argument("--canvas-column", default=f"Homework {ASSIGNMENT[2:]}",
                    help="the assignment's column in Canvas, e.g. 'Homework 2 (123456)' to fill an existing one")
+    p.add_argument("--bom", action="store_true", help="start both files with a UTF-8 byte order mark (for Excel)")
     p.set_defaults(func=cmd_export)
 
     p = command("roster", "put the students' names and e-mails in nbgrader's gradebook", "Reads a CSV file with "
                 "the columns id (the student's id: the name of their .zip or folder) and any of first_name, last_name, "
-                "email, lms_user_id; adds or updates those students in the course's gradebook.db, so formgrader "
-                "and the exports show names.")
+                "email, lms_user_id, or Canvas's gradebook export as it is (Grades > Export: the SIS User ID becomes "
+                "the id, Canvas's ID the lms_user_id that canvas.csv gives back and that names the files of Canvas's "
+                "bulk download of submissions); adds or updates those students in the course's gradebook.db, so "
+                "formgrader and the exports show names, and course grade knows whose each downloaded file is.")
     p.add_argument("csv", type=Path, metavar="FILE.csv", help="the roster: a header line, then a student per line")
     add_course_root(p)
     p.set_defaults(func=cmd_roster)

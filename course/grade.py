@@ -438,7 +438,13 @@ def grade(
 
 def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, force, report, client, deadlines):
     report = report or (lambda line: tqdm.write(line, file=sys.stderr))
-    submissions = unique_students([s for p in paths for s in discover(p)], report)
+    from course.gradebook import canvas_students
+
+    found = [s for p in paths for s in discover(p)]
+    for name in canvas_students(found, Path(course_root)):  # Canvas's bulk-download names: the roster says whose
+        report(f"{name}: a file of Canvas's bulk download whose Canvas ID is not on the roster (course roster with "
+               "Canvas's gradebook export): graded under its file name")  # fmt: skip
+    submissions = unique_students(found, report)
     settings = settings or grading_settings(progress=progress)
     catalog = suite_catalog()
     # nbgrader's stack is imported only here: a machine that runs suites alone (a Dask worker, Gradescope) needs none of it.

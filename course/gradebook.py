@@ -736,6 +736,54 @@ def remove_students(students, course_root: Path = REPO_ROOT, out: Path | None = 
 
 
 ROSTER_COLUMNS = ("id", "first_name", "last_name", "email", "lms_user_id")
+# Canvas's gradebook export (Grades > Export > CSV): "Last, First", the Canvas user id, the institution's ids.
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID")
+
+
+def canvas_roster(rows) -> list:
+    """
+    Canvas's gradebook export as roster rows: the student id is the SIS User
+    ID (else the SIS Login ID, else Canvas's ID), the Canvas ID is the
+    lms_user_id that canvas.csv gives back and bulk-download file names carry,
+    and the SIS Login ID is the e-mail where it is one. Canvas's "Points
+    Possible" row and its Test Student are not students.
+    """
+    students = []
+    for row in rows:
+        name, canvas_id = (row.get("Student") or "").strip(), (row.get("ID") or "").strip()
+        if not canvas_id.isdigit() or name in ("Points Possible", "Student, Test", "Test Student"):
+            continue
+        last, _, first = name.partition(",")
+        login = (row.get("SIS Login ID") or "").strip()
+        students.append({"id": (row.get("SIS User ID") or "").strip() or login or canvas_id, "first_name": first.strip(),
+                         "last_name": last.strip(), "email": login if "@" in login else "", "lms_user_id": canvas_id})  # fmt: skip
+    return students
+
+
+# Canvas's bulk download of submissions: <name>_[LATE_]<Canvas user id>_<submission id>_<the student's file name>
+CANVAS_DOWNLOAD = re.compile(r"[A-Za-z0-9-]+_(?:LATE_)?(?P<user>\d+)_\d+_.*")
+
+
+def canvas_students(submissions, course_root: Path = REPO_ROOT):
+    """
+    The students of Canvas's bulk-download file names, by the Canvas user id
+    in the name and the roster (course roster with Canvas's gradebook export):
+    doejane_LATE_4567_1234567_hw2.zip is the rostered student whose Canvas ID
+    is 4567. A name of that form whose id is not on the roster keeps its name,
+    and is returned, to be said.
+    """
+    if not (Path(course_root) / "gradebook.db").exists():
+        return []
+    with NbgraderCourse(course_root).gradebook() as gb:
+        by_canvas_id = {s.lms_user_id: s.id for s in gb.students if s.lms_user_id}
+    unknown = []
+    for sub in submissions:
+        match = CANVAS_DOWNLOAD.fullmatch(sub.student)
+        if match and match["user"] in by_canvas_id:
+            sub.student = by_canvas_id[match["user"]]
+        elif match:
+            unknown.append(sub.student)
+    return unknown
 
 
 def import_roster(csv_path: Path, course_root: Path = REPO_ROOT):
@@ -746,6 +794,8 @@ def import_roster(csv_path: Path, course_root: Path = REPO_ROOT):
     """
     with open(csv_path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets often start a CSV with a BOM
         rows = list(csv.DictReader(f))
+    if rows and set(CANVAS_COLUMNS) <= set(rows[0]):
+        rows = canvas_roster(rows)
     extra = [i + 2 for i, row in enumerate(rows) if None in row]
     if extra:
         raise ValueError(f"{csv_path}: line {extra[0]} has more fields than the header (a trailing comma?)")
@@ -792,7 +842,8 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
             try:
                 submission = gb.find_submission(ASSIGNMENT, student.id)
             except MissingEntry:  # on the roster, nothing handed in (yet)
-                row.update(total=0, missing="", problem="no submission", review="", notes="", late_penalty=0, submitted="", late="")
+                row.update(total=0, autograded=0, missing="", problem="no submission", review="", notes="", late_penalty=0,
+                           submitted="", late="")  # fmt: skip
                 rows.append(row)
                 continue
             missing = []
@@ -809,6 +860,7 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
             # nbgrader's LateSubmissionPlugin (nbgrader_config.py) sets a penalty per notebook when it autogrades.
             row["late_penalty"] = submission.late_submission_penalty or 0
             row["total"] = sum(v for k, v in row.items() if k in maxima and v != "") - row["late_penalty"]
+            row["autograded"] = sum(v for k, v in row.items() if k.startswith("hidden ") and k in maxima and v != "")
             row["missing"] = " ".join(sorted(missing))
             summary = summaries.get(student.id)
             if results and summary is None:
@@ -825,8 +877,8 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
     for row in rows:
         row["max"] = sum(maxima.values())
     grades = sorted(maxima, key=lambda c: (not c.startswith("hidden"), c))
-    columns = ["student", "first_name", "last_name", "email", *grades, "late_penalty", "total", "max", "missing", "problem",
-               "review", "notes", "submitted", "late"]  # fmt: skip
+    columns = ["student", "first_name", "last_name", "email", *grades, "autograded", "late_penalty", "total", "max",
+               "missing", "problem", "review", "notes", "submitted", "late"]  # fmt: skip
     return columns, rows, maxima
 
 
@@ -834,27 +886,28 @@ def _number(value):
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def not_final(row) -> str | None:
-    """Why a row's total is not yet a grade to publish, or None."""
+def not_final(row, autograded_only=False) -> str | None:
+    """Why a row's total (or its autograded points alone) is not yet a grade to publish, or None."""
     if row["problem"] == "no submission":
         return "without a submission"
     if row["problem"]:
         return "with a problem to look at (see export.csv)"
     if row["review"] == "pending":
         return "waiting for a review of flagged code (course review)"
-    if row["missing"]:
+    if row["missing"] and not autograded_only:
         return "with written answers not graded yet in formgrader"
     return None
 
 
-def write_export(path: Path, course_root: Path = REPO_ROOT, results: Path | None = None):
+def write_export(path: Path, course_root: Path = REPO_ROOT, results: Path | None = None, bom: bool = False):
     """
-    The class as one CSV: see export_rows. Returns the number of students and
-    the students whose total is not final, by reason.
+    The class as one CSV: see export_rows (with ``bom``, a UTF-8 byte order
+    mark first, for Excel). Returns the number of students and the students
+    whose total is not final, by reason.
     """
     columns, rows, _ = export_rows(course_root, results)
     incomplete = {}
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
         writer = csv_writer(f)
         writer.writerow(columns)
         for row in rows:
@@ -865,30 +918,35 @@ def write_export(path: Path, course_root: Path = REPO_ROOT, results: Path | None
 
 
 def write_canvas_export(path: Path, course_root: Path = REPO_ROOT, results: Path | None = None,
-                        column: str = f"Homework {ASSIGNMENT[2:]}"):  # fmt: skip
+                        column: str = f"Homework {ASSIGNMENT[2:]}", bom: bool = False):  # fmt: skip
     """
     The totals in the layout of Canvas's gradebook import: Student ("Last,
     First"), ID (the roster's lms_user_id), SIS User ID (the nbgrader id),
-    SIS Login ID (the e-mail), Section, then one column for the assignment,
-    with a "Points Possible" row first. Canvas matches students on ID, SIS
-    User ID or SIS Login ID, so import the roster first (course roster).
-    A total that is not final (see not_final) is left empty: Canvas then
-    leaves that student's grade as it was, rather than publishing a number
-    that will change.
+    SIS Login ID (the e-mail), Section, then the assignment's column and a
+    column of the autograded points alone (to publish before the written
+    answers are graded), with a "Points Possible" row first. Canvas matches
+    students on ID, SIS User ID or SIS Login ID, so import the roster first
+    (course roster, from Canvas's own gradebook export). A value that is not
+    final (see not_final) is left empty: Canvas then leaves that grade as it
+    was, rather than publishing a number that will change. Returns the number
+    of students and those Canvas cannot match (no Canvas ID on the roster).
     """
     _, rows, maxima = export_rows(course_root, results)
     course = NbgraderCourse(course_root)
     with course.gradebook() as gb:
         lms = {s.id: s.lms_user_id or "" for s in gb.students}
-    with open(path, "w", newline="") as f:
+    autograded_max = sum(v for k, v in maxima.items() if k.startswith("hidden "))
+    with open(path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
         writer = csv_writer(f)
-        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column])
-        writer.writerow(["Points Possible", "", "", "", "", _number(float(sum(maxima.values())))])
+        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column, f"{column} (autograded)"])
+        writer.writerow(["Points Possible", "", "", "", "", _number(float(sum(maxima.values()))), _number(float(autograded_max))])
         for row in rows:
             name = ", ".join(n for n in (row["last_name"], row["first_name"]) if n) or row["student"]
             total = "" if not_final(row) else _number(float(row["total"]))
-            writer.writerow([name, lms.get(row["student"], ""), row["student"], row["email"], "", total])
-    return len(rows)
+            autograded = "" if not_final(row, autograded_only=True) else _number(float(row["autograded"]))
+            writer.writerow([name, lms.get(row["student"], ""), row["student"], row["email"], "", total, autograded])
+    unmatched = [row["student"] for row in rows if not lms.get(row["student"])]
+    return len(rows), unmatched
 
 
 def scratch_course(dest: Path, with_solution_in_source: bool = False) -> Path:

@@ -236,16 +236,21 @@ def test_export_and_roster(graded_examples, course_root, tmp_path):
     assert "allclose_cheat" in incomplete["waiting for a review of flagged code (course review)"]
 
     grade_written_answers(course_root, "solution", 0.5)
-    write_canvas_export(tmp_path / "canvas.csv", course_root, results=out, column="Homework 2 (42)")
+    _, unmatched = write_canvas_export(tmp_path / "canvas.csv", course_root, results=out, column="Homework 2 (42)")
+    assert "solution" in unmatched, "a student without a Canvas ID on the roster cannot be matched by Canvas"
     with open(tmp_path / "canvas.csv") as f:
         lines = list(csv.reader(f))
-    assert lines[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Homework 2 (42)"]
-    assert lines[1][0] == "Points Possible" and lines[1][-1] == solution["max"]
+    assert lines[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Homework 2 (42)",
+                        "Homework 2 (42) (autograded)"]  # fmt: skip
+    assert lines[1][0] == "Points Possible" and lines[1][-2] == solution["max"]
+    assert lines[1][-1] == str(outcomes["solution"].max_points())
     final = outcomes["solution"].max_points() + (int(solution["max"]) - outcomes["solution"].max_points()) / 2
-    assert ["Ution, Sol", "", "solution", "sol@example.edu", "", f"{final:g}"] in lines
-    # Totals that will still change are left empty, so Canvas keeps what it had.
+    assert ["Ution, Sol", "", "solution", "sol@example.edu", "", f"{final:g}", str(outcomes["solution"].max_points())] in lines
+    # Totals that will still change are left empty, so Canvas keeps what it had; the autograded points alone are
+    # final once the hidden suite's are (no problem, no pending review), whatever the written answers wait for.
     by_id = {line[2]: line for line in lines[2:]}
-    assert by_id["zoe"][-1] == by_id["release"][-1] == by_id["allclose_cheat"][-1] == ""
+    assert by_id["zoe"][-2] == by_id["release"][-2] == by_id["allclose_cheat"][-2] == ""
+    assert by_id["allclose_cheat"][-1] == "" and by_id["zoe"][-1] == ""
     assert by_id["release"][0] == "Rel"
 
 
