@@ -348,14 +348,14 @@ def _interrupts_deferred():
             raise KeyboardInterrupt
 
 
-def _autograde(nbgrader, student: str, folder, summary: dict):
+def _autograde(nbgrader, student: str, folder, summary: dict, previous_answers=None):
     """
     nbgrader autograde of one student's notebooks, never an exception: records
     in ``summary`` the notebooks the released ones stood in for (a note) and a
     problem sentence, if any (returned too).
     """
     try:
-        problem, stand_ins = nbgrader.autograde(student, folder, summary)
+        problem, stand_ins = nbgrader.autograde(student, folder, summary, previous_answers)
     except Exception as exc:  # nbgrader on a malformed notebook: this student's problem, never the run's end
         problem, stand_ins = f"nbgrader failed on the notebooks ({type(exc).__name__}: {str(exc)[:300]})", {}
     summary.pop("notebook_problem", None)
@@ -375,12 +375,13 @@ def _record(out: Path, outcome: Outcome, sub: Submission, parts, settings, nbgra
     graded again by the next run.
     """
     reviews = load_reviews(out)
+    previous_answers = (read_summary(out, outcome.student) or {}).get("answers")
     summary = _summary(outcome, parts, reviews, settings, part_titles=titles, **lateness)
     if sub.skipped:
         summary["skipped"] = sub.skipped  # bounded by write_student
     write_student(out, summary)
     write_graded_code(out, outcome.student, sub.folder if not sub.problem else None)
-    _autograde(nbgrader, outcome.student, sub.folder, summary)
+    _autograde(nbgrader, outcome.student, sub.folder, summary, previous_answers)
     broken = [t["name"] for t in outcome.harness_errors]
     if broken:
         # Not the student's failure: without the fingerprint, the next run grades this submission again.
@@ -504,7 +505,7 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
                     # Grading another --out into this course replaced this student's notebooks or scores:
                     # their record goes back from the saved results, without running the suite again.
                     with _interrupts_deferred():
-                        notebook_problem = _autograde(nbgrader, sub.student, sub.folder, previous)
+                        notebook_problem = _autograde(nbgrader, sub.student, sub.folder, previous, previous.get("answers"))
                     if notebook_problem:
                         report(f"{sub.student}: {notebook_problem}")
                     if not retimed:

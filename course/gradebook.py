@@ -516,15 +516,17 @@ class NbgraderCourse:
                 why[name] = f"could not be read: {unreadable_notebook(path)}"
         return why
 
-    def autograde(self, student: str, folder: Path | None, summary: dict):
+    def autograde(self, student: str, folder: Path | None, summary: dict, previous_answers: dict | None = None):
         """
         Autogrades one student's notebooks (copied into submitted/ first, the
         released notebook standing in for each one not handed in readable),
         shows their written answers and hidden-suite results in the
         autograded notebooks and sets the hidden-tests scores in gradebook.db.
         A submission that could not be staged (``folder`` None) gets the
-        hidden-suite scores only. Returns (a problem sentence or None,
-        {notebook: why it was stood in for}).
+        hidden-suite scores only. ``previous_answers``: the written answers of
+        the student's last grading, to tell a TA which answers changed since
+        (see review_answers). Returns (a problem sentence or None, {notebook:
+        why it was stood in for}).
         """
         dest = self.root / "submitted" / student / ASSIGNMENT
         if folder is None:
@@ -551,6 +553,7 @@ class NbgraderCourse:
         if result["success"]:
             show_written_answers(autograded, summary.get("answers", {}))  # sanitises every notebook (_rewrite)
             show_hidden_results(autograded, summary)
+            self.review_answers(student, summary.get("answers", {}), previous_answers)
         else:
             if autograded.is_dir():  # whatever nbgrader left there is shown by formgrader too
                 sanitize_notebooks(autograded)
@@ -567,7 +570,8 @@ class NbgraderCourse:
         (dest / "timestamp.txt").unlink(missing_ok=True)
         if summary.get("submitted_at"):
             (dest / "timestamp.txt").write_text(summary["submitted_at"])  # ISO 8601 with its offset: parse_utc reads it
-        with self.gradebook() as gb:
+        with warnings.catch_warnings(), self.gradebook() as gb:
+            warnings.filterwarnings("ignore", message="Object of type .* not in session", category=SAWarning)
             gb.update_or_create_student(student)
             submission = gb.update_or_create_submission(ASSIGNMENT, student)
             hours = summary.get("extension_hours") or 0
@@ -631,6 +635,40 @@ class NbgraderCourse:
                 query = query.filter(SubmittedAssignment.student_id.in_(list(students)))
             cells = {f"hidden_tests_{part}": part for part in self.hidden}
             return {(student, cells[name]): score for student, name, score in query.all() if name in cells}
+
+    def review_answers(self, student: str, answers: dict, previous_answers: dict | None):
+        """
+        After nbgrader's autograde, which marks every written answer for a
+        manual grade again: an answer the student did not give is scored 0
+        with a comment saying so (a TA may still change it); an answer a TA
+        graded and that is the same text as then keeps its grade; one that
+        changed keeps its old score, marked for a new grade (formgrader's
+        "needs manual grade") with a comment giving the old score, and the
+        export leaves it out of the total until it is graded again. Without
+        ``previous_answers`` every graded answer counts as changed.
+        """
+        from course.feedback import NO_ANSWER  # how the grader says an answer function gave no text
+
+        with self.gradebook() as gb:
+            for notebook in gb.find_submission(ASSIGNMENT, student).notebooks:
+                for grade in notebook.grades:
+                    if grade.name not in answers:
+                        continue
+                    comment = gb.find_comment(grade.name, notebook.name, ASSIGNMENT, student)
+                    text, before = answers[grade.name], (previous_answers or {}).get(grade.name)
+                    scored_by_us = comment.manual_comment == NOT_ANSWERED and grade.manual_score == 0
+                    if NO_ANSWER.fullmatch(text) and (grade.manual_score is None or scored_by_us):
+                        grade.manual_score, grade.needs_manual_grade, comment.manual_comment = 0, False, NOT_ANSWERED
+                    elif scored_by_us:  # answered now: a TA grades it
+                        grade.manual_score, grade.needs_manual_grade, comment.manual_comment = None, True, None
+                    elif grade.manual_score is not None and before is not None and before == text:
+                        grade.needs_manual_grade = False  # graded, and the same answer as then
+                    elif grade.manual_score is not None:
+                        changed = CHANGED_ANSWER.format(score=f"{grade.manual_score:g}")
+                        if not (comment.manual_comment or "").startswith(changed.split("(")[0]):
+                            comment.manual_comment = f"{changed}\n\n{comment.manual_comment or ''}".strip()
+                        grade.needs_manual_grade = True
+            gb.db.commit()
 
     def set_hidden_scores(self, student: str, summary: dict):
         """Each part's hidden-suite points as the score of its hidden-tests cell (a TA's manual score still wins)."""
@@ -736,6 +774,9 @@ def remove_students(students, course_root: Path = REPO_ROOT, out: Path | None = 
 
 
 ROSTER_COLUMNS = ("id", "first_name", "last_name", "email", "lms_user_id")
+# The comments review_answers writes on a written answer's grade in gradebook.db (formgrader shows them).
+NOT_ANSWERED = "Not answered: scored 0 automatically."
+CHANGED_ANSWER = "The answer changed since it was graded ({score} points then): grade it again."
 # Canvas's gradebook export (Grades > Export > CSV): "Last, First", the Canvas user id, the institution's ids.
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID")
 
@@ -830,6 +871,7 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
     grading folder ``results``, also each student's problem and review state.
     Returns (columns, rows, max points per column).
     """
+    from course.feedback import missing_answers
     from course.review import notes_of, problem_of, read_summaries
 
     course = NbgraderCourse(course_root)
@@ -869,7 +911,9 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
             else:
                 row["problem"] = problem_of(summary or {})
             row["review"] = ((summary or {}).get("review") or {}).get("decision", "")
-            row["notes"] = notes_of(summary or {})
+            unanswered = sorted(missing_answers(summary or {}))
+            row["notes"] = "; ".join(n for n in (notes_of(summary or {}), f"not answered, scored 0: {' '.join(unanswered)}"
+                                                 if unanswered else "") if n)  # fmt: skip
             row["submitted"] = (submission.timestamp.isoformat(sep=" ", timespec="seconds") + " UTC") if submission.timestamp else ""
             row["late"] = late_note(summary or {}) or (describe_duration(submission.total_seconds_late) + " late"
                                                          if submission.total_seconds_late else "")  # fmt: skip
