@@ -318,9 +318,12 @@ def cmd_export(args):
         return fail("export", f"{course_root / 'gradebook.db'} does not exist yet: grade the submissions first")
     if not args.out.is_dir():
         return fail("export", f"{args.out}: no such grading folder (give the --out that `course grade` wrote to)")
-    from course.gradebook import write_canvas_export, write_export
-    from course.review import write_gradebook
+    from course.gradebook import NbgraderCourse, write_canvas_export, write_export
+    from course.review import record_overrides, write_gradebook
 
+    overridden = record_overrides(args.out, NbgraderCourse(course_root).hidden_overrides())
+    if overridden:
+        print(f"Hidden-test points set in formgrader, now in gradebook.csv and the feedback: {', '.join(overridden)}")
     write_gradebook(args.out)  # after students were removed by hand, the CSV follows too
     csv_path, canvas_path = args.out / "export.csv", args.out / "canvas.csv"
     count, incomplete = write_export(csv_path, course_root, results=args.out, bom=args.bom)

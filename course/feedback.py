@@ -59,11 +59,11 @@ Nothing was lost; <code>python -m hw.check</code> writes a zip without them.</p>
 (from {{ r.submitted_from }}){% if r.due %}, due {{ r.due.replace("T", " ") }}{% endif %}: {{ late }}.</p>{% endif %}
 <table>
 <tr><th>Part</th><th class="pts">Points</th></tr>
-{% for name, part in r.parts.items() %}
-<tr><td>{{ titles.get(name, name) }}</td>
-<td class="pts {{ 'full' if part.score == part.max_score else 'lost' }}">{{ part.score }} / {{ part.max_score }}</td></tr>
+{% for name, part in r.parts.items() %}{% set score = shown[name] %}
+<tr><td>{{ titles.get(name, name) }}{% if name in (r.overrides or {}) %}<br><small>set by the course staff (the hidden tests gave {{ r.overrides[name].suite }})</small>{% endif %}</td>
+<td class="pts {{ 'full' if score == part.max_score else 'lost' }}">{{ score }} / {{ part.max_score }}</td></tr>
 {% endfor %}
-<tr><th>Hidden tests in all</th><th class="pts">{{ r.score }} / {{ r.max_score }}</th></tr>
+<tr><th>Hidden tests in all</th><th class="pts">{{ shown.values()|sum }} / {{ r.max_score }}</th></tr>
 </table>
 {% if missing_answers %}<p>Written answers are graded separately by the course staff, from the text your <code>hw/answers.py</code>
 returns. {{ missing_answers|length }} of {{ r.answers|length }} did not reach them:</p>
@@ -166,6 +166,12 @@ def missing_answers(results: dict) -> dict:
     return missing
 
 
+def shown_scores(results) -> dict:
+    """{part: points}: the hidden suite's, or a TA's override in formgrader (as course.review.shown_scores)."""
+    overrides = results.get("overrides") or {}
+    return {p: overrides.get(p, {}).get("score", v.get("score", 0)) for p, v in results["parts"].items()}
+
+
 def render_feedback(results: dict) -> str:
     problems = problems_of(results)
     # One reason for every test (the submission did not import, the budget ran out) is said once, in the banner.
@@ -174,4 +180,5 @@ def render_feedback(results: dict) -> str:
     held = [t for t in results["tests"] if t.get("withheld") and not t["passed"]] if pending else []
     withheld = {"count": len(held), "points": sum(t["max_points"] for t in held)}
     return _template.render(r=results, groups=groups, problems=problems, titles=results.get("part_titles", {}),
-                            missing_answers=missing_answers(results), withheld=withheld, late=late_note(results))  # fmt: skip
+                            missing_answers=missing_answers(results), withheld=withheld, late=late_note(results),
+                            shown=shown_scores(results))  # fmt: skip

@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 from course import ASSIGNMENT, REPO_ROOT, cluster, isolation
 from course.class_report import write_class_report
-from course.review import (apply_review, load_reviews, read_summary, summary_of, write_gradebook, write_graded_code,
-                           write_student)
+from course.review import (apply_review, load_reviews, read_summary, record_overrides, summary_of, write_gradebook,
+                           write_graded_code, write_student)
 from course.budget import OWN_TIME_SECONDS, Budget
 from course.deadlines import LATENESS_FIELDS, Deadlines
 from course.secret import SECRET_ENV, course_secret
@@ -541,6 +541,9 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
                     if why.startswith("could not be read"):  # a broken file is worth a line; a missing one is common
                         report(f"{outcome.student}: note: {name} {why}; the released notebook stands in for it "
                                "(answers are read from hw/answers.py)")  # fmt: skip
+    # A TA's score of a hidden-tests cell in formgrader wins: gradebook.db is the one source of points.
+    for student in record_overrides(out, nbgrader.hidden_overrides()):
+        run.summaries[student] = read_summary(out, student)
     write_class_report(out)
     run.summaries = {student: run.summaries[student] for student in sorted(run.summaries)}
     return run

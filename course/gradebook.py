@@ -622,6 +622,22 @@ class NbgraderCourse:
         scores = hidden_scores if hidden_scores is not None else self.hidden_scores([student])
         return all(scores.get((student, part)) == summary["parts"].get(part, {}).get("score", 0) for part in self.hidden)
 
+    def hidden_overrides(self) -> dict:
+        """{student: {part: points}} for the hidden-tests cells a TA scored in formgrader (their manual score wins)."""
+        cells = {f"hidden_tests_{part}": part for part in self.hidden}
+        with self.gradebook() as gb:
+            rows = (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, Grade.manual_score).select_from(Grade)
+                    .join(BaseCell, Grade.cell_id == BaseCell.id)
+                    .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
+                    .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                    .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                    .filter(Assignment.name == ASSIGNMENT, Grade.manual_score.isnot(None)).all())  # fmt: skip
+        overrides = {}
+        for student, name, score in rows:
+            if name in cells:
+                overrides.setdefault(student, {})[cells[name]] = score
+        return overrides
+
     def hidden_scores(self, students=None) -> dict:
         """{(student, part): the hidden-tests cell's automatic score} in gradebook.db, in one query (of ``students``, or all)."""
         with self.gradebook() as gb:

@@ -153,3 +153,21 @@ def test_a_new_extension_changes_lateness_without_grading_again(late_class):
     assert rows(out / "gradebook.csv")["carl"]["late"] == "on time (extension 1 d)"
     with NbgraderCourse(course).gradebook() as gb:
         assert gb.find_submission(ASSIGNMENT, "carl").total_seconds_late == 0
+
+
+def test_a_tas_override_in_formgrader_is_the_grade_everywhere(late_class):
+    """gradebook.db is the one source of points: a TA's score of a hidden-tests cell reaches gradebook.csv and the feedback."""
+    _, course, out, _ = late_class
+    with NbgraderCourse(course).gradebook() as gb:
+        grade = gb.find_grade("hidden_tests_part1", "Part1_Backprop", ASSIGNMENT, "carl")
+        grade.manual_score = 5.0  # as formgrader's save does
+        gb.db.commit()
+    proc = subprocess.run([sys.executable, "-m", "course", "export", "--out", str(out), "--course-root", str(course)],
+                          capture_output=True, text=True, cwd=REPO_ROOT)  # fmt: skip
+    assert proc.returncode == 0 and "now in gradebook.csv and the feedback: carl" in proc.stdout, proc.stdout + proc.stderr
+    assert rows(out / "gradebook.csv")["carl"]["part1"] == "5.0" and rows(out / "gradebook.csv")["carl"]["total"] == "5.0"
+    assert rows(out / "export.csv")["carl"]["hidden part1"] == "5"
+    feedback = (out / "carl" / "feedback.html").read_text()
+    assert "set by the course staff (the hidden tests gave 0)" in feedback
+    results = json.loads((out / "carl" / "results.json").read_text())
+    assert results["parts"]["part1"]["score"] == 0 and results["overrides"]["part1"] == {"score": 5.0, "suite": 0}
