@@ -311,6 +311,17 @@ def held_out_seed():
 
 
 @pytest.fixture(scope="session")
+def held_out_for_code(held_out_seed, code_digest):
+    """
+    ``held_out_for_code(purpose)``: a held-out seed that also depends on the
+    graded code: held-out images one submission saw (and could report in a
+    message) are not those the next, other code is graded on; the same code
+    is graded on the same images.
+    """
+    return lambda purpose: held_out_seed(f"{purpose}/{code_digest}")
+
+
+@pytest.fixture(scope="session")
 def notebook_training_images():
     """
     ``notebook_training_images(n)``: the first ``n`` of the notebooks' Shapes

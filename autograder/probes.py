@@ -191,6 +191,12 @@ class AllowOperators(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name, namespace = func.overloadpacket.__name__, func.namespace
+        foreign = [t for t in (*types, *(type(t) for t in tensors_in(args, kwargs))) if t not in PLAIN_TENSOR_TYPES]
+        if foreign:
+            # A subclass's own __torch_dispatch__ runs after this mode lets the operator through: whatever it computes
+            # there, this mode never sees.
+            raise StudentError(f"{self.what} computed with a tensor subclass ({foreign[0].__name__}), which this part "
+                               "does not allow: plain tensors only")  # fmt: skip
         derivative = self.autograd and namespace == "aten" and name in ELEMENTARY_DERIVATIVES
         if (namespace != "aten" or name not in self.allowed) and not derivative:
             raise StudentError(
@@ -203,6 +209,9 @@ class AllowOperators(TorchDispatchMode):
         elif AUTOGRAD_REFUSED[0] and torch.is_grad_enabled():
             raise StudentError(f"{self.what} switched automatic differentiation back on: gradients must be computed by hand")
         return func(*args, **(kwargs or {}))
+
+
+PLAIN_TENSOR_TYPES = frozenset({torch.Tensor, torch.nn.Parameter, *((torch.nn.Buffer,) if hasattr(torch.nn, "Buffer") else ())})
 
 
 def tensors_in(args, kwargs):
@@ -937,6 +946,7 @@ def yourcnn_train(in_size, num_classes, train_x, train_y, test_x, epochs, batch_
     number of parameters. The harness holds the test labels (and numbers the
     classes as it chooses: train_y need not follow hw.data.SHAPE_CLASSES).
     """
+    check_random_start(in_size, num_classes, train_x[:3], seed)
     torch.manual_seed(seed)
     model = built_yourcnn(in_size, num_classes, train_x[:3])
     before = predictions_untrained(model, test_x)
@@ -977,7 +987,45 @@ def built_yourcnn(in_size, num_classes, images):
         raise StudentError("YourCNN is not a torch.nn.Module")
     check_no_hooks(model)
     check_no_pretraining(model, construction, images)
+    check_buffers(model)
     return model
+
+
+def check_buffers(model):
+    """A network's buffers are the running statistics of torch.nn's layers, never values a class of its own keeps."""
+    for name, module in model.named_modules():
+        own = [b for b, value in module.named_buffers(recurse=False) if value is not None]
+        if own and not type(module).__module__.startswith("torch.nn."):
+            raise StudentError(f"YourCNN keeps buffers of its own ({name or 'YourCNN'}.{own[0]}): only torch.nn's layers' "
+                               "running statistics may be buffers (values the recipe does not train are not a network)")  # fmt: skip
+
+
+def drawn_parameters(in_size, num_classes, images, seed):
+    """The parameters of a YourCNN built after torch.manual_seed(seed), by name."""
+    torch.manual_seed(seed)
+    return {name: p.detach().clone() for name, p in built_yourcnn(in_size, num_classes, images).named_parameters()}
+
+
+def check_random_start(in_size, num_classes, images, seed):
+    """
+    A network starts from values drawn at random: built under two seeds, every
+    parameter that is not a constant (zeros, ones) differs. Values written in
+    the code (weights trained elsewhere) are the same whatever the seed.
+    """
+    first, second = (drawn_parameters(in_size, num_classes, images, s) for s in (seed + 1, seed + 2))
+    for name, a in first.items():
+        b = second.get(name)
+        if b is None or b.shape != a.shape or a.numel() < 2 or bool((a == a.flatten()[0]).all()):
+            continue
+        a, b = a.flatten().double(), b.flatten().double()
+        a, b = a - a.mean(), b - b.mean()
+        norms = a.norm() * b.norm()
+        if norms > 0 and abs(float(a @ b / norms)) > SAME_START:
+            raise StudentError(f"YourCNN's {name} starts from the same values whatever the random seed: a network "
+                               "starts from random values and learns from the recipe's training alone")  # fmt: skip
+
+
+SAME_START = 0.5  # correlation between two random initialisations of a tensor: about 0 (1/sqrt(numel))
 
 
 PROBES = {

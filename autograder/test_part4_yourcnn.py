@@ -21,13 +21,13 @@ UNTRAINED_LIMIT = 50  # % before training: a network that needs no training (loo
 
 
 @pytest.fixture(scope="module")
-def yourcnn_accuracy(worker, notebook_training_images, held_out_seed):
+def yourcnn_accuracy(worker, notebook_training_images, held_out_for_code):
     """YourCNN trained in the worker with the recipe its docstring states; the held-out accuracy of a new YourCNN given its state dict."""
     train_x, train_y = notebook_training_images(YOURCNN_TRAIN)
-    test_images, test_labels, _ = make_shapes(YOURCNN_TEST, held_out_seed("yourcnn-test-images"))
+    test_images, test_labels, _ = make_shapes(YOURCNN_TEST, held_out_for_code("yourcnn-test-images"))
     # The recipe numbers the classes its own way (every class moves): what a network knows of the shapes before
     # it is trained, or brings from elsewhere, predicts the wrong numbers; what it learns from the recipe, the right.
-    renumber = derangement(len(SHAPE_CLASSES), held_out_seed("yourcnn-class-numbers"))
+    renumber = derangement(len(SHAPE_CLASSES), held_out_for_code("yourcnn-class-numbers"))
     got = worker.call("yourcnn_train", in_size=[3, 32, 32], num_classes=len(SHAPE_CLASSES),
                       train_x=train_x, train_y=renumber[train_y], test_x=test_images, **YOURCNN_RECIPE)  # fmt: skip
     pred = got["pred"]

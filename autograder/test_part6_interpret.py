@@ -286,11 +286,11 @@ def check_exact_first(worker, function, layer):
 
 
 @pytest.mark.points(2)
-def test_grad_cam_finds_the_shapes(worker, localisation_net, held_out_seed):
+def test_grad_cam_finds_the_shapes(worker, localisation_net, held_out_for_code):
     """Grad-CAM at the last feature maps of a network trained on Shapes peaks on the shape, on at least 90% of the images it classifies correctly"""
     check_exact_first(worker, "grad_cam", -1)
     net, state = localisation_net
-    x, y, boxes = make_shapes(LOCALISATION_IMAGES, held_out_seed("grad-cam-localisation-images"))
+    x, y, boxes = make_shapes(LOCALISATION_IMAGES, held_out_for_code("grad-cam-localisation-images"))
     with torch.no_grad():
         correct = net(x).argmax(dim=1) == y
     got = worker.call("attribution_pass", function="grad_cam", channels=LOCALISATION_NET["channels"],
@@ -319,11 +319,11 @@ def mean_correlation(a, b):
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("function", ["saliency", "grad_cam"])
-def test_map_depends_on_the_weights(worker, localisation_net, held_out_seed, function):
+def test_map_depends_on_the_weights(worker, localisation_net, held_out_for_code, function):
     """Sanity check (model randomisation): the maps of the trained network and of one with re-drawn weights differ"""
     check_exact_first(worker, function, -1 if function == "grad_cam" else None)
     _, state = localisation_net
-    x, y, _ = make_shapes(40, held_out_seed("model-randomisation-images"))
+    x, y, _ = make_shapes(40, held_out_for_code("model-randomisation-images"))
     # PyTorch's initialisation, drawn REDRAWS times: one draw alone can resemble the trained network by chance (the
     # reference Grad-CAM's correlation with one draw is 0.16 +- 0.16, above 0.5 in about 2 % of draws)
     redrawn = [GAPNet(3, len(SHAPE_CLASSES), LOCALISATION_NET["channels"]).state_dict() for _ in range(REDRAWS)]

@@ -239,6 +239,7 @@ class GuardedSource(importlib.machinery.SourceFileLoader):
     """A student module, compiled from its source (never a cached .pyc) with OwnSelf's guards."""
 
     guard = None
+    loaded = None  # called with the module once its own code has run (LibrarySnapshot.add_classes)
 
     def get_code(self, fullname):
         path = self.get_filename(fullname)
@@ -248,6 +249,8 @@ class GuardedSource(importlib.machinery.SourceFileLoader):
     def exec_module(self, module):
         module.__dict__[GUARD] = self.guard
         super().exec_module(module)
+        if self.loaded is not None:
+            self.loaded(module.__name__)
 
 
 class StudentModules(importlib.abc.MetaPathFinder):
@@ -256,6 +259,7 @@ class StudentModules(importlib.abc.MetaPathFinder):
     def __init__(self, names, guard):
         self.names = frozenset(names)
         self.guard = guard
+        self.loaded = None
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname not in self.names:
@@ -264,7 +268,7 @@ class StudentModules(importlib.abc.MetaPathFinder):
         if spec is None or not (spec.origin or "").endswith(".py"):
             return spec
         loader = GuardedSource(fullname, spec.origin)
-        loader.guard = self.guard
+        loader.guard, loader.loaded = self.guard, self.loaded
         return importlib.util.spec_from_file_location(fullname, spec.origin, loader=loader)
 
 
@@ -394,7 +398,8 @@ def main():
     # would serve the instructor's `hw` to a submission that lacks one.
     sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
     sys.meta_path.insert(0, UnavailableModules(hello["unavailable"]))
-    sys.meta_path.insert(1, StudentModules(hello["modules"], own_self_guard(hello["modules"])))
+    student_modules = StudentModules(hello["modules"], own_self_guard(hello["modules"]))
+    sys.meta_path.insert(1, student_modules)
     sys.dont_write_bytecode = True
     if hello["allowed_imports"] is not None:
         builtins.__import__ = ClosedImports(builtins.__import__, hello["modules"], hello["allowed_imports"])
@@ -407,6 +412,8 @@ def main():
 
     refuse_threads()
     libraries = LibrarySnapshot(torch)
+    # Each module's classes as its own code left them: another module that changes them at its import is seen.
+    student_modules.loaded = lambda name: libraries.add_classes([name])
     import_errors = {}
     for name in hello["modules"]:
         if name in hello["unavailable"]:
@@ -456,7 +463,10 @@ class LibrarySnapshot:
                        "torch.nn.Module": torch.nn.Module, "torch.autograd": torch.autograd,
                        "torch.optim": torch.optim, "torch.optim.Optimizer": torch.optim.Optimizer,
                        "builtins": builtins}  # fmt: skip
+        # torch's optimizers too: the recipe that trains YourCNN steps with torch.optim.Adam.
+        self.spaces |= {f"torch.optim.{n}": c for n, c in vars(torch.optim).items() if isinstance(c, type) and not n.startswith("_")}
         self.before = {name: dict(vars(space)) for name, space in self.spaces.items()}
+        self.torch_spaces = frozenset(self.spaces)  # torch's own wrappers of its functions are tolerated here only
         # Modules gain entries as their submodules are imported lazily: only classes must not gain any.
         self.closed = {name for name, space in self.spaces.items() if isinstance(space, type)}
 
@@ -470,6 +480,8 @@ class LibrarySnapshot:
         for module_name in module_names:
             module = sys.modules.get(module_name)
             for name, value in (vars(module) if module is not None else {}).items():
+                if f"{module_name}.{name}" in self.spaces:
+                    continue  # taken when the module's own code had run: a later change must show
                 if isinstance(value, type) and type.__dict__["__module__"].__get__(value) == module_name:
                     self.spaces[f"{module_name}.{name}"] = value
                     self.before[f"{module_name}.{name}"] = dict(vars(value))
@@ -483,7 +495,8 @@ class LibrarySnapshot:
                 current = now.get(key, _MISSING)
                 # torch wraps some of its functions when a module of its own is first imported (torch._dynamo wraps
                 # torch.manual_seed): such a wrapper names what it wraps.
-                if current is not value and getattr(current, "__wrapped__", _MISSING) is not value:
+                wraps = name in self.torch_spaces and getattr(current, "__wrapped__", _MISSING) is value
+                if current is not value and not wraps:
                     return f"{name}.{key}"
             added = [key for key in now if key not in before and key not in PYTHON_CACHES]
             if name in self.closed and added:

@@ -119,10 +119,13 @@ PROVIDED_NAMES = {
     "hw.grid": only("add_grid_command"),
 }  # fmt: skip
 STUDENT_MODULE_NAMES = {f"hw.{name[:-3]}": ANY for name in STUDENT_FILES}  # what each defines (check_folder)
+# The written answers are text for the staff, read by the grader and the notebooks: free text is data, no module's code.
+STUDENT_MODULE_NAMES["hw.answers"] = Library(files=(), why_not_others="the written answers are read by the grader and "
+                                             "the notebooks, not by the homework's code")  # fmt: skip
 # The standard library, module by module, as allowlists: a module's every public name would include evaluators of
 # strings (typing.get_type_hints, functools.singledispatch) and thread pools.
 STANDARD = {
-    "abc": only("ABC", "ABCMeta", "abstractmethod"),
+    "abc": only("ABC", "abstractmethod"),  # not ABCMeta: a metaclass called makes a class from a dict of anything
     # parse_args(namespace=...) sets attributes on any object: only for the modules' command lines, never given one.
     "argparse": only("ArgumentParser", "Namespace", "ArgumentTypeError", "SUPPRESS", files=("experiments.py", "text.py"),
                      why_not_others="only experiments.py and text.py have a command line"),
@@ -211,6 +214,7 @@ MODULES = {
     "sklearn.metrics": only("accuracy_score", "auc", "classification_report", "confusion_matrix", "f1_score",
                             "precision_recall_curve", "precision_score", "recall_score", "roc_auc_score", "roc_curve",
                             "ConfusionMatrixDisplay", "RocCurveDisplay"),
+    "torch.nn.utils": only("clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"),
     "tqdm": only("tqdm", "trange"),
     "tqdm.auto": only("tqdm", "trange"),
     "IPython.display": only("Markdown", "display", "HTML", "Image", "Latex", "Math"),
@@ -246,6 +250,7 @@ INTROSPECTION = frozenset({
     "tb_frame", "tb_next", "f_back", "f_builtins", "f_code", "f_globals", "f_locals", "f_trace", "co_code",
     "gi_frame", "gi_code", "gi_yieldfrom", "gi_running", "cr_await", "cr_frame", "cr_code", "cr_origin",
     "ag_await", "ag_frame", "ag_code", "fget", "fset", "fdel", "func",
+    "mro",  # a class's bases in order: of a metaclass, type itself (which makes classes from a dict)
 })  # fmt: skip
 # Calls whose keywords would unpickle code: (function, keyword) -> the values that are safe.
 UNPICKLING_KEYWORDS = {("torch.load", "weights_only"): (True,), ("torch.load", "pickle_module"): (),
@@ -427,7 +432,7 @@ def library_problem(chain: str, definitions=None, file=None) -> str | None:
     module, rest = resolve(chain)
     for name in rest:
         if name in INTROSPECTION:
-            return f"uses .{name} (the interpreter's frames and code, a property's functions), which homework code does not need"
+            return f"uses .{name} (the interpreter's frames and code, a property's functions, a class's bases), which homework code does not need"
         if name.startswith("_") and name not in NAMEDTUPLE_API | READABLE_DUNDERS:
             return f"uses {chain}, a private name of {module}"
     library = MODULES.get(module)
@@ -457,7 +462,38 @@ def library_problem(chain: str, definitions=None, file=None) -> str | None:
     if names is not None and rest[0] not in names:
         shown = ", ".join(sorted(names)) if len(names) < 40 else "its functions on tensors, types and switches"
         return f"uses {module}.{rest[0]}, which homework code may not use (of {module} it may use: {shown})"
-    return None
+    return reexport_problem(module, rest[0], definitions, file)
+
+
+# C modules that are a standard module's own code under another name.
+HOME_ALIASES = {"posix": "os", "nt": "os", "posixpath": "os.path", "ntpath": "os.path", "genericpath": "os.path"}
+
+
+def home_package(name: str) -> str:
+    """The package a module's code belongs to: heapq for _heapq, os for posix."""
+    top = name.split(".")[0]
+    return HOME_ALIASES.get(top, top.lstrip("_"))
+
+
+def reexport_problem(module: str, name: str, definitions=None, file=None) -> str | None:
+    """
+    A name is what it is, not where it is reachable from: a function or
+    class that a module merely re-exports from another package
+    (torch.optim.lr_scheduler.wraps is functools.wraps) obeys the rules of
+    the package that defines it.
+    """
+    host, obj = module_object(module), library_object(f"{module}.{name}")
+    home = getattr(obj, "__module__", None) if callable(obj) else None
+    if host is None or not isinstance(home, str) or home_package(home) == home_package(host.__name__):
+        return None
+    qualname = getattr(obj, "__qualname__", name)
+    real = f"{HOME_ALIASES.get(home, home.lstrip('_'))}.{qualname}"
+    problem = library_problem(real, definitions, file) if home_package(home) in {m.split(".")[0] for m in MODULES} else \
+        f"uses {real}, which homework code may not use"  # fmt: skip
+    if not problem:
+        return None
+    said = problem[len(f"uses {real}"):] if problem.startswith(f"uses {real}") else f": {problem}"
+    return f"uses {module}.{name} (that is, {real}){said}"
 
 
 # -- reading a module ---------------------------------------------------------
@@ -717,7 +753,7 @@ class Reader(ast.NodeVisitor):
     def check_attribute_name(self, node, obj, attr, how=""):
         """The rules for an attribute's name, written as ``obj.attr`` or given to getattr and its kin as a literal."""
         if attr in INTROSPECTION:
-            self.flag(node, f"uses {how}.{attr} (the interpreter's frames and code, a property's functions), which homework code does not need")
+            self.flag(node, f"uses {how}.{attr} (the interpreter's frames and code, a property's functions, a class's bases), which homework code does not need")
         elif attr.startswith("__") and attr not in READABLE_DUNDERS:
             # On self too: a dunder reaches the interpreter (self.__dict__, __builtins__), and super()'s __init__ is a call.
             on_super_init = attr in CLASS_DUNDERS and isinstance(obj, ast.Call) and self.is_self(obj)
@@ -814,6 +850,19 @@ class Reader(ast.NodeVisitor):
         self.class_stack.pop()
         self.class_depth -= 1
 
+    def check_graded_definitions(self, tree):
+        """A class or function a from-scratch rule grades is defined in its file by its own class or def, and only so."""
+        imported = imported_names(tree)
+        for rule in self.rules:
+            for name in rule.graded:
+                others = [s for s in self.bindings.get(name, []) if not (isinstance(s, (ast.ClassDef, ast.FunctionDef))
+                                                                         and s.name == name)]  # fmt: skip
+                others += [imported[name]] if name in imported else []
+                for statement in others:
+                    self.findings.append(Finding(self.file, statement.lineno, f"binds {name} other than by its own class "
+                                                 f"or def statement: {name} is graded as the code written in {rule.file}",
+                                                 name, from_scratch=rule))  # fmt: skip
+
     def check_base(self, node, base):
         """A class extends a class of this module, of another student module, a built-in class or LIBRARY_BASES."""
         root, chain = dotted(base)
@@ -879,6 +928,8 @@ class Reader(ast.NodeVisitor):
             self.use_library(node, self.imports[name])  # a name imported from a module, or a module on its own
 
     def visit_Attribute(self, node):
+        if node.attr in ARGUMENT_PARSING and not self.is_called(node):
+            self.flag(node, f"takes .{node.attr} as a value (call it, without a namespace of its own)")
         if (node.attr.startswith("register_") and node.attr not in REGISTERS_STATE or node.attr == "grad_fn") \
                 and Path(self.file).name not in HOOK_FILES:  # fmt: skip
             self.flag(node, f"uses .{node.attr}: hooks are for {', '.join(HOOK_FILES)} (a network learns from the "
@@ -949,8 +1000,8 @@ class Reader(ast.NodeVisitor):
         elif name == "vars":
             # Of an instance only: vars(cls) holds the class's functions, which called directly take any object as
             # their self (and vars of that object its private attributes).
-            if not (len(args) == 1 and self.is_instance_self(args[0])):
-                self.flag(node, "calls vars() on something other than self")
+            if not (len(args) == 1 and (self.is_instance_self(args[0]) or self.is_parsed_namespace(args[0]))):
+                self.flag(node, "calls vars() on something other than self (or the namespace parse_args returned)")
         elif name == "type":
             if len(args) != 1:
                 self.flag(node, "calls type() to make a class")
@@ -960,6 +1011,11 @@ class Reader(ast.NodeVisitor):
                                 "(use isinstance)")  # fmt: skip
         elif name in DYNAMIC_CODE:
             self.flag(node, f"calls {DYNAMIC_CODE[name]}, which runs or reaches code the homework does not show")
+
+    def is_parsed_namespace(self, node) -> bool:
+        """Whether ``node`` names what ``parser.parse_args(...)`` returned in this function (argparse's own Namespace)."""
+        value = self.made[-1].get(node.id) if isinstance(node, ast.Name) and self.made else None
+        return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "parse_args"
 
     def makes_new_object(self, value) -> bool:
         """
@@ -1080,6 +1136,7 @@ class Reader(ast.NodeVisitor):
                                                                          for d in f.decorator_list)}  # fmt: skip
         self.parents = {id(child): parent for parent in ast.walk(node) for child in ast.iter_child_nodes(parent)}
         self.generic_visit(node)
+        self.check_graded_definitions(node)
         for attribute in ast.walk(node):
             if isinstance(attribute, ast.Attribute) and isinstance(attribute.ctx, ast.Load) \
                     and id(attribute) not in self.method_calls and self.is_method_reference(attribute):  # fmt: skip
@@ -1090,6 +1147,19 @@ class Reader(ast.NodeVisitor):
             if isinstance(name, ast.Name) and name.id in (*REFLECTION, *DYNAMIC_CODE) and id(name) not in self.callees \
                     and name.id not in self.imports and isinstance(name.ctx, ast.Load) and name.id != "type":  # fmt: skip
                 self.flag(name, f"passes the built-in {name.id} around as a value")
+
+
+def imported_names(tree) -> dict:
+    """{name: the import statement} for every name an import binds at module scope (not inside a function or class)."""
+    found, todo = {}, list(tree.body)
+    while todo:
+        statement = todo.pop()
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            for alias in statement.names:
+                found[alias.asname or alias.name.split(".")[0]] = statement
+        elif not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            todo.extend(child for child in ast.iter_child_nodes(statement) if isinstance(child, ast.stmt))
+    return found
 
 
 def parse(source: bytes, file: str):

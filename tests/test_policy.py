@@ -72,7 +72,8 @@ FLAGGED = {
     "setattr on torch": ("setattr(torch, 'allclose', None)", "setattr() on something imported"),
     "a module handed around": ("mods = [torch]\nmods[0].library", "passes the module torch around"),
     "a module as a default": ("def f(lib=torch.nn):\n    return lib", "passes the module torch.nn around"),
-    "data shared between student modules": ("from hw.answers import REGISTRY", "not a function, class or constant"),
+    "data shared between student modules": ("from hw.layers import REGISTRY", "not a function, class or constant"),
+    "the written answers read by code": ("from hw.answers import part1_q1", "the written answers are read by the grader"),
     "a tensor subclass": ("class Shown(torch.Tensor):\n    pass", "extends torch.Tensor"),
     "a parameter subclass": ("class P(torch.nn.Parameter):\n    pass", "extends torch.nn.Parameter"),
     "a custom autograd function": ("class F(torch.autograd.Function):\n    pass", "extends torch.autograd.Function"),
@@ -114,7 +115,7 @@ FLAGGED = {
                                                         "vars() on something other than self"),
     "a cached property's function": ("import functools\nclass T:\n    @functools.cached_property\n    def c(self):\n"
                                      "        return 1\nf = T.c.func", ".func"),
-    "a module laundered through hw": ("from hw.answers import torch as t2", "not a function, class or constant that hw/answers.py defines"),
+    "a module laundered through hw": ("from hw.layers import torch as t2", "not a function, class or constant that hw/layers.py defines"),
     "a relative import": ("from . import layers", "relative import"),
     "async code": ("async def f():\n    pass", "async functions"),
     "a static method's parameter named self": ("class T:\n    @staticmethod\n    def contents(self):\n"
@@ -123,6 +124,12 @@ FLAGGED = {
                                    "namespace of its own"),
     "argparse given a namespace by position": ("import argparse\nargparse.ArgumentParser().parse_known_args([], torch)",
                                                "namespace of its own"),
+    "a metaclass, which makes classes from a dict": ("import abc\nK = abc.ABCMeta('K', (), {})", "abc.ABCMeta"),
+    "a class's bases (type, for a metaclass)": ("class A:\n    pass\nbases = A.mro()", ".mro"),
+    "argparse's parsing as a value": ("import argparse\nimport functools\n"
+                                      "f = functools.partial(argparse.ArgumentParser().parse_args, [], torch)",
+                                      "takes .parse_args as a value"),
+    "a name another package defines, re-exported": ("from torch.optim.lr_scheduler import wraps", "that is, functools.wraps"),
     "a tensor hook": ("x = torch.zeros(2, requires_grad=True)\nh = x.register_hook(print)", "hooks are for"),
     "a module hook": ("m = torch.nn.Linear(2, 2)\nh = m.register_forward_hook(print)", "hooks are for"),
     "an autograd node": ("x = torch.zeros(2, requires_grad=True)\nn = (x * 2).grad_fn", "hooks are for"),
@@ -131,7 +138,7 @@ FLAGGED = {
 
 def findings_for(source, file="hw/training.py"):
     text = "import torch\nimport torch.nn.functional as F\n" + textwrap.dedent(source)
-    findings, problem = policy.check_source(text.encode(), file, {"hw.answers": {"part1_q1"}})
+    findings, problem = policy.check_source(text.encode(), file, {"hw.layers": {"Layer", "Linear", "EPS"}})
     assert problem is None
     return findings
 
@@ -160,15 +167,16 @@ ALLOWED = {
     "os.path": "import os\nok = os.path.isfile('checkpoint.pt')",
     "torch.load of weights": "state = torch.load('checkpoint.pt')",
     "format on a written-out string": "s = '{:.2f} {}'.format(1.5, 'x')",
-    "a student module's own names": "from hw.answers import part1_q1",
+    "a student module's own names": "from hw.layers import Linear",
     "the course's modules": "from hw.data import fast_mode",
     "open a file": "f = open('results.txt', 'w')",
     "main guard": "if __name__ == '__main__':\n    pass",
-    "a constant from a student module": "from hw.answers import part1_q1",
+    "a constant from a student module": "from hw.layers import EPS",
     "type() for a name, a comparison or self": "n = type(layer).__name__\nsame = type(layer) == type(result)\n"
                                               "twin = type(self)()",
     "a static method called through cls": "class Parser:\n    @staticmethod\n    def parse(text):\n        return text.split()\n"
                                           "    @classmethod\n    def of(cls, text):\n        return cls(cls.parse(text))",
+    "gradient clipping": "torch.nn.utils.clip_grad_norm_(layer.parameters(), 1.0)",
     "state registered on a module": "m = torch.nn.Module()\nm.register_buffer('count', torch.zeros(1))",
     "torch's tensor functions and switches": "y = torch.clamp_(torch.exp(torch.zeros(2, dtype=torch.float64)), 0)\n"
                                              "with torch.no_grad():\n    torch.manual_seed(0)",
@@ -223,6 +231,24 @@ def test_models_read_no_data(file, source):
     assert any(f"which {file} may not use" in f.message for f in findings), [f.message for f in findings]
 
 
+@pytest.mark.parametrize("binding", ["from hw.layers import Linear as MyLinear", "MyLinear = torch.nn.Linear",
+                                     "class Quick(torch.nn.Module):\n    pass\nMyLinear = Quick"])
+def test_graded_code_is_defined_in_its_file(binding):
+    """MyLinear is graded as the class hw/cnn.py writes: bound any other way, it is not the code the rule reads."""
+    findings = findings_for(f"class MyLinear(torch.nn.Module):\n    pass\n{binding}\n", "hw/cnn.py")
+    report = policy.Report(policy.Files(), findings)
+    hits = report.scratch_findings(policy.OWN_MODULE_RULE, ["MyLinear"])
+    assert any("binds MyLinear other than by its own class or def" in f.message for f in hits), [f.message for f in findings]
+
+
+def test_vars_of_the_namespace_argparse_returned():
+    """run-exp's command line may hand its options on as a dict (not vars() of any other object)."""
+    source = "import argparse\ndef main(argv):\n    args = argparse.ArgumentParser().parse_args(argv)\n    return vars(args)\n"
+    assert findings_for(source, "hw/experiments.py") == []
+    other = "import argparse\ndef main(argv, obj):\n    args = obj\n    return vars(args)\n"
+    assert any("calls vars()" in f.message for f in findings_for(other, "hw/experiments.py"))
+
+
 @pytest.mark.parametrize("file", ["hw/cnn.py", "hw/layers.py", "hw/optimizers.py"])
 def test_models_read_no_data_through_another_module(file):
     """What a module may not use, it may not take from a student module that may (a function that returns images)."""
@@ -254,7 +280,7 @@ REFUSED = {
     "getattr with a literal": ("return getattr(torch, 'conv2d')(x, self.w)", "uses torch:"),
     "an alias at module level": ("return CONV(x, self.w)", "torch.conv2d"),
     "a helper at module level": ("return helper(x, self.w)", "torch.nn.functional.conv_transpose2d"),
-    "another student module": ("from hw.answers import part1_q1\nreturn part1_q1(x)", "hw.answers"),
+    "another student module": ("from hw.training import Trainer\nreturn Trainer(x)", "hw.training"),
     "torch.optim": ("return torch.optim.SGD", "torch.optim.SGD"),
 }
 
