@@ -35,3 +35,8 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # `course export` subtracts from the total. "none": lateness is shown, never penalised; "zero": a late submission
 # scores 0 (or name a plugin of your own: nbgrader's docs, "Late submission plugin").
 c.LateSubmissionPlugin.penalty_method = "none"
+
+# nbgrader's exchange (formgrader's Release, Collect and Release Feedback buttons, students' Assignments tab on one
+# shared machine): a folder of the course itself, made by `course release` and `course grade`, so that it exists and is
+# writable without root. On a JupyterHub shared by the class, point it at a folder every user can write instead.
+c.Exchange.root = str(_course_root / "exchange")

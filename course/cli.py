@@ -8,6 +8,7 @@ The ``course`` command: build, grade and validate the homework.
     course gradescope         build the autograder zip for Gradescope
     course review [STUDENT]   list flagged submissions, or clear / uphold one
     course export             the one gradebook as CSV (and for Canvas)
+    course feedback           each student's feedback (hidden results, written answers' grades), and a zip of them
     course roster FILE.csv    students' names and e-mails into nbgrader's gradebook
     course remove STUDENT...  take students (or the demo's --examples) out of the course
     course demo               release + grade the bundled examples + print the gradebook
@@ -340,6 +341,22 @@ def cmd_export(args):
     return 0
 
 
+def cmd_feedback(args):
+    course_root = args.course_root.resolve()
+    if not is_course(course_root):
+        return fail("feedback", not_a_course(args.course_root))
+    if not (course_root / "gradebook.db").exists() or not args.out.is_dir():
+        return fail("feedback", f"nothing graded yet: grade into {args.out} first (course grade --out {args.out})")
+    from course.gradebook import NbgraderCourse, give_back
+    from course.review import record_overrides
+
+    record_overrides(args.out, NbgraderCourse(course_root).hidden_overrides())
+    archive, students = give_back(args.out, course_root)
+    print(f"Wrote the feedback of {len(students)} students to {archive.with_suffix('')}/<student>.html and {archive} "
+          "(one file per student, named by their id, for an LMS's bulk upload of feedback files)")  # fmt: skip
+    return 0
+
+
 def cmd_remove(args):
     course_root = args.course_root.resolve()
     if not is_course(course_root):
@@ -552,6 +569,14 @@ def build_parser():
                    help="the assignment's column in Canvas, e.g. 'Homework 2 (123456)' to fill an existing one")
     p.add_argument("--bom", action="store_true", help="start both files with a UTF-8 byte order mark (for Excel)")
     p.set_defaults(func=cmd_export)
+
+    p = command("feedback", "the feedback to give back to each student", "Reads --out/*/results.json and the course's "
+                "gradebook.db (the staff's grades and comments of the written answers, scores set in formgrader). Writes "
+                f"--out/feedback-{ASSIGNMENT}/<student>.html (the hidden suite's results, the written answers' grades and comments, "
+                f"lateness) and --out/feedback-{ASSIGNMENT}.zip with all of them, to upload to an LMS in one go.")
+    add_out(p, "that course grade wrote to")
+    add_course_root(p)
+    p.set_defaults(func=cmd_feedback)
 
     p = command("roster", "put the students' names and e-mails in nbgrader's gradebook", "Reads a CSV file with "
                 "the columns id (the student's id: the name of their .zip or folder) and any of first_name, last_name, "

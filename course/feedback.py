@@ -27,6 +27,7 @@ td.pts, th.pts { white-space: nowrap; text-align: right; }
 .full { color: #1b7f3b; } .lost { color: #b00020; font-weight: bold; }
 .why { font-family: ui-monospace, monospace; font-size: .9em; color: #7a1f1f; white-space: pre-wrap; overflow-wrap: anywhere; }
 .banner { background: #fdecea; padding: .75rem 1rem; border-radius: .3rem; }
+.comment { white-space: pre-wrap; color: #333; }
 .reason { border-left: 4px solid #b00020; padding: .25rem .75rem; margin: .75rem 0; }
 .reason ul { margin: .25rem 0; padding-left: 1.2rem; }
 details { margin: .5rem 0; } summary { cursor: pointer; font-weight: bold; padding: .3rem 0; }
@@ -65,7 +66,17 @@ Nothing was lost; <code>python -m hw.check</code> writes a zip without them.</p>
 {% endfor %}
 <tr><th>Hidden tests in all</th><th class="pts">{{ shown.values()|sum }} / {{ r.max_score }}</th></tr>
 </table>
-{% if missing_answers %}<p>Written answers are graded separately by the course staff, from the text your <code>hw/answers.py</code>
+{% if written %}
+<h2>Written answers</h2>
+<table>
+<tr><th>Question</th><th class="pts">Points</th></tr>
+{% for w in written %}
+<tr><td><code>{{ w.name }}</code>{% if w.comment %}<br><span class="comment">{{ w.comment }}</span>{% endif %}</td>
+<td class="pts">{% if w.graded %}{{ w.score|num }} / {{ w.max_score|num }}{% else %}not graded yet{% endif %}</td></tr>
+{% endfor %}
+<tr><th>Written answers in all</th><th class="pts">{{ written|sum(attribute="score")|num }} / {{ written|sum(attribute="max_score")|num }}{% if written|rejectattr("graded")|list %} (so far){% endif %}</th></tr>
+</table>
+{% elif missing_answers %}<p>Written answers are graded separately by the course staff, from the text your <code>hw/answers.py</code>
 returns. {{ missing_answers|length }} of {{ r.answers|length }} did not reach them:</p>
 <ul>{% for name, why in missing_answers.items() %}<li><code>{{ name }}</code>: {{ why|code_spans }}</li>{% endfor %}</ul>
 {% elif r.answers %}<p>Written answers are graded separately by the course staff.</p>{% endif %}
@@ -113,6 +124,7 @@ def code_spans(text) -> Markup:
 
 _environment = Environment(autoescape=True)
 _environment.filters["code_spans"] = code_spans
+_environment.filters["num"] = lambda value: f"{float(value):g}"
 _template = _environment.from_string(TEMPLATE)
 
 
@@ -172,7 +184,12 @@ def shown_scores(results) -> dict:
     return {p: overrides.get(p, {}).get("score", v.get("score", 0)) for p, v in results["parts"].items()}
 
 
-def render_feedback(results: dict) -> str:
+def render_feedback(results: dict, written=None) -> str:
+    """
+    The page; ``written``: the staff's grades of the written answers (course
+    feedback reads them from gradebook.db: [{name, score, max_score, graded,
+    comment}]), shown once they are given back.
+    """
     problems = problems_of(results)
     # One reason for every test (the submission did not import, the budget ran out) is said once, in the banner.
     groups = [] if results.get("problem") else failure_groups(results["tests"])
@@ -181,4 +198,4 @@ def render_feedback(results: dict) -> str:
     withheld = {"count": len(held), "points": sum(t["max_points"] for t in held)}
     return _template.render(r=results, groups=groups, problems=problems, titles=results.get("part_titles", {}),
                             missing_answers=missing_answers(results), withheld=withheld, late=late_note(results),
-                            shown=shown_scores(results))  # fmt: skip
+                            shown=shown_scores(results), written=written or [])  # fmt: skip

@@ -467,6 +467,8 @@ class NbgraderCourse:
             config.Execute.enabled = False
             config.ClearOutput.enabled = False
         self.config = config
+        if "root" in config.Exchange:  # the course's own exchange (nbgrader_config.py) exists before nbgrader looks
+            Path(config.Exchange.root).mkdir(parents=True, exist_ok=True)
         self.coursedir = CourseDirectory(config=config)
         self.api = NbGraderAPI(coursedir=self.coursedir, config=config)
         self.hidden = hidden_cells(self.root)
@@ -1007,6 +1009,52 @@ def write_canvas_export(path: Path, course_root: Path = REPO_ROOT, results: Path
             writer.writerow([name, lms.get(row["student"], ""), row["student"], row["email"], "", total, autograded])
     unmatched = [row["student"] for row in rows if not lms.get(row["student"])]
     return len(rows), unmatched
+
+
+def written_grades(gb, student: str) -> list:
+    """A student's written answers as the staff graded them in formgrader: [{name, score, max_score, graded, comment}]."""
+    try:
+        submission = gb.find_submission(ASSIGNMENT, student)
+    except MissingEntry:
+        return []
+    written = []
+    for notebook in submission.notebooks:
+        for grade in notebook.grades:
+            if HIDDEN_CELL.fullmatch(grade.name):
+                continue
+            graded = not grade.needs_manual_grade and grade.score is not None
+            comment = gb.find_comment(grade.name, notebook.name, ASSIGNMENT, student).manual_comment
+            written.append({"name": grade.name, "score": grade.score if graded else 0, "max_score": grade.max_score,
+                            "graded": graded, "comment": comment or ""})  # fmt: skip
+    return sorted(written, key=lambda w: w["name"])
+
+
+def give_back(out: Path, course_root: Path = REPO_ROOT) -> tuple[Path, list]:
+    """
+    One feedback page per student graded into ``out`` (the hidden suite's
+    results, the staff's grades and comments of the written answers from
+    gradebook.db, lateness), in ``out``/feedback-<assignment>/<student>.html, and all of
+    them in ``out``/feedback-<assignment>.zip, to upload to an LMS in one go
+    (each file named by the student's id). Returns (the zip, the students).
+    """
+    import zipfile
+
+    from course.feedback import render_feedback
+    from course.review import read_summaries, write_atomically
+
+    folder = Path(out) / f"feedback-{ASSIGNMENT}"
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = Path(out) / f"feedback-{ASSIGNMENT}.zip"
+    students = []
+    with NbgraderCourse(course_root).gradebook() as gb, zipfile.ZipFile(archive.with_suffix(".part"), "w",
+                                                                       zipfile.ZIP_DEFLATED) as bundle:  # fmt: skip
+        for summary in read_summaries(out):
+            page = render_feedback(summary, written=written_grades(gb, summary["student"]))
+            write_atomically(folder / f"{summary['student']}.html", page)
+            bundle.writestr(f"{summary['student']}.html", page)
+            students.append(summary["student"])
+    archive.with_suffix(".part").replace(archive)
+    return archive, students
 
 
 def scratch_course(dest: Path, with_solution_in_source: bool = False) -> Path:

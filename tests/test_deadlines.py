@@ -171,3 +171,30 @@ def test_a_tas_override_in_formgrader_is_the_grade_everywhere(late_class):
     assert "set by the course staff (the hidden tests gave 0)" in feedback
     results = json.loads((out / "carl" / "results.json").read_text())
     assert results["parts"]["part1"]["score"] == 0 and results["overrides"]["part1"] == {"score": 5.0, "suite": 0}
+
+
+def test_feedback_goes_back_with_the_written_answers_grades(late_class):
+    """course feedback: a page per student with the staff's grades and comments, lateness, and one zip of them."""
+    _, course, out, _ = late_class
+    with NbgraderCourse(course).gradebook() as gb:
+        grade = gb.find_grade("part1_q1", "Part1_Backprop", ASSIGNMENT, "dana")
+        grade.manual_score, grade.needs_manual_grade = 1.0, False
+        gb.find_comment("part1_q1", "Part1_Backprop", ASSIGNMENT, "dana").manual_comment = "Half right: <see the notes>"
+        gb.db.commit()
+    proc = subprocess.run([sys.executable, "-m", "course", "feedback", "--out", str(out), "--course-root", str(course)],
+                          capture_output=True, text=True, cwd=REPO_ROOT)  # fmt: skip
+    assert proc.returncode == 0 and "Wrote the feedback of 2 students" in proc.stdout, proc.stdout + proc.stderr
+    page = (out / f"feedback-{ASSIGNMENT}" / "dana.html").read_text()
+    assert "<h2>Written answers</h2>" in page and "Half right: &lt;see the notes&gt;" in page, "the comment, escaped"
+    assert "1 / " in page and "Not answered: scored 0 automatically." in page and "on time (extension 1 h)" in page
+    with zipfile.ZipFile(out / f"feedback-{ASSIGNMENT}.zip") as bundle:
+        assert sorted(bundle.namelist()) == ["carl.html", "dana.html"]
+        assert bundle.read("dana.html").decode() == page
+
+
+def test_the_course_has_its_own_exchange(late_class):
+    """formgrader's Release, Collect and Release Feedback need nbgrader's exchange: the course's config makes one."""
+    _, course, _, _ = late_class
+    api = NbgraderCourse(course).api
+    assert not api.exchange_missing and api.exchange_is_functional
+    assert Path(api.exchange_root) == course / "exchange"
