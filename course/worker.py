@@ -467,6 +467,7 @@ class LibrarySnapshot:
         self.spaces |= {f"torch.optim.{n}": c for n, c in vars(torch.optim).items() if isinstance(c, type) and not n.startswith("_")}
         self.before = {name: dict(vars(space)) for name, space in self.spaces.items()}
         self.torch_spaces = frozenset(self.spaces)  # torch's own wrappers of its functions are tolerated here only
+        self.torch_dir = os.path.dirname(os.path.realpath(torch.__file__)) + os.sep
         # Modules gain entries as their submodules are imported lazily: only classes must not gain any.
         self.closed = {name for name, space in self.spaces.items() if isinstance(space, type)}
 
@@ -487,6 +488,11 @@ class LibrarySnapshot:
                     self.before[f"{module_name}.{name}"] = dict(vars(value))
                     self.closed.add(f"{module_name}.{name}")
 
+    def is_torchs_code(self, function) -> bool:
+        """Whether a function's code is in torch's own files (functools.wraps copies a name and a module, not the code)."""
+        code = getattr(function, "__code__", None)
+        return code is not None and os.path.realpath(code.co_filename).startswith(self.torch_dir)
+
     def changed(self):
         """The first entry that code replaced, removed or (on a class) added, as 'torch.Tensor.is_nested'; or None."""
         for name, space in self.spaces.items():
@@ -495,7 +501,8 @@ class LibrarySnapshot:
                 current = now.get(key, _MISSING)
                 # torch wraps some of its functions when a module of its own is first imported (torch._dynamo wraps
                 # torch.manual_seed): such a wrapper names what it wraps.
-                wraps = name in self.torch_spaces and getattr(current, "__wrapped__", _MISSING) is value
+                wraps = name in self.torch_spaces and getattr(current, "__wrapped__", _MISSING) is value \
+                    and self.is_torchs_code(current)  # fmt: skip
                 if current is not value and not wraps:
                     return f"{name}.{key}"
             added = [key for key in now if key not in before and key not in PYTHON_CACHES]

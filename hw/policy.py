@@ -656,12 +656,16 @@ def assigned_names(targets):
             yield from assigned_names([target.value])
 
 
-def closure(bindings, start, graded=()):
+def closure(bindings, start, graded=(), statements=()):
     """
     The top-level names whose code the definitions named in ``start`` run:
     themselves and every top-level definition or binding they use,
     transitively, except a graded class or function (FromScratch.graded)
     that is only named, not a base class: its own tests answer for it.
+    Data follows its writers: a module-level value the code reads (a dict of
+    kernels) brings in every top-level statement of ``statements`` (the
+    module's) that names it, the functions that fill it and the bare
+    statements that run them (None stands for those, which bind no name).
     """
     seen, todo = set(), [name for name in start if name in bindings]
     while todo:
@@ -669,7 +673,7 @@ def closure(bindings, start, graded=()):
         if name in seen:
             continue
         seen.add(name)
-        for statement in bindings[name]:
+        for statement in bindings.get(name, []):
             # The statement's code belongs to its first name (a function that sets a global is the function's).
             todo += [n for n in module_level_stores(statement)[:1] if n not in seen]
             bases = {b.id for b in getattr(statement, "bases", []) if isinstance(b, ast.Name)}
@@ -677,7 +681,24 @@ def closure(bindings, start, graded=()):
                 if isinstance(node, ast.Name) and node.id in bindings and node.id not in seen:
                     if node.id not in graded or node.id in bases:
                         todo.append(node.id)
+        is_data = name is not None and any(not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                                           for s in bindings.get(name, []))  # fmt: skip
+        if is_data:
+            for statement in statements:
+                if not mentions(statement, {name}):
+                    continue
+                writer = (module_level_stores(statement) or [None])[0]
+                if writer is None:  # a bare statement (fill_kernels()): its code, and what it runs, are covered
+                    seen.add(None)
+                    todo += [n.id for n in ast.walk(statement) if isinstance(n, ast.Name) and n.id in bindings
+                             and n.id not in seen and n.id not in graded]  # fmt: skip
+                elif writer not in seen and writer not in graded:
+                    todo.append(writer)
     return seen
+
+
+def mentions(statement, names) -> bool:
+    return any(isinstance(node, ast.Name) and node.id in names for node in ast.walk(statement))
 
 
 class Reader(ast.NodeVisitor):
@@ -693,7 +714,8 @@ class Reader(ast.NodeVisitor):
         self.rules = rules  # the FromScratch rules of this file
         self.bindings, self.owner = top_level_scopes(tree)
         # For each scoped rule, the top-level names whose code it covers.
-        self.covered = {rule: closure(self.bindings, rule.scopes, rule.graded) if rule.scopes else None for rule in rules}
+        self.covered = {rule: closure(self.bindings, rule.scopes, rule.graded, tree.body) if rule.scopes else None
+                        for rule in rules}  # fmt: skip
         self.class_depth = 0
         self.class_stack = []  # the classes whose bodies are being read
         self.class_of_cls = {}  # a classmethod's first parameter -> its class (a name is enough: they are rare)
@@ -1274,7 +1296,7 @@ def check_source(source: bytes, file: str, definitions=None, methods=None) -> tu
     users = {}  # top-level name -> the top-level names whose code uses it
     graded = {name for rule in reader.rules for name in rule.graded}
     for name in reader.bindings:
-        for used in closure(reader.bindings, [name], graded):
+        for used in closure(reader.bindings, [name], graded, tree.body):
             users.setdefault(used, set()).add(name)
     unique = {
         (f.line, f.message, f.from_scratch): replace(f, used_by=frozenset(users.get(f.scope, ())))

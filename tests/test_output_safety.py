@@ -197,7 +197,7 @@ def test_exports_neutralise_every_text_cell(tmp_path):
     assert row["email"] == "'@evil.example" and row["total"] == "0"
     with open(out / "canvas.csv", newline="") as f:
         header, points, student = list(csv.reader(f))
-    assert header[-1] == "'=Homework 2" and points[0] == "Points Possible"
+    assert header[-2:] == ["'=Homework 2", "'=Homework 2 (autograded)"] and points[0] == "Points Possible"
     assert student[0] == "'-Smith, =HYPERLINK(\"http://evil\",\"x\")" and student[3] == "'@evil.example"
 
 

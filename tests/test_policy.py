@@ -451,3 +451,23 @@ def test_code_nested_too_deep_is_refused_not_a_crash():
     nested = "x = " + "[" * 150 + "]" * 150 + "\n"
     assert "nests its code more than 100 levels deep" in policy.check_source(nested.encode(), "hw/answers.py")[1]
     assert policy.check_source(b"y = " + b" + ".join([b"1"] * 90) + b"\n", "hw/answers.py") == ([], None)
+
+
+def test_data_the_graded_code_reads_brings_its_writers_under_the_rule():
+    """MyConv2d reads a module-level dict of kernels: the function that fills it, and the statement that runs it, are its code."""
+    source = """
+    KERNELS = {}
+
+    def fill_kernels():
+        KERNELS["conv"] = F.conv2d
+
+    fill_kernels()
+
+    class MyConv2d(torch.nn.Module):
+        def forward(self, x):
+            return KERNELS["conv"](x, self.weight)
+    """
+    findings = findings_for(source, "hw/cnn.py")
+    report = policy.Report(policy.Files(), findings)
+    hits = report.scratch_findings(policy.OWN_MODULE_RULE, ["MyConv2d"])
+    assert any("torch.nn.functional.conv2d" in f.message for f in hits), [f.message for f in findings]
