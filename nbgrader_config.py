@@ -40,3 +40,11 @@ c.LateSubmissionPlugin.penalty_method = "none"
 # shared machine): a folder of the course itself, made by `course release` and `course grade`, so that it exists and is
 # writable without root. On a JupyterHub shared by the class, point it at a folder every user can write instead.
 c.Exchange.root = str(_course_root / "exchange")
+
+# formgrader renders the questions and answers with MathJax: from this server (jupyter_server_mathjax), not a CDN.
+# course/templates/formgrade/mathjax.html.j2 replaces nbconvert's macro of that name in formgrader's pages only; this
+# file is read after formgrader sets these template folders, so its own folder is named again, second.
+import course  # noqa: E402 (the course's package, installed with it)
+from nbgrader.server_extensions.formgrader import handlers as formgrader  # noqa: E402
+
+c.HTMLExporter.extra_template_basedirs = [str(Path(course.__file__).parent / "templates"), formgrader.template_path]
