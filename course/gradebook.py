@@ -626,33 +626,29 @@ class NbgraderCourse:
 
     def hidden_overrides(self) -> dict:
         """{student: {part: points}} for the hidden-tests cells a TA scored in formgrader (their manual score wins)."""
-        cells = {f"hidden_tests_{part}": part for part in self.hidden}
-        with self.gradebook() as gb:
-            rows = (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, Grade.manual_score).select_from(Grade)
-                    .join(BaseCell, Grade.cell_id == BaseCell.id)
-                    .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
-                    .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
-                    .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
-                    .filter(Assignment.name == ASSIGNMENT, Grade.manual_score.isnot(None)).all())  # fmt: skip
         overrides = {}
-        for student, name, score in rows:
-            if name in cells:
-                overrides.setdefault(student, {})[cells[name]] = score
+        for (student, part), score in self._hidden_cells(Grade.manual_score).items():
+            if score is not None:
+                overrides.setdefault(student, {})[part] = score
         return overrides
 
     def hidden_scores(self, students=None) -> dict:
         """{(student, part): the hidden-tests cell's automatic score} in gradebook.db, in one query (of ``students``, or all)."""
+        return self._hidden_cells(Grade.auto_score, students)
+
+    def _hidden_cells(self, column, students=None) -> dict:
+        """{(student, part): ``column`` of the grade of that part's hidden-tests cell}, for the class in one query."""
+        cells = {f"hidden_tests_{part}": part for part in self.hidden}
         with self.gradebook() as gb:
-            query = (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, Grade.auto_score).select_from(Grade)
+            query = (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, column).select_from(Grade)
                      .join(BaseCell, Grade.cell_id == BaseCell.id)
                      .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
                      .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
                      .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
-                     .filter(Assignment.name == ASSIGNMENT, BaseCell.name.like("hidden\\_tests\\_%", escape="\\")))  # fmt: skip
+                     .filter(Assignment.name == ASSIGNMENT, BaseCell.name.in_(list(cells))))  # fmt: skip
             if students is not None:
                 query = query.filter(SubmittedAssignment.student_id.in_(list(students)))
-            cells = {f"hidden_tests_{part}": part for part in self.hidden}
-            return {(student, cells[name]): score for student, name, score in query.all() if name in cells}
+            return {(student, cells[name]): value for student, name, value in query.all()}
 
     def review_answers(self, student: str, answers: dict, previous_answers: dict | None):
         """
