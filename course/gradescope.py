@@ -74,6 +74,8 @@ MEMORY_BUDGET = 2 << 30
 ADDRESS_SPACE_HEADROOM = 1 << 30
 SETUP_RECORD = "setup.json"  # written by setup in the image: what it measured
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+# The autograder's own output (the budget, the staff data: memory, CPU, the grader's paths) is for the staff only.
+STDOUT_VISIBILITY = "hidden"
 
 # Where grading starts in the course package: run_autograder, the worker (a standalone script) and whatever the
 # hidden suite imports; the zip holds these and every course module they import (course_modules).
@@ -676,6 +678,7 @@ def grade(root: Path, started: float) -> dict:
         "output": summary_output(summary, config["part_titles"], config["answers"]),
         "output_format": "text",
         "visibility": config["visibility"],
+        "stdout_visibility": STDOUT_VISIBILITY,
         "tests": gradescope_tests(summary, config["visibility"]),
         "extra_data": extra,
     }
@@ -695,6 +698,7 @@ def grader_error(exc: BaseException, started: float) -> dict:
         "output": f"Your submission could not be graded: {why}. This is not a verdict on your code; the course staff "
         "can see what happened. Please tell them, and resubmit later.",
         "tests": [],
+        "stdout_visibility": STDOUT_VISIBILITY,
         "extra_data": {"grader_error": what},
     }
 

@@ -144,6 +144,7 @@ def check_graded(root: Path, results: dict, failed_names: set):
         assert (r["score"] == r["max_score"]) == (r["status"] == "passed"), r
         assert (r["output"] == "passed") if r["status"] == "passed" else (r["output"] not in ("", "passed")), r
     assert results["extra_data"]["harness_errors"] == []
+    assert results["stdout_visibility"] == "hidden", "the staff data the autograder prints is not the students'"
     assert "graded separately by the course staff" in results["output"]
 
 
