@@ -82,7 +82,8 @@ def files_time(sub: Submission):
                 stamps = [datetime.datetime(*info.date_time) for info in archive.infolist() if _counts(Path(info.filename))]
             return (max(stamps).astimezone(), "the newest file in the zip") if stamps else (None, None)
         if source.is_dir():
-            stamps = [p.stat().st_mtime for p in source.rglob("*") if p.is_file() and _counts(p.relative_to(source))]
+            stamps = [p.lstat().st_mtime for p in source.rglob("*")  # a link is never followed, as in staging
+                      if not p.is_symlink() and p.is_file() and _counts(p.relative_to(source))]  # fmt: skip
             return (datetime.datetime.fromtimestamp(max(stamps)).astimezone(), "the newest file's time") if stamps else (None, None)
     except (OSError, ValueError, OverflowError, zipfile.BadZipFile):
         pass
