@@ -656,6 +656,11 @@ def assigned_names(targets):
             yield from assigned_names([target.value])
 
 
+def names_by_statement(statements) -> list:
+    """[(statement, the names it reads or writes anywhere inside)] for a module's top-level statements, computed once."""
+    return [(s, {n.id for n in ast.walk(s) if isinstance(n, ast.Name)}) for s in statements]
+
+
 def closure(bindings, start, graded=(), statements=()):
     """
     The top-level names whose code the definitions named in ``start`` run:
@@ -664,8 +669,9 @@ def closure(bindings, start, graded=(), statements=()):
     that is only named, not a base class: its own tests answer for it.
     Data follows its writers: a module-level value the code reads (a dict of
     kernels) brings in every top-level statement of ``statements`` (the
-    module's) that names it, the functions that fill it and the bare
-    statements that run them (None stands for those, which bind no name).
+    module's, as names_by_statement gives them) that names it, the functions
+    that fill it and the bare statements that run them (None stands for
+    those, which bind no name).
     """
     seen, todo = set(), [name for name in start if name in bindings]
     while todo:
@@ -684,8 +690,8 @@ def closure(bindings, start, graded=(), statements=()):
         is_data = name is not None and any(not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                                            for s in bindings.get(name, []))  # fmt: skip
         if is_data:
-            for statement in statements:
-                if not mentions(statement, {name}):
+            for statement, names in statements:
+                if name not in names:
                     continue
                 writer = (module_level_stores(statement) or [None])[0]
                 if writer is None:  # a bare statement (fill_kernels()): its code, and what it runs, are covered
@@ -696,9 +702,6 @@ def closure(bindings, start, graded=(), statements=()):
                     todo.append(writer)
     return seen
 
-
-def mentions(statement, names) -> bool:
-    return any(isinstance(node, ast.Name) and node.id in names for node in ast.walk(statement))
 
 
 class Reader(ast.NodeVisitor):
@@ -714,7 +717,8 @@ class Reader(ast.NodeVisitor):
         self.rules = rules  # the FromScratch rules of this file
         self.bindings, self.owner = top_level_scopes(tree)
         # For each scoped rule, the top-level names whose code it covers.
-        self.covered = {rule: closure(self.bindings, rule.scopes, rule.graded, tree.body) if rule.scopes else None
+        self.statement_names = names_by_statement(tree.body)
+        self.covered = {rule: closure(self.bindings, rule.scopes, rule.graded, self.statement_names) if rule.scopes else None
                         for rule in rules}  # fmt: skip
         self.class_depth = 0
         self.class_stack = []  # the classes whose bodies are being read
@@ -1296,7 +1300,7 @@ def check_source(source: bytes, file: str, definitions=None, methods=None) -> tu
     users = {}  # top-level name -> the top-level names whose code uses it
     graded = {name for rule in reader.rules for name in rule.graded}
     for name in reader.bindings:
-        for used in closure(reader.bindings, [name], graded, tree.body):
+        for used in closure(reader.bindings, [name], graded, reader.statement_names):
             users.setdefault(used, set()).add(name)
     unique = {
         (f.line, f.message, f.from_scratch): replace(f, used_by=frozenset(users.get(f.scope, ())))
