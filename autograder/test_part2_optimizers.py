@@ -107,8 +107,9 @@ def test_optimizer_steps_torch_params(worker, from_scratch, cls):
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("cls", OPTIMIZERS)
-def test_step_leaves_gradient_alone(worker, cls):
+def test_step_leaves_gradient_alone(worker, from_scratch, cls):
     """step() adds the L2 term to its own copy of the gradient, never to the model's gradient tensor"""
+    from_scratch(OPTIMIZER_RULE, cls)
     kwargs, reference = OPTIMIZERS[cls]
     initial, grads = problem()
     result = worker.call("optimizer_steps", cls=cls, kwargs=kwargs, initial=initial, grads=grads[:2], form="tuples")

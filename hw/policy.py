@@ -223,7 +223,10 @@ MODULES = {
 }  # fmt: skip
 # Public names of named tuples and the dunders any object may show.
 NAMEDTUPLE_API = frozenset({"_asdict", "_replace", "_fields", "_make"})
-READABLE_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__"})
+READABLE_DUNDERS = frozenset({"__name__", "__qualname__"})  # not __doc__: a docstring is text, never data the code reads
+# Numbers written out in one module: the solution's modules hold at most ~150; thousands are weights trained elsewhere.
+MAX_NUMBERS = 400
+MAX_STRING_CHARS = 4000  # one string literal (not a docstring), outside answers.py: longer text is data
 # The dunder methods a class of the homework may define.
 CLASS_DUNDERS = frozenset({"__init__", "__repr__", "__str__", "__len__", "__getitem__", "__call__", "__iter__",
                            "__next__", "__post_init__"})  # fmt: skip
@@ -232,6 +235,7 @@ CLASS_DUNDERS = frozenset({"__init__", "__repr__", "__str__", "__len__", "__geti
 LIBRARY_BASES = ("torch.nn.Module", "torch.utils.data.Dataset", "torch.utils.data.Sampler", "torch.optim.Optimizer",
                  "torch.optim.lr_scheduler.LRScheduler", "abc.ABC", "enum.Enum", "typing.NamedTuple")  # fmt: skip
 REFLECTION = ("getattr", "setattr", "delattr", "hasattr")
+GRAD_MODE_DECORATORS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.enable_grad"})
 # Hooks (module and tensor hooks, an autograd node's) only where a part studies a network from outside it.
 HOOK_FILES = ("interpret.py",)
 REGISTERS_STATE = frozenset({"register_buffer", "register_parameter", "register_module"})
@@ -758,6 +762,9 @@ class Reader(ast.NodeVisitor):
         by their own names, and ``<a property>.setter`` of the same class; not
         a decorator of the homework's, which could keep the bare function.
         """
+        if isinstance(decorator, ast.Call) and not decorator.args and not decorator.keywords:
+            root, chain = dotted(decorator.func)  # torch.no_grad(): a context manager that wraps the method as it is
+            return root in self.imports and self.imports[root] + chain[len(root):] in GRAD_MODE_DECORATORS
         root, chain = dotted(decorator)
         if root is None:
             return False
@@ -865,6 +872,7 @@ class Reader(ast.NodeVisitor):
     # -- definitions ------------------------------------------------------------
 
     def visit_ClassDef(self, node):
+        self.check_header(node)
         for keyword in node.keywords:
             if keyword.arg == "metaclass":
                 self.flag(node, f"gives class {node.name} a metaclass")
@@ -875,6 +883,27 @@ class Reader(ast.NodeVisitor):
         self.generic_visit(node)
         self.class_stack.pop()
         self.class_depth -= 1
+
+    def check_embedded_data(self, tree):
+        """Code, not data: a module does not carry thousands of numbers or long strings (weights trained elsewhere)."""
+        numbers = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and type(n.value) in (int, float, complex)]
+        if len(numbers) > MAX_NUMBERS:
+            self.flag(numbers[MAX_NUMBERS], f"writes out {len(numbers)} numbers (at most {MAX_NUMBERS}): data of that "
+                                            "size is not homework code (a network learns its weights in training)")  # fmt: skip
+        if Path(self.file).name == "answers.py":
+            return  # the written answers are text for the staff, and no module may import them
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and len(node.value) > MAX_STRING_CHARS \
+                    and not self.is_docstring(node):  # fmt: skip
+                self.flag(node, f"writes out a string of {len(node.value)} characters (at most {MAX_STRING_CHARS} "
+                                "outside docstrings): data of that size is not homework code")  # fmt: skip
+                return
+
+    def is_docstring(self, node) -> bool:
+        expression = self.parents.get(id(node))
+        owner = self.parents.get(id(expression))
+        return isinstance(expression, ast.Expr) and isinstance(owner, (ast.Module, ast.ClassDef, ast.FunctionDef)) \
+            and owner.body and owner.body[0] is expression  # fmt: skip
 
     def check_graded_definitions(self, tree):
         """A class or function a from-scratch rule grades is defined in its file by its own class or def, and only so."""
@@ -907,6 +936,7 @@ class Reader(ast.NodeVisitor):
             self.flag(node, f"gives class {node.name} the base {chain}, which is not a class this module defines")
 
     def visit_FunctionDef(self, node):
+        self.check_header(node)
         if node.name.startswith("__") and node.name not in CLASS_DUNDERS:
             self.flag(node, f"defines {node.name}, which homework classes do not define (they may define "
                             f"{', '.join(sorted(CLASS_DUNDERS))})")  # fmt: skip
@@ -930,7 +960,27 @@ class Reader(ast.NodeVisitor):
         self.method_self.pop()
         self.made.pop()
 
+    def check_header_of_lambda(self, node):
+        for part in [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]:
+            if any(isinstance(n, ast.NamedExpr) for n in ast.walk(part)):
+                self.flag(part, "uses := in a lambda's default: bind the name in a statement of its own")
+                return
+
+    def check_header(self, node):
+        """No := in a function's or class's header (defaults, decorators, annotations, bases): it binds a module name there."""
+        parts = [*node.decorator_list, *getattr(node, "bases", []), *(k.value for k in getattr(node, "keywords", []))]
+        if isinstance(node, ast.FunctionDef):
+            parts += [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None), node.returns,
+                      *(a.annotation for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs)]  # fmt: skip
+        for part in parts:
+            if part is not None and any(isinstance(n, ast.NamedExpr) for n in ast.walk(part)):
+                self.flag(part, "uses := in a function's or a class's header (a default, a decorator, an annotation): "
+                                "bind the name in a statement of its own")  # fmt: skip
+                return
+
     def visit_Lambda(self, node):
+        if node.args.defaults or any(d is not None for d in node.args.kw_defaults):
+            self.check_header_of_lambda(node)
         enclosing = self.method_self[-1] if self.method_self else set()
         arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
         self.method_self.append(enclosing - {a.arg for a in arguments})
@@ -1163,6 +1213,7 @@ class Reader(ast.NodeVisitor):
         self.parents = {id(child): parent for parent in ast.walk(node) for child in ast.iter_child_nodes(parent)}
         self.generic_visit(node)
         self.check_graded_definitions(node)
+        self.check_embedded_data(node)
         for attribute in ast.walk(node):
             if isinstance(attribute, ast.Attribute) and isinstance(attribute.ctx, ast.Load) \
                     and id(attribute) not in self.method_calls and self.is_method_reference(attribute):  # fmt: skip

@@ -130,6 +130,10 @@ FLAGGED = {
                                       "f = functools.partial(argparse.ArgumentParser().parse_args, [], torch)",
                                       "takes .parse_args as a value"),
     "a name another package defines, re-exported": ("from torch.optim.lr_scheduler import wraps", "that is, functools.wraps"),
+    ":= in a default argument": ("def affine(kernel=(linear := F.linear)):\n    return kernel", "uses := in a function's"),
+    ":= in a lambda's default": ("f = lambda k=(linear := F.linear): k", "uses := in a lambda's default"),
+    "weights written out": ("W = [" + ", ".join(["0.5"] * 500) + "]", "writes out 500 numbers"),
+    "a docstring read as data": ('class A:\n    "1 2 3"\nw = A.__doc__', "__doc__"),
     "a tensor hook": ("x = torch.zeros(2, requires_grad=True)\nh = x.register_hook(print)", "hooks are for"),
     "a module hook": ("m = torch.nn.Linear(2, 2)\nh = m.register_forward_hook(print)", "hooks are for"),
     "an autograd node": ("x = torch.zeros(2, requires_grad=True)\nn = (x * 2).grad_fn", "hooks are for"),
@@ -177,6 +181,7 @@ ALLOWED = {
     "a static method called through cls": "class Parser:\n    @staticmethod\n    def parse(text):\n        return text.split()\n"
                                           "    @classmethod\n    def of(cls, text):\n        return cls(cls.parse(text))",
     "gradient clipping": "torch.nn.utils.clip_grad_norm_(layer.parameters(), 1.0)",
+    "torch.no_grad() on a method": "class T:\n    @torch.no_grad()\n    def f(self):\n        self.seen = 1",
     "state registered on a module": "m = torch.nn.Module()\nm.register_buffer('count', torch.zeros(1))",
     "torch's tensor functions and switches": "y = torch.clamp_(torch.exp(torch.zeros(2, dtype=torch.float64)), 0)\n"
                                              "with torch.no_grad():\n    torch.manual_seed(0)",
