@@ -960,27 +960,26 @@ class Reader(ast.NodeVisitor):
         self.method_self.pop()
         self.made.pop()
 
-    def check_header_of_lambda(self, node):
-        for part in [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]:
-            if any(isinstance(n, ast.NamedExpr) for n in ast.walk(part)):
-                self.flag(part, "uses := in a lambda's default: bind the name in a statement of its own")
-                return
-
     def check_header(self, node):
-        """No := in a function's or class's header (defaults, decorators, annotations, bases): it binds a module name there."""
-        parts = [*node.decorator_list, *getattr(node, "bases", []), *(k.value for k in getattr(node, "keywords", []))]
+        """
+        No := in a header (a function's or lambda's defaults, a decorator, an
+        annotation, a class's bases): it binds a module name there, outside the
+        scope a from-scratch rule reads.
+        """
+        parts = [*getattr(node, "decorator_list", []), *getattr(node, "bases", []),
+                 *(k.value for k in getattr(node, "keywords", []))]  # fmt: skip
+        if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+            parts += [*node.args.defaults, *node.args.kw_defaults]
         if isinstance(node, ast.FunctionDef):
-            parts += [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None), node.returns,
-                      *(a.annotation for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs)]  # fmt: skip
+            parts += [node.returns, *(a.annotation for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs)]
         for part in parts:
             if part is not None and any(isinstance(n, ast.NamedExpr) for n in ast.walk(part)):
-                self.flag(part, "uses := in a function's or a class's header (a default, a decorator, an annotation): "
-                                "bind the name in a statement of its own")  # fmt: skip
+                self.flag(part, "uses := in a header (a default, a decorator, an annotation, a base): bind the name in "
+                                "a statement of its own")  # fmt: skip
                 return
 
     def visit_Lambda(self, node):
-        if node.args.defaults or any(d is not None for d in node.args.kw_defaults):
-            self.check_header_of_lambda(node)
+        self.check_header(node)
         enclosing = self.method_self[-1] if self.method_self else set()
         arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
         self.method_self.append(enclosing - {a.arg for a in arguments})
