@@ -9,9 +9,11 @@ import anything of the instructor's repository.
 """
 import contextlib
 import importlib
+import numbers
 import os
 import sys
 import tempfile
+import weakref
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -889,6 +891,68 @@ def parameters_unchanged(model):
     check_no_hooks(model)
 
 
+class OwnValues(TorchDispatchMode):
+    """
+    Counts the values a forward pass computes with that come neither from its
+    input, the network's parameters and buffers, nor from operators run in this
+    pass on those: tensors kept elsewhere (a dict, a global, a closure), tensors
+    made from Python data (``torch.tensor([...])``), and numbers handed to the
+    operators. A network is its parameters: weights trained elsewhere and
+    carried beside them would be knowledge the recipe did not teach it.
+    """
+
+    def __init__(self, model, inputs):
+        super().__init__()
+        self.own = {}  # id -> weak reference: an id alone could be reused by a tensor made after one is freed
+        for tensor in (*model.parameters(), *model.buffers(), *inputs):
+            self.note(tensor)
+        self.outside_elements = 0
+        self.numbers = 0
+
+    def note(self, tensor):
+        self.own[id(tensor)] = weakref.ref(tensor)
+
+    def is_own(self, tensor) -> bool:
+        ref = self.own.get(id(tensor))
+        return ref is not None and ref() is tensor
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        for value in (*args, *(kwargs or {}).values()):
+            for item in value if isinstance(value, (list, tuple)) else (value,):
+                if isinstance(item, torch.Tensor) and not self.is_own(item):
+                    self.outside_elements += item.numel()
+                    self.note(item)  # counted once
+                elif isinstance(item, numbers.Number):
+                    self.numbers += 1
+        out = func(*args, **(kwargs or {}))
+        for tensor in tensors_in((out,), None):
+            if func in MADE_FROM_PYTHON_DATA:
+                self.outside_elements += tensor.numel()
+            self.note(tensor)
+        return out
+
+
+MADE_FROM_PYTHON_DATA = {torch.ops.aten.lift_fresh.default, torch.ops.aten.lift_fresh_copy.default}
+# Per forward pass. The course's networks take none of the first and 50-120 numbers (strides, eps, a slope).
+OUTSIDE_ELEMENTS_LIMIT = 256
+NUMBERS_LIMIT = 1024
+
+
+@contextlib.contextmanager
+def own_values_only(model, images):
+    """Refuses a forward pass of ``model`` on ``images`` that computes with more values of its own than OwnValues allows."""
+    with OwnValues(model, [images]) as values:
+        yield
+    if values.outside_elements > OUTSIDE_ELEMENTS_LIMIT:
+        raise StudentError(f"YourCNN.forward computed with {values.outside_elements:,} values that are neither its input "
+                           f"nor its parameters or buffers (at most {OUTSIDE_ELEMENTS_LIMIT}): tensors kept outside the "
+                           "network or made from Python data are values the recipe does not train")  # fmt: skip
+    if values.numbers > NUMBERS_LIMIT:
+        raise StudentError(f"YourCNN.forward handed {values.numbers:,} Python numbers to PyTorch's operators in one pass "
+                           f"(at most {NUMBERS_LIMIT}): a network computes with its parameters, not with numbers "
+                           "written in its code")  # fmt: skip
+
+
 def check_no_hooks(model):
     hooked = [name or "YourCNN" for name, m in model.named_modules()
               if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks]  # fmt: skip
@@ -908,13 +972,20 @@ def forward_work(model, images):
     counts = []
     try:
         for image in images:
-            with torch.no_grad(), CountWork() as work, parameters_unchanged(model):
-                model(image[None].clone())
+            image = image[None].clone()
+            with torch.no_grad(), CountWork() as work, parameters_unchanged(model), own_values_only(model, image):
+                model(image)
             counts.append(work.elements)
     finally:
         model.train(training)
         torch.random.set_rng_state(state)
     return sorted(counts)[len(counts) // 2]
+
+
+def checked_forward(model, images):
+    """``model(images)`` computing with its input, parameters and buffers alone (own_values_only)."""
+    with own_values_only(model, images):
+        return model(images)
 
 
 def predictions_untrained(model, test_x):
@@ -923,7 +994,7 @@ def predictions_untrained(model, test_x):
     model.eval()
     try:
         with torch.no_grad(), parameters_unchanged(model):
-            predictions = torch.cat([model(chunk).argmax(dim=1) for chunk in test_x.split(200)])
+            predictions = torch.cat([checked_forward(model, chunk).argmax(dim=1) for chunk in test_x.split(200)])
     finally:
         torch.random.set_rng_state(state)
     return plain_tensor(predictions, "YourCNN's predictions before training")
@@ -957,7 +1028,7 @@ def yourcnn_train(in_size, num_classes, train_x, train_y, test_x, epochs, batch_
         for batch in torch.randperm(len(train_x), generator=order).split(batch_size):
             optimizer.zero_grad()  # before the forward pass: it sees no gradient of the last batch
             with parameters_unchanged(model):
-                scores = model(train_x[batch])
+                scores = checked_forward(model, train_x[batch])
             if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (len(batch), num_classes):
                 got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
                 raise StudentError(f"YourCNN.forward returned {got}, expected shape ({len(batch)}, {num_classes})")

@@ -133,6 +133,15 @@ FLAGGED = {
     ":= in a default argument": ("def affine(kernel=(linear := F.linear)):\n    return kernel", "uses := in a header"),
     ":= in a lambda's default": ("f = lambda k=(linear := F.linear): k", "uses := in a header"),
     "weights written out": ("W = [" + ", ".join(["0.5"] * 500) + "]", "writes out 500 numbers"),
+    "weights written out as bits": ("W = (" + ", ".join(["True", "False"] * 250) + ")", "True and False included"),
+    "weights written out as one number": (f"W = {2 ** 200:#x}", "a number of 201 bits"),
+    "weights written out as many strings": ("W = (" + ", ".join([repr("ab" * 1000)] * 5) + ")",
+                                            "10,000 bytes of strings besides its docstrings"),
+    "a name imported further down": ("def f():\n    return os.sys.modules\nimport os", "uses os.sys"),
+    "one name for two imports": ("def f():\n    import numpy as k\n    return k\nimport torch.nn as k",
+                                 "imports two different things as k"),
+    "a class's bases through __class__": ("def f(o):\n    return o.__class__.__mro__", "__class__"),
+    "a class kept through __class__": ("def f(o):\n    return o.__class__", "__class__"),
     "a docstring read as data": ('class A:\n    "1 2 3"\nw = A.__doc__', "__doc__"),
     "a tensor hook": ("x = torch.zeros(2, requires_grad=True)\nh = x.register_hook(print)", "hooks are for"),
     "a module hook": ("m = torch.nn.Linear(2, 2)\nh = m.register_forward_hook(print)", "hooks are for"),
@@ -162,6 +171,8 @@ ALLOWED = {
     "private attributes of self and super()": "self._cache = {}\nsuper().__init__()",
     "a named tuple's _asdict": "d = result._asdict()",
     "__name__ of a class": "n = type(self).__name__",
+    "__class__ read as type() is": "n = self.__class__.__name__\nsame = layer.__class__ == Layer\ntwin = self.__class__()",
+    "an import below the code that uses it": "import math\nn = math.pi",
     "tensor item assignment": "x = torch.zeros(3)\nx[0] = 1\nx += 1",
     "a model's own attributes": "model = torch.nn.Linear(2, 3)\nmodel.weight.data.zero_()\nmodel.extra = 1",
     "a gradient set anywhere": "for p in layer.parameters():\n    p.grad = None",
@@ -315,6 +326,17 @@ def test_from_scratch_refused(body, what):
     assert any(what in f.message for f in hits), [f.message for f in findings]
     # The helpers only Conv2d uses cost ReLU nothing.
     assert report.scratch_findings(policy.LAYER_RULE, ["ReLU"]) == []
+
+
+@pytest.mark.parametrize("file, body", [
+    ("hw/layers.py", "return F.softmax(x, dim=1) - F.log_softmax(x, dim=1)"),
+    ("hw/cnn.py", "return torch.nn.init.uniform_(torch.empty(3), -1, 1)"),
+], ids=["softmax of torch.nn.functional", "torch.nn.init in MyLinear"])
+def test_from_scratch_allows_what_its_rule_lists(file, body):
+    header = "class Linear:" if file == "hw/layers.py" else "class MyLinear(torch.nn.Module):"
+    source = f"{header}\n    def forward(self, x):\n        {body}\n"
+    findings = findings_for(source, file)
+    assert [f.message for f in findings if f.from_scratch] == []
 
 
 def test_a_declared_encoding_cannot_be_graded():

@@ -55,6 +55,7 @@ import fnmatch
 import functools
 import importlib
 import io
+import itertools
 import string
 import sys
 import tokenize
@@ -224,9 +225,12 @@ MODULES = {
 # Public names of named tuples and the dunders any object may show.
 NAMEDTUPLE_API = frozenset({"_asdict", "_replace", "_fields", "_make"})
 READABLE_DUNDERS = frozenset({"__name__", "__qualname__"})  # not __doc__: a docstring is text, never data the code reads
-# Numbers written out in one module: the solution's modules hold at most ~150; thousands are weights trained elsewhere.
+# Literal data in one module (the written answers aside): the solution's modules write out at most ~150 numbers
+# (True and False among them), none wider than 12 bits, and ~2,900 bytes of strings besides their docstrings.
+# Thousands of numbers, or one number or text that long, are weights trained elsewhere.
 MAX_NUMBERS = 400
-MAX_STRING_CHARS = 4000  # one string literal (not a docstring), outside answers.py: longer text is data
+MAX_INT_BITS = 64
+MAX_TEXT_BYTES = 8000
 # The dunder methods a class of the homework may define.
 CLASS_DUNDERS = frozenset({"__init__", "__repr__", "__str__", "__len__", "__getitem__", "__call__", "__iter__",
                            "__next__", "__post_init__"})  # fmt: skip
@@ -302,7 +306,8 @@ TENSOR_BASICS = frozenset({
     "torch.remainder", "torch.fmod", "torch.floor_divide", "torch.isfinite", "torch.isnan", "torch.isinf",
     "torch.eq", "torch.ne", "torch.lt", "torch.le", "torch.gt", "torch.ge", "torch.logical_and",
     "torch.logical_or", "torch.logical_not", "torch.allclose", "torch.equal", "torch.lerp", "torch.addcmul",
-    "torch.addcdiv", "torch.softmax", "torch.log_softmax",
+    "torch.addcdiv", "torch.softmax", "torch.log_softmax", "torch.nn.functional.softmax",
+    "torch.nn.functional.log_softmax",
     # reductions
     "torch.sum", "torch.mean", "torch.prod", "torch.max", "torch.min", "torch.amax", "torch.amin", "torch.argmax",
     "torch.argmin", "torch.var", "torch.std", "torch.logsumexp", "torch.norm", "torch.cumsum", "torch.all",
@@ -345,7 +350,8 @@ class FromScratch:
 
     def permits(self, name: str) -> bool:
         """Whether from-scratch code may use ``name`` (the closed-world rules still apply to plain Python's modules)."""
-        return name in self.allowed or any(fnmatch.fnmatchcase(name, f"{m}.*") for m in PLAIN_PYTHON)
+        patterns = [a for a in self.allowed if a.endswith(".*")] + [f"{m}.*" for m in PLAIN_PYTHON]
+        return name in self.allowed or any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 LAYER_RULE = FromScratch(
@@ -716,7 +722,7 @@ class Reader(ast.NodeVisitor):
         self.definitions = definitions
         self.methods = methods  # {"hw.layers.Linear": its method names} for the other student modules' classes
         self.findings = []
-        self.imports = {}  # name bound by an import -> the dotted name it stands for
+        self.imports = {}  # name bound by an import -> the dotted name it stands for (bound_by_imports)
         self.derived = set()  # names assigned something that came from an import
         self.rules = rules  # the FromScratch rules of this file
         self.bindings, self.owner = top_level_scopes(tree)
@@ -787,6 +793,9 @@ class Reader(ast.NodeVisitor):
         """The rules for an attribute's name, written as ``obj.attr`` or given to getattr and its kin as a literal."""
         if attr in INTROSPECTION:
             self.flag(node, f"uses {how}.{attr} (the interpreter's frames and code, a property's functions, a class's bases), which homework code does not need")
+        elif attr == "__class__" and how == "" and (self.reads_a_name_or_compares(node)
+                                                    or self.is_instance_self(obj) and self.is_called(node)):
+            return  # x.__class__ is type(x), under type()'s rule: its name read, compared, or type(self) called
         elif attr.startswith("__") and attr not in READABLE_DUNDERS:
             # On self too: a dunder reaches the interpreter (self.__dict__, __builtins__), and super()'s __init__ is a call.
             on_super_init = attr in CLASS_DUNDERS and isinstance(obj, ast.Call) and self.is_self(obj)
@@ -833,11 +842,7 @@ class Reader(ast.NodeVisitor):
                 self.refuse(node, rule, f"uses {chain}: {rule.reason}")
 
     def visit_Import(self, node):
-        for alias in node.names:
-            if alias.asname is None:
-                self.imports[alias.name.split(".")[0]] = alias.name.split(".")[0]
-            else:
-                self.imports[alias.asname] = alias.name
+        for alias in node.names:  # the names it binds are known before the module is read (bound_by_imports)
             self.check_import(node, alias.name)
         self.generic_visit(node)
 
@@ -850,11 +855,31 @@ class Reader(ast.NodeVisitor):
                 self.flag(node, f"imports * from {node.module}: name what you import")
                 continue
             chain = f"{node.module}.{alias.name}"
-            self.imports[alias.asname or alias.name] = chain
             problem = library_problem(chain, self.definitions, self.file)  # `from torch.utils import data`: torch.utils.data
             if problem:
                 self.flag(node, problem.replace("uses", "imports", 1))
             self.scratch_import(node, chain, resolve(chain)[0])
+
+    def bound_by_imports(self, tree) -> dict:
+        """
+        {name: the dotted name it stands for} for every import in the module,
+        known before any code is read: a function may use a name that an import
+        further down binds. A name that two imports bind to different things is
+        flagged (which one a function sees depends on the order the code runs).
+        """
+        bound = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                pairs = [(a.asname, a.name) if a.asname else (a.name.split(".")[0],) * 2 for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                pairs = [(a.asname or a.name, f"{node.module}.{a.name}") for a in node.names if a.name != "*"]
+            else:
+                continue
+            for name, chain in pairs:
+                if bound.setdefault(name, chain) != chain:
+                    self.flag(node, f"imports two different things as {name} ({bound[name]} and {chain}): give each "
+                                    "its own name")  # fmt: skip
+        return bound
 
     def check_import(self, node, module):
         if module not in MODULES:
@@ -885,19 +910,27 @@ class Reader(ast.NodeVisitor):
         self.class_depth -= 1
 
     def check_embedded_data(self, tree):
-        """Code, not data: a module does not carry thousands of numbers or long strings (weights trained elsewhere)."""
-        numbers = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and type(n.value) in (int, float, complex)]
+        """Code, not data: a module does not carry thousands of numbers, huge numbers or long texts (weights trained elsewhere)."""
+        numbers = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, (int, float, complex))]
         if len(numbers) > MAX_NUMBERS:
-            self.flag(numbers[MAX_NUMBERS], f"writes out {len(numbers)} numbers (at most {MAX_NUMBERS}): data of that "
-                                            "size is not homework code (a network learns its weights in training)")  # fmt: skip
+            self.flag(numbers[MAX_NUMBERS], f"writes out {len(numbers)} numbers, True and False included (at most "
+                                            f"{MAX_NUMBERS}): data of that size is not homework code (a network "
+                                            "learns its weights in training)")  # fmt: skip
+        for node in numbers:
+            if isinstance(node.value, int) and node.value.bit_length() > MAX_INT_BITS:
+                self.flag(node, f"writes out a number of {node.value.bit_length()} bits (at most {MAX_INT_BITS}): data "
+                                "of that size is not homework code")  # fmt: skip
+                break
         if Path(self.file).name == "answers.py":
             return  # the written answers are text for the staff, and no module may import them
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and len(node.value) > MAX_STRING_CHARS \
-                    and not self.is_docstring(node):  # fmt: skip
-                self.flag(node, f"writes out a string of {len(node.value)} characters (at most {MAX_STRING_CHARS} "
-                                "outside docstrings): data of that size is not homework code")  # fmt: skip
-                return
+        texts = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes))
+                 and not self.is_docstring(n)]  # fmt: skip
+        texts.sort(key=lambda n: (n.lineno, n.col_offset))
+        sizes = [len(n.value.encode("utf-8", "surrogatepass") if isinstance(n.value, str) else n.value) for n in texts]
+        over = next((n for n, total in zip(texts, itertools.accumulate(sizes)) if total > MAX_TEXT_BYTES), None)
+        if over is not None:  # flagged where the module passes the limit
+            self.flag(over, f"writes out {sum(sizes):,} bytes of strings besides its docstrings (at most "
+                            f"{MAX_TEXT_BYTES:,} in one module): data of that size is not homework code")  # fmt: skip
 
     def is_docstring(self, node) -> bool:
         expression = self.parents.get(id(node))
@@ -1210,6 +1243,7 @@ class Reader(ast.NodeVisitor):
                                if isinstance(f, ast.FunctionDef) and any(ast.unparse(d) == "property"
                                                                          for d in f.decorator_list)}  # fmt: skip
         self.parents = {id(child): parent for parent in ast.walk(node) for child in ast.iter_child_nodes(parent)}
+        self.imports = self.bound_by_imports(node)
         self.generic_visit(node)
         self.check_graded_definitions(node)
         self.check_embedded_data(node)
