@@ -10,7 +10,7 @@ Set-up creates .venv in this folder if it is missing and installs the project
 into it (again whenever pyproject.toml changes). As root on Debian or Ubuntu
 it also installs bubblewrap, the sandbox the grader runs submissions in (see
 the README: without it the grader falls back to weaker isolation and says
-so). Extra arguments are passed on:
+so), and a headless Chromium for the tests that open formgrader in a browser. Extra arguments are passed on:
 `python3 bootstrap.py test -k harness`, `python3 bootstrap.py demo --jobs 1`.
 """
 import hashlib
@@ -32,22 +32,31 @@ def run(*command):
     subprocess.run([str(c) for c in command], cwd=ROOT, check=True)
 
 
-def install_bubblewrap():
-    """bwrap from the system's packages, where this user may install them; otherwise a note."""
-    if shutil.which("bwrap"):
-        return
-    if os.geteuid() == 0 and shutil.which("apt-get"):
+# The system's packages the course uses, by the command each provides: bubblewrap, the sandbox the grader runs
+# submissions in, and a headless Chromium with its WebDriver, in which the tests open formgrader's pages as a TA does.
+SYSTEM_PACKAGES = {
+    "bwrap": ("bubblewrap", "the grader will isolate submissions less well"),
+    "chromium": ("chromium", "the tests that open formgrader in a browser are skipped"),
+    "chromedriver": ("chromium-driver", "the tests that open formgrader in a browser are skipped"),
+}
+
+
+def install_system_packages():
+    """The SYSTEM_PACKAGES that are missing, where this user may install them (root, apt); otherwise a note for each."""
+    missing = {command: package for command, (package, _) in SYSTEM_PACKAGES.items() if not shutil.which(command)}
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        update = subprocess.run(["apt-get", "update", "-qq"], env=env)
-        install = subprocess.run(["apt-get", "install", "-y", "-qq", "bubblewrap"], env=env) if update.returncode == 0 else update
-        if install.returncode == 0 and shutil.which("bwrap"):
-            return
-    print("Note: bubblewrap (bwrap) is not installed, so the grader will isolate submissions less well; "
-          "install the package 'bubblewrap' (see the README).", flush=True)
+        if subprocess.run(["apt-get", "update", "-qq"], env=env).returncode == 0:
+            subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *sorted(set(missing.values()))],
+                           env=env)
+    for command, (package, without) in SYSTEM_PACKAGES.items():
+        if not shutil.which(command):
+            print(f"Note: {command} is not installed, so {without}; install the package '{package}' (see the README).",
+                  flush=True)
 
 
 def set_up():
-    install_bubblewrap()
+    install_system_packages()
     if sys.version_info[:2] != (3, 11):
         sys.exit(f"Python 3.11 is required (torch 2.14.1 wheels); this is {sys.version.split()[0]}")
     if not PYTHON.exists():

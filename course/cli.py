@@ -136,6 +136,9 @@ def not_a_course(root: Path):
     return f"{root} is not an nbgrader course folder (expected nbgrader_config.py and source/{ASSIGNMENT}/ in it)"
 
 
+OVERRIDES_RECORDED = "Hidden-test points set in formgrader, now in gradebook.csv and the feedback"
+
+
 def print_run(run, out):
     if run.unchanged:
         print(f"Not graded again (same submission, suite and budget; --force regrades): {len(run.unchanged)} "
@@ -151,6 +154,8 @@ def print_run(run, out):
             if problem:
                 print(f"  {student} still has a problem: {problem}")
     print(f"Graded now: {len(run.outcomes)}\n")
+    if run.overridden:
+        print(f"{OVERRIDES_RECORDED}: {', '.join(run.overridden)}")
 
 
 def cmd_grade(args):
@@ -324,7 +329,7 @@ def cmd_export(args):
 
     overridden = record_overrides(args.out, NbgraderCourse(course_root).hidden_overrides())
     if overridden:
-        print(f"Hidden-test points set in formgrader, now in gradebook.csv and the feedback: {', '.join(overridden)}")
+        print(f"{OVERRIDES_RECORDED}: {', '.join(overridden)}")
     write_gradebook(args.out)  # after students were removed by hand, the CSV follows too
     csv_path, canvas_path = args.out / "export.csv", args.out / "canvas.csv"
     count, incomplete = write_export(csv_path, course_root, results=args.out, bom=args.bom)

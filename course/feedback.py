@@ -76,6 +76,13 @@ Nothing was lost; <code>python -m hw.check</code> writes a zip without them.</p>
 {% endfor %}
 <tr><th>Written answers in all</th><th class="pts">{{ written|sum(attribute="score")|num }} / {{ written|sum(attribute="max_score")|num }}{% if written|rejectattr("graded")|list %} (so far){% endif %}</th></tr>
 </table>
+<h2>Your grade</h2>
+<table>
+<tr><td>Hidden tests</td><td class="pts">{{ shown.values()|sum|num }}</td></tr>
+<tr><td>Written answers{% if written|rejectattr("graded")|list %} graded so far{% endif %}</td><td class="pts">{{ written|sum(attribute="score")|num }}</td></tr>
+{% if penalty %}<tr><td>Late penalty</td><td class="pts">&minus;{{ penalty|num }}</td></tr>{% endif %}
+<tr><th>In all</th><th class="pts">{{ (shown.values()|sum + written|sum(attribute="score") - penalty)|num }} / {{ (r.max_score + written|sum(attribute="max_score"))|num }}{% if written|rejectattr("graded")|list %} (so far){% endif %}</th></tr>
+</table>
 {% elif missing_answers %}<p>Written answers are graded separately by the course staff, from the text your <code>hw/answers.py</code>
 returns. {{ missing_answers|length }} of {{ r.answers|length }} did not reach them:</p>
 <ul>{% for name, why in missing_answers.items() %}<li><code>{{ name }}</code>: {{ why|code_spans }}</li>{% endfor %}</ul>
@@ -184,11 +191,12 @@ def shown_scores(results) -> dict:
     return {p: overrides.get(p, {}).get("score", v.get("score", 0)) for p, v in results["parts"].items()}
 
 
-def render_feedback(results: dict, written=None) -> str:
+def render_feedback(results: dict, written=None, penalty: float = 0) -> str:
     """
     The page; ``written``: the staff's grades of the written answers (course
     feedback reads them from gradebook.db: [{name, score, max_score, graded,
-    comment}]), shown once they are given back.
+    comment}]), shown once they are given back, with the grade in all (hidden
+    tests and written answers, less ``penalty``, nbgrader's late penalty).
     """
     problems = problems_of(results)
     # One reason for every test (the submission did not import, the budget ran out) is said once, in the banner.
@@ -198,4 +206,4 @@ def render_feedback(results: dict, written=None) -> str:
     withheld = {"count": len(held), "points": sum(t["max_points"] for t in held)}
     return _template.render(r=results, groups=groups, problems=problems, titles=results.get("part_titles", {}),
                             missing_answers=missing_answers(results), withheld=withheld, late=late_note(results),
-                            shown=shown_scores(results), written=written or [])  # fmt: skip
+                            shown=shown_scores(results), written=written or [], penalty=penalty or 0)  # fmt: skip

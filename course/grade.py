@@ -33,7 +33,7 @@ from course.budget import OWN_TIME_SECONDS, Budget
 from course.deadlines import LATENESS_FIELDS, Deadlines
 from course.secret import SECRET_ENV, course_secret
 from course.submissions import Submission, discover, stage, unique_students
-from course.suite_process import SuiteProcess, pytest_command
+from course.suite_process import SuiteProcess, pytest_command, start_server
 
 AUTOGRADER = REPO_ROOT / "autograder"
 # The default time budget of a submission: this many times what the
@@ -196,12 +196,31 @@ def run_suite(submission: Submission, catalog, logs: Path, settings: Settings = 
     outcome.isolation = reported.get("isolation") or settings.isolation
     outcome.worker_seconds = reported.get("worker_seconds", 0.0)
     by_name = {t["name"]: t for t in reported.get("tests", [])}
+    if not stopped and not by_name:
+        # The suite is the grader's own code (the submission runs in its worker): ending without a report, it could
+        # not start at all. Never the student's zero: harness errors, graded again by the next run.
+        outcome.tests = [dict(test, passed=False, points=0, harness_error=True,
+                              message=f"the grader could not run the hidden suite ({_log_reason(log_path)}): grade "
+                                      "again; the suite's log is in the grades' .logs folder") for test in catalog]  # fmt: skip
+        return outcome
     for test in catalog:
         ran = by_name.get(test["name"])
         if ran is None or ran.get("not_run"):
             ran = dict(test, passed=False, points=0, message=stopped or "grading stopped before this test ran")
         outcome.tests.append(ran)
     return outcome
+
+
+def _log_reason(log_path: Path) -> str:
+    """The last line of a log that names an error (else its last line), at most 300 characters."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(max(0, log_path.stat().st_size - 4096))
+            lines = [line.strip() for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    errors = [line for line in lines if "error" in line.lower()]
+    return (errors or lines or ["it wrote nothing"])[-1][:300]
 
 
 def _digest(paths):
@@ -269,6 +288,7 @@ class Run:
     unchanged: list = field(default_factory=list)  # students not regraded: same submission, suite and budget
     restored: list = field(default_factory=list)  # of those, students whose gradebook.db record was put back
     retimed: list = field(default_factory=list)  # of those, students whose lateness changed (due date, extension, time)
+    overridden: list = field(default_factory=list)  # students whose hidden points a TA set in formgrader since
 
 
 def _summary(outcome: Outcome, parts, reviews, settings: Settings, **extra):
@@ -429,7 +449,11 @@ def grade(
     submission, RuntimeError when the course cannot grade (its hidden-tests
     cells do not match the suite, nbgrader cannot register the assignment).
     """
-    out = Path(out)
+    # nbgrader changes the process's working folder while it converts a notebook, and the other slots keep going
+    # meanwhile: a relative path would then name another file.
+    out = Path(out).absolute()
+    paths = [Path(p).absolute() for p in paths]
+    course_root = Path(course_root).absolute()
     out.mkdir(parents=True, exist_ok=True)
     with _grading_folder_lock(out), contextlib.ExitStack() as stack:
         client = stack.enter_context(cluster.connect(scheduler)) if scheduler else None
@@ -544,6 +568,7 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
     # A TA's score of a hidden-tests cell in formgrader wins: gradebook.db is the one source of points.
     for student in record_overrides(out, nbgrader.hidden_overrides()):
         run.summaries[student] = read_summary(out, student)
+        run.overridden.append(student)
     write_class_report(out)
     run.summaries = {student: run.summaries[student] for student in sorted(run.summaries)}
     return run
@@ -552,6 +577,8 @@ def _grade(paths, out: Path, jobs, settings, execute, progress, course_root, for
 def _local_outcomes(subs, catalog, logs, settings, answers, jobs):
     """Grades ``subs`` on this machine, ``jobs`` at a time; yields each Outcome as it finishes."""
     # Each running suite holds a slot: with root, its worker runs as the slot's own uid.
+    if subs and settings.fork_suites:
+        start_server()  # before the threads: it changes the working folder a moment
     slots = queue.SimpleQueue()
     for slot in range(max(1, jobs)):
         slots.put(slot)

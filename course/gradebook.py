@@ -14,6 +14,7 @@ import binascii
 import copy
 import csv
 import datetime
+import hashlib
 import html
 import json
 import re
@@ -485,9 +486,17 @@ class NbgraderCourse:
         """
         Records the assignment and its graded cells in gradebook.db, as
         generate_assignment does, without touching release/ (a fresh clone has
-        no gradebook.db, and autograde needs one).
+        no gradebook.db, and autograde needs one). Done again only when the
+        course's source notebooks or configuration changed, or the gradebook
+        lost the assignment: a run with nothing to grade spends no second on it.
         """
         if self._registered:
+            return
+        key = self.registration_key()
+        cache = self.root / ".cache" / f"released-{key[:16]}"
+        if cache.is_dir() and self.has_assignment():
+            self.released = {p.name: p.read_bytes() for p in cache.glob("*.ipynb")}
+            self._registered = True
             return
         with tempfile.TemporaryDirectory() as tmp:
             config = copy.deepcopy(self.config)
@@ -500,7 +509,34 @@ class NbgraderCourse:
         if not result["success"]:
             raise RuntimeError(f"nbgrader could not register {ASSIGNMENT} in its gradebook: "
                                f"{(result.get('error') or result['log'])[-800:]}")  # fmt: skip
+        for stale in cache.parent.glob("released-*"):  # of an earlier source or configuration
+            shutil.rmtree(stale, ignore_errors=True)
+        partial = cache.with_name(cache.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for name, data in self.released.items():
+            (partial / name).write_bytes(data)
+        shutil.rmtree(cache, ignore_errors=True)
+        partial.rename(cache)
         self._registered = True
+
+    def registration_key(self) -> str:
+        """What generate_assignment's result depends on: the source notebooks, the course's configuration, nbgrader."""
+        import nbgrader
+
+        digest = hashlib.sha256(nbgrader.__version__.encode())
+        for path in [self.root / "nbgrader_config.py", *sorted((self.root / "source" / ASSIGNMENT).rglob("*.ipynb"))]:
+            digest.update(str(path.relative_to(self.root)).encode() + b"\0" + path.read_bytes())
+        return digest.hexdigest()
+
+    def has_assignment(self) -> bool:
+        """Whether gradebook.db holds the assignment with every notebook of its source."""
+        with self.gradebook() as gb:
+            try:
+                recorded = {nb.name for nb in gb.find_assignment(ASSIGNMENT).notebooks}
+            except MissingEntry:
+                return False
+        return recorded == {p.stem for p in (self.root / "source" / ASSIGNMENT).glob("*.ipynb")}
 
     def stand_ins(self, folder: Path | None) -> dict:
         """
@@ -1025,6 +1061,14 @@ def written_grades(gb, student: str) -> list:
     return sorted(written, key=lambda w: w["name"])
 
 
+def late_penalty(gb, student: str) -> float:
+    """The points nbgrader's LateSubmissionPlugin took from a student's submission (0 without one)."""
+    try:
+        return gb.find_submission(ASSIGNMENT, student).late_submission_penalty or 0
+    except MissingEntry:
+        return 0
+
+
 def give_back(out: Path, course_root: Path = REPO_ROOT) -> tuple[Path, list]:
     """
     One feedback page per student graded into ``out`` (the hidden suite's
@@ -1045,7 +1089,8 @@ def give_back(out: Path, course_root: Path = REPO_ROOT) -> tuple[Path, list]:
     with NbgraderCourse(course_root).gradebook() as gb, zipfile.ZipFile(archive.with_suffix(".part"), "w",
                                                                        zipfile.ZIP_DEFLATED) as bundle:  # fmt: skip
         for summary in read_summaries(out):
-            page = render_feedback(summary, written=written_grades(gb, summary["student"]))
+            page = render_feedback(summary, written=written_grades(gb, summary["student"]),
+                                   penalty=late_penalty(gb, summary["student"]))
             write_atomically(folder / f"{summary['student']}.html", page)
             bundle.writestr(f"{summary['student']}.html", page)
             students.append(summary["student"])

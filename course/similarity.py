@@ -1032,12 +1032,18 @@ SIMILARITY_CACHE = ".similarity.json"  # in the grading folder: the pairs of the
 
 
 def _report_key(folders: dict, starter) -> str:
-    """A digest of every graded student's code, the starter code and this module: what the report depends on."""
+    """
+    A digest of what the report reads (every graded student's student modules,
+    the starter's, and this module): never a folder's other files, which for
+    the instructor's solution (the repository) are thousands.
+    """
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    roots = sorted(folders.items()) + ([("", Path(starter))] if starter is not None and Path(starter).exists() else [])
-    for name, root in roots:
-        for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
-            digest.update(f"{name}/{path.relative_to(root)}".encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    modules = [(name, Path(root, "hw")) for name, root in sorted(folders.items())]
+    modules += [("", Path(starter))] if starter is not None and Path(starter).exists() else []
+    for name, folder in modules:
+        for path in sorted(folder.glob("*.py")):
+            if path.name in STUDENT_FILES and path.is_file():
+                digest.update(f"{name}/{path.name}".encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 

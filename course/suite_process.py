@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from multiprocessing import forkserver
 
 from course import REPO_ROOT
@@ -48,6 +49,27 @@ def _forkserver():
 
 
 _CONTEXT = _forkserver()
+_SERVER_STARTED = threading.Event()
+
+
+def start_server():
+    """
+    Starts the fork server in the repository's folder, once: it runs as
+    ``python -c``, which puts its working folder first on the path, and in the
+    caller's folder a folder named like one of the repository's packages (a
+    course folder called ``course/``) would be imported instead of it, and
+    every suite would fail to start. Called before the grader starts threads
+    (``grade``), since the working folder is the whole process's.
+    """
+    if _SERVER_STARTED.is_set():
+        return
+    previous = os.getcwd()
+    os.chdir(REPO_ROOT)
+    try:
+        forkserver.ensure_running()
+    finally:
+        os.chdir(previous)
+    _SERVER_STARTED.set()
 
 # A Dask worker process has MALLOC_TRIM_THRESHOLD_ set by its nanny, which turns off glibc's adaptive threshold for
 # serving large blocks from the system: every tensor of more than 128 KB is then mapped and unmapped again. The
@@ -91,6 +113,7 @@ class SuiteProcess:
                                                preexec_fn=die_with_parent)  # fmt: skip
             self.pid = self._popen.pid
         else:
+            start_server()
             self._process = _CONTEXT.Process(target=_run_pytest, args=(args, str(log_path), env), daemon=False)
             self._process.start()
             self.pid = self._process.pid

@@ -2,6 +2,8 @@
 import csv
 import json
 import re
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -185,6 +187,37 @@ def test_a_suite_stopped_for_time_keeps_its_log_and_leaves_nothing(tmp_path, own
     assert not left, "the suite's scratch folder is removed"
     if isolation.running_as_root():
         assert isolation.pids_of_uid(isolation.slot_uid(0)) == [], "the stopped worker's processes are gone"
+
+
+def test_a_suite_that_cannot_start_is_the_graders_problem(tmp_path, monkeypatch):
+    """A suite that ends without a report (here: pytest given an option it does not know) is never the student's zero."""
+    from course import grade as grading
+
+    example = next(e for e in load_examples() if e.name == "release")
+    folder = build_example(example, tmp_path / "ann" / ASSIGNMENT)
+    (sub,) = discover(folder)
+    stage(sub, tmp_path / "staging")
+    (tmp_path / "logs").mkdir()
+    catalog, settings = suite_catalog(), grading_settings(time_budget=600)
+    monkeypatch.setattr(grading, "_pytest_args", lambda args: ["--no-such-option", *args])
+    outcome = run_suite(sub, catalog, tmp_path / "logs", settings)
+    assert outcome.tests and len(outcome.harness_errors) == len(outcome.tests), "every test is the grader's failure"
+    message = outcome.tests[0]["message"]
+    assert message.startswith("the grader could not run the hidden suite (") and "grade again" in message, message
+    assert "--no-such-option" in message, "the log's last line says why"
+
+
+def test_the_suite_starts_whatever_folder_the_grader_runs_in(tmp_path):
+    """A folder named like the grader's package where the TA works (their course called course/) shadows nothing."""
+    (tmp_path / "course").mkdir()
+    script = tmp_path / "bin" / "start_suite.py"  # as the `course` command runs: a script, the package installed
+    script.parent.mkdir()
+    script.write_text("import sys\nfrom course.suite_process import SuiteProcess\n\nif __name__ == '__main__':\n"
+                      "    p = SuiteProcess(['--version'], sys.argv[1], {})\n    p.wait(120)\n    p.end()\n")  # fmt: skip
+    log = tmp_path / "suite.log"
+    log.write_bytes(b"")
+    subprocess.run([sys.executable, str(script), str(log)], cwd=tmp_path, check=True, timeout=180)
+    assert "pytest" in log.read_text(), log.read_text()[-2000:]
 
 
 def test_hidden_test_cells_carry_the_suites_points():
