@@ -235,16 +235,37 @@ class OwnSelf(ast.NodeTransformer):
         function.body.insert(1 if docstring else 0, call)
 
 
-class GuardedSource(importlib.machinery.SourceFileLoader):
-    """A student module, compiled from its source (never a cached .pyc) with OwnSelf's guards."""
+class SnapshotSource(importlib.machinery.SourceFileLoader):
+    """
+    A module of the submission's hw/ compiled from its text as the worker read
+    it at start, before any code of the submission ran: what the policy
+    checked is what runs. The file on disk is never read again (the worker's
+    copy is writable: code could rewrite a module, or put a .pyc beside it,
+    and import that), and no cached bytecode is ever used.
+    """
+
+    def __init__(self, fullname, path, text: bytes):
+        super().__init__(fullname, path)
+        self.text = text
+
+    def get_data(self, path):
+        if path != self.path:
+            raise OSError(f"{path}: only the module's own source is read")
+        return self.text
+
+    def get_code(self, fullname):
+        return compile(self.text, self.path, "exec", dont_inherit=True)
+
+
+class GuardedSource(SnapshotSource):
+    """A student module, from its snapshot, compiled with OwnSelf's guards."""
 
     guard = None
     loaded = None  # called with the module once its own code has run (LibrarySnapshot.add_classes)
 
     def get_code(self, fullname):
-        path = self.get_filename(fullname)
-        tree = OwnSelf().visit(ast.parse(self.get_data(path), filename=path))
-        return compile(tree, path, "exec", dont_inherit=True)
+        tree = OwnSelf().visit(ast.parse(self.text, filename=self.path))
+        return compile(tree, self.path, "exec", dont_inherit=True)
 
     def exec_module(self, module):
         module.__dict__[GUARD] = self.guard
@@ -253,23 +274,45 @@ class GuardedSource(importlib.machinery.SourceFileLoader):
             self.loaded(module.__name__)
 
 
-class StudentModules(importlib.abc.MetaPathFinder):
-    """Finds the student modules in the submission and loads them with GuardedSource."""
+class SubmissionModules(importlib.abc.MetaPathFinder):
+    """
+    The package ``hw`` and its modules, all of them served from the texts of
+    ``folder/hw/*.py`` read when this finder is made (the closed world of files:
+    a module written later, a data file renamed, a subfolder, a .pyc, are not
+    importable). The student modules (``students``) get OwnSelf's guards.
+    """
 
-    def __init__(self, names, guard):
-        self.names = frozenset(names)
+    def __init__(self, folder, students, guard):
+        self.package = os.path.join(folder, "hw")
+        self.texts = {}
+        if os.path.isdir(self.package):
+            for entry in sorted(os.listdir(self.package)):
+                path = os.path.join(self.package, entry)
+                if entry.endswith(".py") and os.path.isfile(path) and not os.path.islink(path):
+                    with open(path, "rb") as f:
+                        self.texts[entry] = f.read()
+        self.students = frozenset(students)
         self.guard = guard
         self.loaded = None
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname not in self.names:
+        if fullname != "hw" and not fullname.startswith("hw."):
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or not (spec.origin or "").endswith(".py"):
-            return spec
-        loader = GuardedSource(fullname, spec.origin)
-        loader.guard, loader.loaded = self.guard, self.loaded
-        return importlib.util.spec_from_file_location(fullname, spec.origin, loader=loader)
+        name = "__init__.py" if fullname == "hw" else fullname[len("hw."):] + ".py"
+        if "." in name[:-3] or name not in self.texts:
+            if fullname == "hw":  # a folder without __init__.py: a package all the same, of the snapshot's modules
+                spec = importlib.machinery.ModuleSpec("hw", None, is_package=True)
+                spec.submodule_search_locations.append(self.package)
+                return spec
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        origin = os.path.join(self.package, name)
+        if fullname in self.students:
+            loader = GuardedSource(fullname, origin, self.texts[name])
+            loader.guard, loader.loaded = self.guard, self.loaded
+        else:
+            loader = SnapshotSource(fullname, origin, self.texts[name])
+        locations = [self.package] if fullname == "hw" else None
+        return importlib.util.spec_from_file_location(fullname, origin, loader=loader, submodule_search_locations=locations)
 
 
 class ClosedImports:
@@ -398,7 +441,7 @@ def main():
     # would serve the instructor's `hw` to a submission that lacks one.
     sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
     sys.meta_path.insert(0, UnavailableModules(hello["unavailable"]))
-    student_modules = StudentModules(hello["modules"], own_self_guard(hello["modules"]))
+    student_modules = SubmissionModules(submission, hello["modules"], own_self_guard(hello["modules"]))
     sys.meta_path.insert(1, student_modules)
     sys.dont_write_bytecode = True
     if hello["allowed_imports"] is not None:

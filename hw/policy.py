@@ -970,6 +970,8 @@ class Reader(ast.NodeVisitor):
 
     def visit_FunctionDef(self, node):
         self.check_header(node)
+        for rule in self.scratch_rules(node):
+            self.check_parameters_kept(node, rule)
         if node.name.startswith("__") and node.name not in CLASS_DUNDERS:
             self.flag(node, f"defines {node.name}, which homework classes do not define (they may define "
                             f"{', '.join(sorted(CLASS_DUNDERS))})")  # fmt: skip
@@ -992,6 +994,37 @@ class Reader(ast.NodeVisitor):
         self.class_depth = depth
         self.method_self.pop()
         self.made.pop()
+
+    def check_parameters_kept(self, function, rule):
+        """
+        Code a from-scratch rule covers stores no parameter of its functions in
+        module-level data (``KERNELS[name] = function``, ``TABLE.update(...)``):
+        its callers may be anywhere (another module), which the rule does not
+        read, and what they pass would become code the rule's scope runs.
+        """
+        data = {name for name, statements in self.bindings.items() if name is not None and
+                any(not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for s in statements)}  # fmt: skip
+        data -= rebound_names(function)  # its own local of that name
+        declared = {n for child in ast.walk(function) if isinstance(child, ast.Global) for n in child.names}
+        arguments = function.args.posonlyargs + function.args.args + function.args.kwonlyargs
+        parameters = {a.arg for a in arguments} | {a.arg for a in (function.args.vararg, function.args.kwarg) if a}
+        for node in ast.walk(function):
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                # x[k] = v and x.a = v change module data x; a plain x = v does only where x is declared global
+                stores = [(root_of(t), [node.value]) for t in targets if not isinstance(t, ast.Name) or t.id in declared]
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                stores = [(root_of(node.func.value), [*node.args, *(k.value for k in node.keywords)])]
+            else:
+                continue
+            for root, values in stores:
+                if not (isinstance(root, ast.Name) and root.id in data | declared):
+                    continue
+                passed = sorted({n.id for v in values for n in ast.walk(v) if isinstance(n, ast.Name)} & parameters)
+                if passed:
+                    self.refuse(node, rule, f"stores its parameter {passed[0]} in {root.id}, data of the module that "
+                                            f"code under this rule reads ({rule.reason}): what callers elsewhere pass "
+                                            f"would become code it runs; fill {root.id} where it is defined")  # fmt: skip
 
     def check_header(self, node):
         """

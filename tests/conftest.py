@@ -28,7 +28,7 @@ SHARING_GRADED_EXAMPLES = {"test_grading.py", "test_class_report.py", "test_clus
 # The two red team levels do not start together: their hanging attacks would hold every core between them.
 # Each source notebook is a group of its own, so that the long ones can run on different processes.
 LONGEST_FIRST = ["redteam-bubblewrap", "graded-examples", "redteam-uid", "notebook-Part5_Experiments.ipynb",
-                 "notebook-Part2_Optimization.ipynb", "test_incremental.py", "test_cli.py", "test_gradescope.py",
+                 "notebook-Part2_Optimization.ipynb", "test_incremental.py", "test_term.py", "test_cli.py", "test_gradescope.py",
                  "notebook-Part3_Convolution.ipynb", "test_review.py"]  # fmt: skip
 
 

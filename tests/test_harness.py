@@ -499,7 +499,7 @@ def guarded_module(tmp_path):
 
     path = tmp_path / "guarded.py"
     path.write_text(GUARDED)
-    loader = GuardedSource("hw_guarded_test", str(path))
+    loader = GuardedSource("hw_guarded_test", str(path), GUARDED.encode())
     loader.guard = own_self_guard(["hw_guarded_test"])
     spec = importlib.util.spec_from_file_location("hw_guarded_test", str(path), loader=loader)
     module = importlib.util.module_from_spec(spec)

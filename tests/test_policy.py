@@ -339,6 +339,26 @@ def test_from_scratch_allows_what_its_rule_lists(file, body):
     assert [f.message for f in findings if f.from_scratch] == []
 
 
+@pytest.mark.parametrize("store", ["KERNELS[name] = function", "KERNELS.update({name: function})",
+                                   "global CONV\n        CONV = function"], ids=["item", "method", "global"])
+def test_from_scratch_code_keeps_no_value_its_callers_pass(store):
+    """A registry that another module fills (register("conv", F.conv2d)) would run code the rule never reads."""
+    source = f"""
+    KERNELS = {{}}
+    CONV = None
+
+    def register(name, function):
+        {store}
+
+    class Conv2d:
+        def forward(self, x):
+            return KERNELS["conv"](x) + CONV(x)
+    """
+    findings = findings_for(source, "hw/layers.py")
+    hits = policy.Report(policy.Files(), findings).scratch_findings(policy.LAYER_RULE, ["Conv2d"])
+    assert any("stores its parameter function in" in f.message for f in hits), [f.message for f in findings]
+
+
 def test_a_declared_encoding_cannot_be_graded():
     """Python decodes a file as its coding line says: a module the rules read as UTF-8 must be UTF-8 to Python too."""
     source = "# -*- coding: utf-7 -*-\nx = 1 +AAo-import os\n".encode()
