@@ -64,7 +64,8 @@ FLAGGED = {
     "a dunder method not on the list": ("class T:\n    def __torch_function__(self):\n        pass", "__torch_function__"),
     "a metaclass": ("import abc\nclass T(metaclass=abc.ABCMeta):\n    pass", "metaclass"),
     "os.write": ("import os\nos.write(5, b'frame')", "os.write"),
-    "os.environ": ("import os\nos.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'", "os.environ"),
+    "os.environ": ("import os\nos.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'", "assigns to something imported"),
+    "os.environ changed by a method": ("import os\nos.environ.update(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')", "os.environ.update"),
     "patching torch": ("torch.equal = lambda *args: True", "assigns to something imported"),
     "patching a torch class": ("torch.Tensor.add = None", "assigns to something imported"),
     "patching an alias": ("T = torch.Tensor\nT.add = None", "assigns to something imported"),
@@ -142,6 +143,11 @@ FLAGGED = {
                                  "imports two different things as k"),
     "a class's bases through __class__": ("def f(o):\n    return o.__class__.__mro__", "__class__"),
     "a class kept through __class__": ("def f(o):\n    return o.__class__", "__class__"),
+    "the module renamed": ("__name__ = 'hw.layers'", "uses the name __name__"),
+    "__all__ written in a function": ("def f():\n    __all__ = []", "uses the name __all__"),
+    "a library switch not listed": ("torch.backends.cudnn.enabled = False", "assigns to something imported"),
+    "sys's modules": ("import sys\nm = sys.modules", "uses sys.modules"),
+    "a base's __init__ on another object": ("def f(o):\n    torch.nn.Module.__init__(o)", "a private name"),
     "a docstring read as data": ('class A:\n    "1 2 3"\nw = A.__doc__', "__doc__"),
     "a tensor hook": ("x = torch.zeros(2, requires_grad=True)\nh = x.register_hook(print)", "hooks are for"),
     "a module hook": ("m = torch.nn.Linear(2, 2)\nh = m.register_forward_hook(print)", "hooks are for"),
@@ -173,6 +179,12 @@ ALLOWED = {
     "__name__ of a class": "n = type(self).__name__",
     "__class__ read as type() is": "n = self.__class__.__name__\nsame = layer.__class__ == Layer\ntwin = self.__class__()",
     "an import below the code that uses it": "import math\nn = math.pi",
+    "a command line's exit status": "import sys\nsys.exit(0 if sys.argv else 1)",
+    "a library base's __init__ on self": "torch.nn.Module.__init__(self)",
+    "cuDNN's switches and matplotlib's defaults": "import matplotlib.pyplot as plt\ntorch.backends.cudnn.benchmark = True\n"
+                                                   "plt.rcParams['figure.dpi'] = 100",
+    "the environment and the module's file read": "import os\nd = os.environ.get('HW_DEVICE', os.path.dirname(__file__))",
+    "a logger": "import logging\nlogging.getLogger(__name__).info('started')",
     "tensor item assignment": "x = torch.zeros(3)\nx[0] = 1\nx += 1",
     "a model's own attributes": "model = torch.nn.Linear(2, 3)\nmodel.weight.data.zero_()\nmodel.extra = 1",
     "a gradient set anywhere": "for p in layer.parameters():\n    p.grad = None",
@@ -331,7 +343,8 @@ def test_from_scratch_refused(body, what):
 @pytest.mark.parametrize("file, body", [
     ("hw/layers.py", "return F.softmax(x, dim=1) - F.log_softmax(x, dim=1)"),
     ("hw/cnn.py", "return torch.nn.init.uniform_(torch.empty(3), -1, 1)"),
-], ids=["softmax of torch.nn.functional", "torch.nn.init in MyLinear"])
+    ("hw/layers.py", "return torch.clamp_min(x, 0) - F.one_hot(x.argmax(1), 3)"),
+], ids=["softmax of torch.nn.functional", "torch.nn.init in MyLinear", "clamp_min and one_hot"])
 def test_from_scratch_allows_what_its_rule_lists(file, body):
     header = "class Linear:" if file == "hw/layers.py" else "class MyLinear(torch.nn.Module):"
     source = f"{header}\n    def forward(self, x):\n        {body}\n"
@@ -357,6 +370,37 @@ def test_from_scratch_code_keeps_no_value_its_callers_pass(store):
     findings = findings_for(source, "hw/layers.py")
     hits = policy.Report(policy.Files(), findings).scratch_findings(policy.LAYER_RULE, ["Conv2d"])
     assert any("stores its parameter function in" in f.message for f in hits), [f.message for f in findings]
+
+
+def test_a_classs_own_base_init_and_a_self_test_run_as_a_script():
+    """Base.__init__(self) for a class of the module; a self-test under the main guard never runs when graded."""
+    source = """
+    class LeakyReLU:
+        def __init__(self, alpha=0.01):
+            self.alpha = alpha
+
+    class ReLU(LeakyReLU):
+        def __init__(self):
+            LeakyReLU.__init__(self, alpha=0.0)
+
+    if __name__ == "__main__":
+        import numpy as np
+        from hw.grad_check import rel_error
+        print(rel_error(np.maximum(1, 2), 2))
+    """
+    assert findings_for(source, "hw/layers.py") == []
+    other = findings_for("class A:\n    def __init__(self):\n        pass\n\ndef f(o):\n    A.__init__(o)\n", "hw/layers.py")
+    assert any("__init__" in f.message for f in other), "not on another object"
+
+
+def test_the_policy_imports_only_the_modules_it_allows(tmp_path):
+    """It runs in the grader's process: a module a submission merely names (import this prints) is never imported."""
+    (tmp_path / "hw").mkdir()
+    (tmp_path / "hw" / "classifier.py").write_text("import this\nimport antigravity\n")
+    proc = subprocess.run([sys.executable, "-m", "hw.policy", str(tmp_path)], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=300)  # fmt: skip
+    assert "imports this, which homework code may not use" in proc.stdout, proc.stdout + proc.stderr
+    assert "Beautiful is better than ugly" not in proc.stdout + proc.stderr
 
 
 def test_a_declared_encoding_cannot_be_graded():
@@ -404,10 +448,15 @@ def test_scoped_rules_leave_the_rest_of_the_module_alone():
     assert not report.scratch_findings(policy.OWN_MODULE_RULE, ["MyLinear"])
 
 
-def test_whole_module_rules_refuse_their_imports():
-    findings = findings_for("import numpy as np\n", "hw/layers.py")
-    assert [f.message.split(":")[0] for f in findings] == ["imports numpy"]
-    assert findings[0].from_scratch is policy.LAYER_RULE and findings[0].scope is None
+@pytest.mark.parametrize("line", ["import numpy as np", "from torch import nn", "from __future__ import annotations",
+                                  "from collections.abc import Iterable"])
+def test_an_unused_import_costs_nothing_a_use_is_refused(line):
+    """A from-scratch rule refuses what code uses, wherever it came from: an import that nothing uses runs nothing."""
+    assert findings_for(f"{line}\n", "hw/layers.py") == []
+    findings = findings_for("import numpy as np\n\nclass ReLU:\n    def forward(self, x):\n        return np.maximum(x, 0)\n",
+                            "hw/layers.py")  # fmt: skip
+    assert [f.message.split(":")[0] for f in findings] == ["uses numpy.maximum"]
+    assert findings[0].from_scratch is policy.LAYER_RULE and findings[0].scope == "ReLU"
 
 
 def test_homework_code_raises_no_policy_message(tmp_path):
