@@ -1208,6 +1208,7 @@ class Reader(ast.NodeVisitor):
                 self.flag(node, f"calls {name}() with a computed attribute name")
             elif literal:
                 self.check_attribute_name(node, args[0], args[1].value, how=f"{name}() of ")
+                self.literal_library_attribute(node, args[0], args[1].value)
             if name in ("setattr", "delattr") and args:
                 self.check_store(node, args[0], args[1].value if literal else None, f"calls {name}() on")
         elif name == "vars":
@@ -1224,6 +1225,18 @@ class Reader(ast.NodeVisitor):
                                 "(use isinstance)")  # fmt: skip
         elif name in DYNAMIC_CODE:
             self.flag(node, f"calls {DYNAMIC_CODE[name]}, which runs or reaches code the homework does not show")
+
+    def literal_library_attribute(self, node, obj, attr):
+        """``getattr(F, "conv2d")`` is ``F.conv2d``: checked as that name, the module in it not passed around."""
+        root, chain = dotted(obj)
+        if root not in self.imports:
+            return
+        self.use_library(node, f"{self.imports[root]}{chain[len(root):]}.{attr}")
+        inner = obj
+        while isinstance(inner, ast.Attribute):
+            self.chain_parts.add(id(inner))
+            inner = inner.value
+        self.chain_roots.add(id(inner))
 
     def is_parsed_namespace(self, node) -> bool:
         """Whether ``node`` names what ``parser.parse_args(...)`` returned in this function (argparse's own Namespace)."""

@@ -305,7 +305,7 @@ REFUSED = {
     "unfold (im2col)": ("return F.unfold(x, 3)", "unfold"),
     "autograd": ("return torch.autograd.grad(x.sum(), x)", "torch.autograd.grad"),
     "enable_grad": ("with torch.enable_grad():\n    return x", "torch.enable_grad"),
-    "getattr with a literal": ("return getattr(torch, 'conv2d')(x, self.w)", "uses torch:"),
+    "getattr with a literal": ("return getattr(torch, 'conv2d')(x, self.w)", "uses torch.conv2d:"),
     "an alias at module level": ("return CONV(x, self.w)", "torch.conv2d"),
     "a helper at module level": ("return helper(x, self.w)", "torch.nn.functional.conv_transpose2d"),
     "another student module": ("from hw.training import Trainer\nreturn Trainer(x)", "hw.training"),
