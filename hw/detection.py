@@ -136,15 +136,29 @@ def detect(model, image: torch.Tensor, nms, score_threshold: float = 0.5, iou_th
     return {"boxes": boxes[index], "labels": labels[index], "scores": scores[index], "before_nms": before}
 
 
-def draw_detections(image: torch.Tensor, found: dict, names=None, ax=None, title=None):
-    """The image with its detections' boxes, class names (names[label]; default: COCO's) and scores."""
-    from torchvision.utils import draw_bounding_boxes
+def draw_detections(image: torch.Tensor, found: dict, names=None, ax=None, title=None, text: bool = True):
+    """
+    The image (3, H, W) with its detections' boxes and, when text is True, each
+    box's class name (names[label]; default: COCO's) and score above its top
+    edge, outside the box.
+
+    Matplotlib draws the boxes and labels at the figure's resolution, not the
+    image's: a 32x32 image is shown enlarged with thin boxes and readable text
+    (torchvision's draw_bounding_boxes writes into the image's own pixels,
+    where a label is taller than a small image's objects).
+    """
+    from matplotlib.patches import Rectangle
 
     names = names or categories()
-    text = [f"{names[int(c)]} {float(s):.2f}" for c, s in zip(found["labels"], found["scores"])]
-    drawn = draw_bounding_boxes((image * 255).to(torch.uint8), found["boxes"], text, colors="yellow", width=max(1, image.shape[-1] // 200))
     ax = ax or plt.subplots(figsize=(8, 6))[1]
-    ax.imshow(drawn.permute(1, 2, 0).numpy())
+    ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+    for box, label, score in zip(found["boxes"].tolist(), found["labels"].tolist(), found["scores"].tolist()):
+        x0, y0, x1, y1 = box
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="yellow", linewidth=1.2))
+        if text:
+            ax.annotate(f"{names[int(label)]} {score:.2f}", (x0, y0), xytext=(0, 2), textcoords="offset points",
+                        va="bottom", fontsize=8, bbox={"facecolor": "yellow", "alpha": 0.8, "pad": 1, "linewidth": 0},
+                        annotation_clip=False)  # fmt: skip
     ax.axis("off")
     ax.set_title(title or f"{len(found['boxes'])} detections")
     return ax

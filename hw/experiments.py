@@ -256,7 +256,8 @@ def corrupt_labels(labels: torch.Tensor, fraction: float, num_classes: int, gene
     """
     Label noise: a copy of labels in which exactly round(fraction * N) labels,
     chosen at random, are replaced by a different class, drawn uniformly
-    from the num_classes - 1 other classes.
+    from the num_classes - 1 other classes. Python's round takes a half to
+    the even integer: round(0.25 * 10) == 2, round(0.35 * 10) == 4.
 
     Inputs:
     - labels: int64 tensor (N,) of classes in [0, num_classes).

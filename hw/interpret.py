@@ -82,7 +82,9 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers) -> dict:
     - A dict {name: output of that layer (detached)} in the order of layers,
       e.g. a tensor (N, C', H', W') for a convolution.
 
-    Raises KeyError naming the layer when a name is not a submodule of model.
+    Raises KeyError naming the layer when a name is not a submodule of model,
+    or when that submodule exists but does not run in model's forward pass
+    (it has no output to keep). Either way no hook is left on the model.
     """
     # TODO: Look the modules up by name (dict(model.named_modules())), put a
     #  forward hook on each that keeps its output (detached), run the model on
@@ -108,6 +110,9 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers) -> dict:
     finally:
         for handle in handles:
             handle.remove()
+    silent = [name for name in layers if name not in outputs]
+    if silent:
+        raise KeyError(f"layer {silent[0]!r} did not run in the model's forward pass")
     maps = {name: outputs[name] for name in layers}
     ### END SOLUTION
     return maps
