@@ -134,14 +134,18 @@ class TensorImages(Dataset):
 class Digits(TensorImages):
     """
     scikit-learn's handwritten digits: 1,797 real images (1, 8, 8) in [0, 1],
-    10 classes. A fixed 80/20 split: 1,437 train and 360 test images.
+    10 classes. A fixed 80/20 split: 1,437 train and 360 test images. With
+    size, the images are enlarged to (1, size, size) by bilinear interpolation
+    (for networks made for 32x32 images).
     """
 
-    def __init__(self, train: bool = True, transform=None):
+    def __init__(self, train: bool = True, transform=None, size: int = 8):
         from sklearn.datasets import load_digits
 
         digits = load_digits()
         images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+        if size != images.shape[-1]:
+            images = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
         targets = torch.tensor(digits.target, dtype=torch.int64)
         order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(0))
         num_train = int(0.8 * len(targets))

@@ -87,13 +87,13 @@ def test_grid_command_runs_here_and_then_runs_nothing(tmp_path):
     first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-3000:]
     files = sorted(p.name for p in (tmp_path / "results").glob("*.json"))
-    assert files == ["exp1_1_L1_K16.json", "exp1_1_L4_K16.json"], first.stdout
+    assert files == ["exp1_1_L1_K16.json", "exp1_1_L4_K16.json", "exp1_1_L8_K16.json"], first.stdout
     for name in files:
         saved = json.loads((tmp_path / "results" / name).read_text())
         assert saved["config"]["out_dir"] == "results" and saved["results"]["num_epochs"] == 1
-    assert "2 configuration(s) in exp1_1: 0 already finished, 2 to run" in first.stdout
+    assert "3 configuration(s) in exp1_1: 0 already finished, 3 to run" in first.stdout
     second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert second.returncode == 0 and "2 already finished, 0 to run" in second.stdout, second.stdout + second.stderr
+    assert second.returncode == 0 and "3 already finished, 0 to run" in second.stdout, second.stdout + second.stderr
 
 
 # -- the study functions -------------------------------------------------------------------

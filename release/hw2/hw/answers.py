@@ -302,9 +302,10 @@ def part5_q5():
 
 def part5_q6():
     """
-    Part 5, question 6 (study 4): which coarse classes of CIFAR-100 did the
-    network confuse most, and why? How did the training and validation
-    accuracy change with the fraction of noisy labels? Explain both curves.
+    Part 5, question 6 (study 4): which coarse classes of CIFAR-100 (in fast
+    mode: which digits) did the network confuse most, and why? How did the
+    training and validation accuracy change with the fraction of noisy
+    labels? Explain both curves.
     """
     # TODO: Replace the exception with `return r"""your answer"""`.
     raise NotImplementedError()

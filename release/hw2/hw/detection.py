@@ -22,7 +22,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from hw.data import DatasetMissing
+from hw.data import SHAPE_CLASSES, DatasetMissing, mask_boxes, shape_masks
 
 WEIGHTS_SIZE = "74 MB"
 
@@ -88,13 +88,14 @@ def sample_images() -> dict:
     return {name: torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255 for name, pixels in images.items()}
 
 
-def simulated_detector(boxes: torch.Tensor, labels: torch.Tensor, copies: int = 15, seed: int = 0):
+def simulated_detector(boxes: torch.Tensor, labels: torch.Tensor, copies: int = 15, seed: int = 0, jitter: float = 0.25):
     """
     A stand-in for the detector on an image whose objects are known (boxes
-    (K, 4) and labels (K,)): for each object, ``copies`` boxes jittered by up
-    to a quarter of its size, scored higher the closer they are (0.55 to
-    0.99), and three boxes elsewhere with low scores, as a detector's raw
-    output looks before suppression. Called like the detector, model([image]).
+    (K, 4) and labels (K,)): for each object, ``copies`` boxes whose corners
+    are moved by up to ``jitter`` times its size, scored higher the closer
+    they are (0.55 to 0.99), and three boxes elsewhere with low scores, as a
+    detector's raw output looks before suppression. Called like the
+    detector, model([image]).
     """
 
     def model(images):
@@ -102,8 +103,8 @@ def simulated_detector(boxes: torch.Tensor, labels: torch.Tensor, copies: int = 
         found = {"boxes": [], "scores": [], "labels": []}
         for box, label in zip(boxes.float(), labels.long()):
             size = (box[2:] - box[:2]).repeat(2)
-            shift = (torch.rand(copies, 4, generator=generator) - 0.5) * 0.5 * size
-            closeness = 1 - 4 * shift.abs().sum(dim=1) / size.sum()  # 1 for the object's own box, 0 at the farthest
+            shift = (torch.rand(copies, 4, generator=generator) - 0.5) * 2 * jitter * size
+            closeness = 1 - shift.abs().sum(dim=1) / (jitter * size.sum())  # 1 for the object's own box, 0 at the farthest
             far = torch.rand(3, 2, generator=generator) * 20
             found["boxes"] += [box + shift, torch.cat([far, far + 4 + 8 * torch.rand(3, 2, generator=generator)], dim=1)]
             found["scores"] += [0.55 + 0.44 * closeness, 0.1 + 0.3 * torch.rand(3, generator=generator)]
@@ -111,6 +112,26 @@ def simulated_detector(boxes: torch.Tensor, labels: torch.Tensor, copies: int = 
         return [{key: torch.cat(values) for key, values in found.items()} for _ in images]
 
     return model
+
+
+def overlapping_pair(kind: str = "square", size: int = 32):
+    """
+    An image (3, size, size) of two shapes of one class side by side, whose
+    boxes overlap with an IoU of about 0.65 (a small crowd), with their boxes
+    (2, 4) and labels (2,) for simulated_detector: NMS at an IoU threshold of
+    0.5 keeps only one of the two correct boxes.
+    """
+    r = torch.full((2,), float(round(size * 0.22)))
+    # Boxes of width w = 2r + 1 whose centres are d = 0.18 w apart: IoU = (w - d) / (w + d), about 0.65.
+    offset = round((2 * r[0].item() + 1) * 0.18)
+    cx = torch.tensor([size / 2 - offset / 2, size / 2 + offset / 2])
+    cy = torch.full((2,), size / 2)
+    kinds = torch.full((2,), SHAPE_CLASSES.index(kind))
+    masks = shape_masks(kinds, cx, cy, r, size)
+    image = torch.full((3, size, size), 0.1)
+    for mask, colour in zip(masks, ([0.9, 0.8, 0.3], [0.4, 0.7, 0.9])):
+        image[:, mask] = torch.tensor(colour).view(3, 1)
+    return image, mask_boxes(masks), kinds
 
 
 def detect(model, image: torch.Tensor, nms, score_threshold: float = 0.5, iou_threshold: float = 0.5) -> dict:
