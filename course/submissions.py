@@ -22,6 +22,7 @@ import re
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,6 +247,8 @@ def _extract_zip(archive: Path, dest: Path, skipped: set):
         with zipfile.ZipFile(archive) as zf:
             members = [m for m in zf.infolist() if not m.is_dir() and not stat.S_ISLNK(m.external_attr >> 16)]
             for member in members:
+                # Windows PowerShell 5.1's Compress-Archive writes hw2\hw\layers.py: the zip format's separator is /.
+                member.filename = member.filename.replace("\\", "/")
                 name = Path(member.filename)
                 if name.is_absolute() or ".." in name.parts:
                     raise SubmissionError(f"{archive.name}: refuses to unpack {member.filename!r} outside its folder")
@@ -269,8 +272,17 @@ def _extract_zip(archive: Path, dest: Path, skipped: set):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(member) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as exc:
         raise SubmissionError(f"{archive.name}: not a readable zip file ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(f"{archive.name}: a file name in it is not valid UTF-8 though the zip says it is; "
+                              "zip the folder again") from exc  # fmt: skip
+    except NotImplementedError as exc:  # Deflate64 (Windows Explorer, for large files) and other rare methods
+        raise SubmissionError(f"{archive.name}: compressed with a method the grader cannot read ({exc}); zip the "
+                              "folder again with the standard method (Deflate)") from exc  # fmt: skip
+    except RuntimeError as exc:  # zipfile's word for an encrypted entry (NotImplementedError is one too: above)
+        raise SubmissionError(f"{archive.name}: its files are password-protected ({exc}); zip the folder again "
+                              "without a password") from exc  # fmt: skip
 
 
 def is_junk(path: Path) -> bool:
@@ -312,6 +324,9 @@ def stage(submission: Submission, staging: Path) -> Submission:
             submission.problem = f"it has no hw/ folder, which holds the code the hidden tests grade (found: {found})"
     except SubmissionError as exc:
         submission.problem = str(exc)
+    except Exception as exc:  # whatever else a file does to the unpacking is this submission's, never the class's
+        submission.problem = (f"{_source_name(submission)}: the grader could not unpack it ({type(exc).__name__}: "
+                              f"{shown_name(str(exc))}); the course staff will look at it")  # fmt: skip
     finally:
         if unpacked.exists():
             shutil.rmtree(unpacked)

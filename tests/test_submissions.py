@@ -228,3 +228,50 @@ def test_a_limit_says_which_limit(tmp_path, count, size, said):
             f.truncate(size)  # sparse: nothing written
     sub = stage(Submission("fay", folder), tmp_path / "staging")
     assert sub.problem == f"fay/: hw/ and the notebooks hold {said}"
+
+
+def test_a_zip_windows_powershell_made_is_read(tmp_path):
+    """PowerShell 5.1's Compress-Archive separates folders with backslashes."""
+    with zipfile.ZipFile(tmp_path / "gus.zip", "w") as zf:
+        zf.writestr(f"{ASSIGNMENT}\\hw\\layers.py", "# student code\n")
+        zf.writestr(f"{ASSIGNMENT}\\Part1_Backprop.ipynb", "{}")
+    sub = stage(Submission("gus", tmp_path / "gus.zip"), tmp_path / "staging")
+    assert sub.problem is None
+    assert (sub.folder / "hw" / "layers.py").read_text() == "# student code\n"
+
+
+def _patched_zip(path, patch):
+    """A zip of one module whose headers ``patch(data, local_header_offset, central_header_offset)`` edits."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"{ASSIGNMENT}/hw/layers\u00e9.py", "# student code\n")
+    data = bytearray(path.read_bytes())
+    patch(data, data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02"))
+    path.write_bytes(bytes(data))
+
+
+def _invalid_utf8_name(data, local, central):
+    data[:] = data.replace("\u00e9".encode(), b"\xff\xff")
+
+
+def _encrypted(data, local, central):
+    data[local + 6] |= 1
+    data[central + 8] |= 1
+
+
+def _deflate64(data, local, central):
+    data[local + 8] = data[central + 10] = 9
+
+
+@pytest.mark.parametrize("patch, said", [
+    (_invalid_utf8_name, "a file name in it is not valid UTF-8"),
+    (_encrypted, "password-protected"),
+    (_deflate64, "compressed with a method the grader cannot read"),
+], ids=["name-not-utf8", "encrypted", "deflate64"])  # fmt: skip
+def test_a_zip_the_grader_cannot_unpack_is_that_students_problem(tmp_path, patch, said):
+    cls = tmp_path / "class"
+    make_submission(cls / "ann")
+    cls.mkdir(exist_ok=True)
+    _patched_zip(cls / "hal.zip", patch)
+    subs = {s.student: stage(s, tmp_path / "staging") for s in discover(cls)}
+    assert subs["ann"].problem is None
+    assert subs["hal"].problem.startswith("hal.zip: ") and said in subs["hal"].problem, subs["hal"].problem
