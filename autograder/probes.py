@@ -139,7 +139,7 @@ ELEMENTARY_OPERATORS = frozenset({
     "zeros", "zeros_like", "ones", "ones_like", "full", "full_like", "arange", "linspace", "eye", "scalar_tensor",
     "lift_fresh", "lift_fresh_copy", "_to_copy", "to", "clone", "copy_", "detach", "detach_", "alias", "fill_",
     "zero_", "_local_scalar_dense", "rand", "rand_like", "randn", "randn_like", "randint", "randint_like",
-    "randperm", "bernoulli", "bernoulli_", "uniform_", "normal_", "resize_", "set_",  # set_: torch.save
+    "randperm", "bernoulli", "bernoulli_", "uniform_", "normal", "normal_", "resize_", "set_",  # set_: torch.save
     # arithmetic and elementwise functions
     "add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "neg", "neg_", "abs", "abs_", "sign",
     "sgn", "pow", "pow_", "sqrt", "sqrt_", "rsqrt", "rsqrt_", "square", "exp", "exp_", "log", "log_", "log1p",

@@ -45,7 +45,8 @@ FLAGGED = {
     "vars of a module's object": ("v = vars(F)", "vars()"),
     "__dict__": ("d = F.__dict__", "__dict__"),
     "__subclasses__ walk": ("s = ().__class__.__bases__[0].__subclasses__()", "special attribute"),
-    "dunders on self": ("class T:\n    def f(self):\n        return self.__dict__", "uses .__dict__, a special attribute"),
+    "dunders on self": ("class T:\n    def f(self):\n        return self.__reduce_ex__(2)", "uses .__reduce_ex__, a special attribute"),
+    "__dict__ of a class": ("class T:\n    @classmethod\n    def f(cls):\n        return cls.__dict__", "uses .__dict__, a special attribute"),
     "super with a foreign object": ("class T:\n    def f(self, o):\n        return super(type(o), o).__getattribute__('x')", "special attribute"),
     "a method called with a foreign self": ("class T:\n    def f(self):\n        return vars(self)\nv = T.f(torch)", "another object than self"),
     "a method taken as a value": ("class T:\n    def f(self):\n        return vars(self)\ng = T.f", "takes the method T.f"),
@@ -152,6 +153,11 @@ FLAGGED = {
     "a tensor hook": ("x = torch.zeros(2, requires_grad=True)\nh = x.register_hook(print)", "hooks are for"),
     "a module hook": ("m = torch.nn.Linear(2, 2)\nh = m.register_forward_hook(print)", "hooks are for"),
     "an autograd node": ("x = torch.zeros(2, requires_grad=True)\nn = (x * 2).grad_fn", "hooks are for"),
+    "a class pattern in a match statement": ("match layer:\n    case Linear(w=w):\n        pass", "a class pattern"),
+    "getattr of self with a computed private name": ('v = getattr(self, f"_{name}")\nu = getattr(self, name)',
+                                                     "computed attribute name"),
+    "operator's attribute getter": ("import operator\nf = operator.attrgetter('w')", "operator.attrgetter"),
+    "type() kept as a value": ("cls = type(layer)", "uses type() other than"),
 }
 
 
@@ -208,6 +214,19 @@ ALLOWED = {
     "state registered on a module": "m = torch.nn.Module()\nm.register_buffer('count', torch.zeros(1))",
     "torch's tensor functions and switches": "y = torch.clamp_(torch.exp(torch.zeros(2, dtype=torch.float64)), 0)\n"
                                              "with torch.no_grad():\n    torch.manual_seed(0)",
+    # An eighth attacker's honest idioms, each of which had withheld a whole grade.
+    "getattr of self with a public prefix": 'setattr(self, f"avg_{name}", 0.0)\nv = getattr(self, f"avg_{name}")\n'
+                                            'w = getattr(self, "best_" + name)',
+    "type() printed": 'print("model:", type(layer))\ntext = f"{type(result)}"\nr = repr(type(layer))',
+    "a match statement on values": 'match name:\n    case "cnn" | "resnet":\n        k = 1\n    case [a, *rest]:\n'
+                                   '        k = 2\n    case {"kind": kind}:\n        k = 3\n    case _:\n        k = None',
+    "contextlib, shutil and operator": "import contextlib, shutil, operator\nwith contextlib.nullcontext():\n"
+                                       "    shutil.copyfile('a.pt', 'best.pt')\nbest = sorted(result, key=operator.itemgetter(1))",
+    "tqdm in a notebook, matplotlib's backend and style": "import matplotlib\nimport matplotlib.pyplot as plt\n"
+                                                          "from tqdm.notebook import tqdm\nmatplotlib.use('Agg')\n"
+                                                          "plt.style.use('ggplot')",
+    "self.__dict__ in a repr": 'text = f"Config({self.__dict__})"',
+    "clear_output between epochs": "from IPython.display import clear_output\nclear_output(wait=True)",
 }
 
 
@@ -344,10 +363,13 @@ def test_from_scratch_refused(body, what):
     ("hw/layers.py", "return F.softmax(x, dim=1) - F.log_softmax(x, dim=1)"),
     ("hw/cnn.py", "return torch.nn.init.uniform_(torch.empty(3), -1, 1)"),
     ("hw/layers.py", "return torch.clamp_min(x, 0) - F.one_hot(x.argmax(1), 3)"),
-], ids=["softmax of torch.nn.functional", "torch.nn.init in MyLinear", "clamp_min and one_hot"])
+    ("hw/layers.py", "return torch.addmm(x, x, x.T) + torch.var_mean(x)[0] + torch.normal(0.0, 1.0, size=(2,))"),
+    ("hw/layers.py", "return torch.clone(x) * np.sqrt(3) + torch.LongTensor([1]) + torch.diagonal(x)"),
+], ids=["softmax of torch.nn.functional", "torch.nn.init in MyLinear", "clamp_min and one_hot",
+        "addmm, var_mean and normal", "clone, numpy's sqrt of a number, LongTensor"])
 def test_from_scratch_allows_what_its_rule_lists(file, body):
     header = "class Linear:" if file == "hw/layers.py" else "class MyLinear(torch.nn.Module):"
-    source = f"{header}\n    def forward(self, x):\n        {body}\n"
+    source = f"import numpy as np\n{header}\n    def forward(self, x):\n        {body}\n"
     findings = findings_for(source, file)
     assert [f.message for f in findings if f.from_scratch] == []
 
