@@ -210,7 +210,9 @@ class AllowOperators(TorchDispatchMode):
                 raise StudentError(f"{self.what} used automatic differentiation: gradients must be computed by hand")
         elif AUTOGRAD_REFUSED[0] and torch.is_grad_enabled():
             raise StudentError(f"{self.what} switched automatic differentiation back on: gradients must be computed by hand")
-        return func(*args, **(kwargs or {}))
+        result = func(*args, **(kwargs or {}))
+        WORK.produced += sum(t.numel() for t in tensors_in((result,), None))
+        return result
 
 
 PLAIN_TENSOR_TYPES = frozenset({torch.Tensor, torch.nn.Parameter, *((torch.nn.Buffer,) if hasattr(torch.nn, "Buffer") else ())})
@@ -226,6 +228,28 @@ def tensors_in(args, kwargs):
 
 
 AUTOGRAD_REFUSED = [False]  # set while a hand-written backward pass runs, and while a result is serialised
+
+
+class OperatorWork:
+    """
+    The tensor elements the operators of a probe under the layer rules
+    produced: what a backward pass computed, against its forward pass. A
+    backward pass from the derivative costs a few forward passes (the
+    solution's 0.4 to 6); differentiating numerically costs one forward pass
+    per element perturbed (hundreds to thousands).
+    """
+
+    def __init__(self):
+        self.produced = 0  # elements, since the worker started
+        self.mark = 0  # where the current forward pass began
+
+    def since_mark(self) -> int:
+        return self.produced - self.mark
+
+
+WORK = OperatorWork()
+MAX_BACKWARD_WORK = 50  # times the forward pass's elements
+BACKWARD_WORK_SLACK = 4096  # elements, for layers whose forward pass produces only a few
 
 
 @contextlib.contextmanager
@@ -246,6 +270,7 @@ def layer_rules(refuse_autograd=False):
     """
     with torch.no_grad(), AllowOperators(ELEMENTARY_OPERATORS, "the layer", autograd=False):
         with autograd_refused() if refuse_autograd else contextlib.nullcontext():
+            WORK.mark = WORK.produced
             yield
 
 
@@ -290,9 +315,23 @@ by_hand = under(layer_rules)
 
 
 def backward_by_hand(layer, dout, what):
-    """layer.backward(dout), with any operation that records gradients refused."""
+    """
+    layer.backward(dout), with any operation that records gradients refused,
+    and at most MAX_BACKWARD_WORK times the work of the forward pass before it
+    (since the probe began, or since the previous backward pass).
+    """
+    forward_work, start = WORK.since_mark(), WORK.produced
     with autograd_refused():
-        return plain_tensor(layer.backward(dout), f"{what}.backward")
+        dx = plain_tensor(layer.backward(dout), f"{what}.backward")
+    backward_work, WORK.mark = WORK.produced - start, WORK.produced
+    if backward_work > MAX_BACKWARD_WORK * forward_work + BACKWARD_WORK_SLACK:
+        raise StudentError(
+            f"{what}.backward computed {backward_work:,} tensor elements, {backward_work / max(forward_work, 1):,.0f} "
+            f"times the {forward_work:,} of the forward pass before it (at most {MAX_BACKWARD_WORK} times): a backward "
+            "pass applies the derivative you worked out, a few forward passes' work; perturbing the input element by "
+            "element (numerical differentiation) is how the notebook checks a gradient, not how a layer computes it"
+        )  # fmt: skip
+    return dx
 
 
 # -- probes -----------------------------------------------------------------

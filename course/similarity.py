@@ -355,7 +355,8 @@ def _fingerprint_all(submissions: dict, names: list, boilerplate: frozenset, nor
 #
 # - docstrings and every statement without effect go: ``pass``; an expression statement that calls nothing (names,
 #   constants, attributes, subscripts, operators, containers of those, lambdas, and calls of the _PURE_BUILTINS,
-#   such as len(x)); an assignment of a value to itself (``x = x``, ``self.w = self.w``); an assertion of a true
+#   such as len(x)); a call of print as a statement (output, not computation: ``print(end="")`` after every statement
+#   would break every k-gram); an assignment of a value to itself (``x = x``, ``self.w = self.w``); an assertion of a true
 #   constant; the statements after a return, raise, break or continue in the same block; the branch that a
 #   constant condition never takes (``if False:``, ``while 0:``; ``if True:``'s body stays, unindented);
 # - dead stores: an assignment (``=``, ``+=``, ``: T =``, ``del``) to a name that is never read: in a function, a
@@ -510,6 +511,11 @@ class _Cleaner:
         """A block that must hold a statement: ``pass`` when everything in it went."""
         return self.block(body, dead, top) or [ast.Pass()]
 
+    def prints(self, value) -> bool:
+        """A call of the built-in print: output, not computation (print(end="") after every statement is junk)."""
+        return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "print" \
+            and "print" not in self.rebound  # fmt: skip
+
     def dropped_store(self, value) -> list:
         return [] if value is None or _pure(value, self.rebound) else [ast.Expr(value)]
 
@@ -518,7 +524,7 @@ class _Cleaner:
         if isinstance(s, ast.Pass):
             return []
         if isinstance(s, ast.Expr):
-            return [] if pure(s.value) else [s]
+            return [] if pure(s.value) or self.prints(s.value) else [s]
         if isinstance(s, ast.Assign):
             value = ast.dump(s.value)
             if pure(s.value) and all(ast.dump(t).replace("Store()", "Load()") == value for t in s.targets):
@@ -1135,7 +1141,7 @@ _COMMENTS = ["# TODO: tidy this up", "# checked by hand", "# see the lecture not
 
 def _junk(rng: random.Random, bound: list, fresh) -> ast.stmt:
     """A statement that does nothing: pass, a constant, a string, an unused name, ``x = x``, ``if False:``, ..."""
-    kind = rng.choice(["pass", "constant", "string", "unused", "never"] + (["itself", "builtin"] * 2 if bound else []))
+    kind = rng.choice(["pass", "constant", "string", "unused", "never", "print"] + (["itself", "builtin"] * 2 if bound else []))
     if kind == "pass":
         return ast.Pass()
     if kind == "constant":
@@ -1144,6 +1150,8 @@ def _junk(rng: random.Random, bound: list, fresh) -> ast.stmt:
         return ast.Expr(ast.Constant(rng.choice(_JUNK_TEXTS)))
     if kind == "unused":
         return ast.Assign([ast.Name(fresh(), ast.Store())], ast.Constant(rng.randint(0, 99)))
+    if kind == "print":
+        return ast.Expr(ast.Call(ast.Name("print", ast.Load()), [], [ast.keyword("end", ast.Constant(""))]))
     if kind == "never":
         debug = ast.Call(ast.Name("print", ast.Load()), [ast.Constant("debug")], [])
         return ast.If(ast.Constant(rng.choice([False, 0, None])), [ast.Expr(debug)], [])

@@ -431,15 +431,17 @@ NO_OPS = {
     "an if 0 block with an else": "if 0:\n    print('never')\nelse:\n    pass",
     "a while False loop": "while False:\n    scale = 1",
     "an assert of a true constant": "assert True",
+    "a print of nothing": "print(end='')",
+    "a print (output, not computation)": "print('step', scale)",
 }
 # Statements with an effect: the normalised code keeps them.
 EFFECTS = {
-    "a call": "print(scale)",
+    "a call": "math.sqrt(scale)",
     "an assignment of a call, unused": "unused = math.sqrt(scale)",
     "a store into an object": "values.count = scale",
     "an assignment that is read": "scale = scale * 2",
     "an arithmetic identity": "scale = scale + 0",
-    "an if True block": "if True:\n    print('always')",
+    "an if True block": "if True:\n    values.sort()",
 }
 
 
