@@ -139,6 +139,11 @@ def not_a_course(root: Path):
 OVERRIDES_RECORDED = "Hidden-test points set in formgrader, now in gradebook.csv and the feedback"
 
 
+FILE_TIMES_WARNING = ("Lateness comes from the times of the students' files, which their own computers wrote (a zip's "
+                      "entries, a folder's modification times) and a student can set: for a deadline that counts, give "
+                      "--submission-times with the times your LMS recorded")  # fmt: skip
+
+
 def print_run(run, out):
     if run.unchanged:
         print(f"Not graded again (same submission, suite and budget; --force regrades): {len(run.unchanged)} "
@@ -156,6 +161,11 @@ def print_run(run, out):
     print(f"Graded now: {len(run.outcomes)}\n")
     if run.overridden:
         print(f"{OVERRIDES_RECORDED}: {', '.join(run.overridden)}")
+    from course.deadlines import dated_by_own_files
+
+    guessed = dated_by_own_files(run.summaries)
+    if guessed:
+        print(f"{FILE_TIMES_WARNING} ({len(guessed)} student{'s' if len(guessed) != 1 else ''})\n")
 
 
 def cmd_grade(args):

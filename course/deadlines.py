@@ -121,7 +121,7 @@ class Deadlines:
     def submitted(self, sub: Submission):
         """(when ``sub`` was handed in, how that is known) or (None, None)."""
         if sub.student in self.times:
-            return self.times[sub.student], "the submission times CSV"
+            return self.times[sub.student], FROM_TIMES_CSV
         return files_time(sub)
 
     def lateness(self, sub: Submission) -> dict:
@@ -139,6 +139,13 @@ class Deadlines:
 
 
 LATENESS_FIELDS = ("submitted_at", "submitted_from", "due", "extension_hours", "late_seconds")
+FROM_TIMES_CSV = "the submission times CSV"
+
+
+def dated_by_own_files(summaries: dict) -> list:
+    """The students whose lateness comes from their files' times (which their own computer wrote), not a CSV."""
+    return sorted(student for student, summary in summaries.items()
+                  if "late_seconds" in summary and summary.get("submitted_from") != FROM_TIMES_CSV)  # fmt: skip
 
 
 def late_note(summary: dict) -> str:

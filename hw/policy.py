@@ -261,6 +261,7 @@ LIBRARY_BASES = ("torch.nn.Module", "torch.utils.data.Dataset", "torch.utils.dat
                  "torch.optim.lr_scheduler.LRScheduler", "abc.ABC", "enum.Enum", "typing.NamedTuple")  # fmt: skip
 REFLECTION = ("getattr", "setattr", "delattr", "hasattr")
 TEXT_MAKERS = ("print", "str", "repr", "format")  # built-ins that make text of what they are given
+CALLER_KEYWORDS = ("stack_info", "stacklevel")
 GRAD_MODE_DECORATORS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.enable_grad"})
 # Hooks (module and tensor hooks, an autograd node's) only where a part studies a network from outside it.
 HOOK_FILES = ("interpret.py",)
@@ -1203,6 +1204,12 @@ class Reader(ast.NodeVisitor):
         if isinstance(func, ast.Name):
             self.callees.add(id(func))
             self.builtin_call(node, func.id)
+        for keyword in node.keywords:
+            if keyword.arg in CALLER_KEYWORDS:
+                # logging's stack_info writes out the whole call stack, warnings' stacklevel names a caller's file
+                # and line: the grader's code, which called the submission's.
+                self.flag(node, f"calls {ast.unparse(func)} with {keyword.arg}=..., which reports the code that "
+                                "called yours (the grader's)")  # fmt: skip
         if isinstance(func, ast.Attribute) and func.attr in ("format", "format_map") \
                 and isinstance(func.value, ast.Constant) and isinstance(func.value.value, str):  # fmt: skip
             self.format_fields(node, func.value.value)

@@ -198,3 +198,12 @@ def test_the_course_has_its_own_exchange(late_class):
     api = NbgraderCourse(course).api
     assert not api.exchange_missing and api.exchange_is_functional
     assert Path(api.exchange_root) == course / "exchange"
+
+
+def test_lateness_from_the_students_own_file_times_is_named():
+    from course.deadlines import FROM_TIMES_CSV, dated_by_own_files
+
+    summaries = {"ann": {"late_seconds": 0.0, "submitted_from": "the newest file in the zip"},
+                 "ben": {"late_seconds": 60.0, "submitted_from": FROM_TIMES_CSV},
+                 "cat": {"submitted_from": "the newest file's time"}}  # fmt: skip  (no due date: no lateness)
+    assert dated_by_own_files(summaries) == ["ann"]

@@ -158,6 +158,9 @@ FLAGGED = {
                                                      "computed attribute name"),
     "operator's attribute getter": ("import operator\nf = operator.attrgetter('w')", "operator.attrgetter"),
     "type() kept as a value": ("cls = type(layer)", "uses type() other than"),
+    "the call stack from logging": ("import logging\nlogging.getLogger('x').warning('where', stack_info=True)",
+                                    "stack_info=..., which reports the code that called yours"),
+    "a caller's line from warnings": ("import warnings\nwarnings.warn('x', stacklevel=4)", "stacklevel=..."),
 }
 
 
