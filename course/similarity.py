@@ -364,6 +364,10 @@ def _fingerprint_all(submissions: dict, names: list, boilerplate: frozenset, nor
 #   the module reads nowhere (as a name, an attribute, a keyword or an identifier-like string; dunders are kept;
 #   a class's annotated fields too). Its value stays as an expression statement if it calls something. Repeated
 #   until nothing more goes (a store that only fed a dead store is dead too);
+# - rewrites that change no computation, undone in each function (_undo_rewrites): ``it = iter(xs)`` and
+#   ``while True: try: x = next(it) except StopIteration: break`` are ``for x in xs``; ``acc = []`` and a loop that
+#   only appends (under ``if``s) is a list comprehension; a variable assigned once and read once, later in the same
+#   block, is replaced by its value (nested calls hoisted into temporaries, ``r = ...; return r``);
 # - names: each function's arguments and local variables become v0, v1, ... in the order they first appear;
 # - order: at the top level and in each class, the imports (sorted) come first, then the other statements as they
 #   were, then the functions and classes sorted by their node types (names play no part in the order).
@@ -371,7 +375,7 @@ def _fingerprint_all(submissions: dict, names: list, boilerplate: frozenset, nor
 # Operators are taken as calling nothing (a tensor's ``+`` has no side effect). What is not undone: junk that does
 # something (a call whose result is unused, a store into an object), arithmetic identities (``x = x + 0``), independent
 # statements of a function swapped (JPlag's reordering), code moved between functions, inlined or outlined helpers,
-# loops rewritten as comprehensions.
+# comprehensions other than a list's, loops rewritten in other ways.
 
 _PURE_BUILTINS = frozenset({"abs", "bool", "callable", "float", "id", "int", "isinstance", "issubclass", "len", "max",
                             "min", "range", "round", "str", "type"})  # fmt: skip
@@ -379,6 +383,7 @@ _DEFINITION = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _FUNCTION = (ast.FunctionDef, ast.AsyncFunctionDef)
 _JUMP = (ast.Return, ast.Raise, ast.Break, ast.Continue)
 _NORMALISE_PASSES = 6  # dead stores that feed dead stores: one more level a pass
+_MAX_REWRITES = 2000  # rewrites undone in one function: far more temporaries than any function of the homework has
 
 
 def _pure(node, rebound) -> bool:
@@ -585,6 +590,150 @@ class _Cleaner:
         return [s]
 
 
+def _blocks(function):
+    """The statement lists of a function: its body and the blocks nested in it, not those of nested definitions."""
+    stack = [function.body]
+    while stack:
+        block = stack.pop()
+        yield block
+        for statement in block:
+            if isinstance(statement, _DEFINITION):
+                continue
+            for name in ("body", "orelse", "finalbody"):
+                inner = getattr(statement, name, None)
+                if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
+                    stack.append(inner)
+            stack += [handler.body for handler in getattr(statement, "handlers", [])]
+            stack += [case.body for case in getattr(statement, "cases", [])]
+
+
+def _name_counts(function):
+    """(loads, stores) of each name in a function, nested code included; a global or nonlocal name is never one."""
+    loads, stores = collections.Counter(), collections.Counter()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name):
+            (loads if isinstance(node.ctx, ast.Load) else stores)[node.id] += 1
+        elif isinstance(node, ast.arg):
+            stores[node.arg] += 1
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            stores.update({name: 2 for name in node.names})
+    return loads, stores
+
+
+def _own_loads(statement, name) -> list:
+    """The loads of ``name`` in a statement, outside the definitions and lambdas nested in it."""
+    found, stack = [], [statement]
+    while stack:
+        node = stack.pop()
+        if node is not statement and isinstance(node, (*_DEFINITION, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load):
+            found.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+class _Substitute(ast.NodeTransformer):
+    """Puts ``value`` where ``target`` (one Name node) was."""
+
+    def __init__(self, target, value):
+        self.target, self.value = target, value
+
+    def visit_Name(self, node):
+        return self.value if node is self.target else node
+
+
+def _single_name(statement):
+    """The name an assignment of one name to one value binds (``x = ...``), else None."""
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
+        return statement.targets[0].id
+    return None
+
+
+def _for_loops(block, loads):
+    """``it = iter(xs)`` and ``while True: try: x = next(it) except StopIteration: break ...`` become ``for x in xs:``."""
+    for i, loop in enumerate(block):
+        if not (isinstance(loop, ast.While) and _constant_truth(loop.test) is True and not loop.orelse
+                and isinstance(loop.body[0], ast.Try)):  # fmt: skip
+            continue
+        fetch = loop.body[0]
+        handler = fetch.handlers[0] if len(fetch.handlers) == 1 else None
+        step = fetch.body[0] if len(fetch.body) == 1 else None
+        if not (step is not None and isinstance(step, ast.Assign) and len(step.targets) == 1
+                and isinstance(step.value, ast.Call) and isinstance(step.value.func, ast.Name)
+                and step.value.func.id == "next" and len(step.value.args) == 1 and not step.value.keywords
+                and isinstance(step.value.args[0], ast.Name) and handler is not None
+                and isinstance(handler.type, ast.Name) and handler.type.id == "StopIteration"
+                and len(handler.body) == 1 and isinstance(handler.body[0], ast.Break)
+                and not fetch.orelse and not fetch.finalbody):  # fmt: skip
+            continue
+        iterator = step.value.args[0]
+        source = next((k for k in range(i - 1, -1, -1) if _single_name(block[k]) == iterator.id), None)
+        made = block[source].value if source is not None else None
+        by_iter = isinstance(made, ast.Call) and isinstance(made.func, ast.Name) and made.func.id == "iter" \
+            and len(made.args) == 1 and not made.keywords and loads[iterator.id] == 1  # fmt: skip
+        block[i] = ast.copy_location(
+            ast.For(step.targets[0], made.args[0] if by_iter else iterator, loop.body[1:] or [ast.Pass()], []), loop)
+        if by_iter:
+            del block[source]
+        return True
+    return False
+
+
+def _comprehensions(block):
+    """``acc = []`` then ``for x in xs: [if c:] acc.append(e)`` becomes ``acc = [e for x in xs if c]``."""
+    for i in range(len(block) - 1):
+        start, loop = block[i], block[i + 1]
+        name = _single_name(start)
+        if not (name and isinstance(start.value, ast.List) and not start.value.elts and isinstance(loop, ast.For)
+                and not loop.orelse and len(loop.body) == 1):  # fmt: skip
+            continue
+        inner, conditions = loop.body[0], []
+        while isinstance(inner, ast.If) and not inner.orelse and len(inner.body) == 1:
+            conditions.append(inner.test)
+            inner = inner.body[0]
+        call = inner.value if isinstance(inner, ast.Expr) else None
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "append" \
+                and isinstance(call.func.value, ast.Name) and call.func.value.id == name and len(call.args) == 1 \
+                and not call.keywords:  # fmt: skip
+            comprehension = ast.ListComp(call.args[0], [ast.comprehension(loop.target, loop.iter, conditions, 0)])
+            start.value = ast.copy_location(comprehension, start.value)
+            del block[i + 1]
+            return True
+    return False
+
+
+def _inline_one(block, loads, stores):
+    """A name assigned once and read once, later in the same block, is replaced by its value (one at a time)."""
+    for i, statement in enumerate(block):
+        name = _single_name(statement)
+        if name is None or loads[name] != 1 or stores[name] != 1:
+            continue
+        read = {n.id for n in ast.walk(statement.value) if isinstance(n, ast.Name)}
+        for later in block[i + 1 :]:
+            uses = _own_loads(later, name)
+            if uses:
+                _Substitute(uses[0], statement.value).visit(later)
+                del block[i]
+                return True
+            if any(isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load) and n.id in read for n in ast.walk(later)):
+                break  # what the value reads changes before its use
+    return False
+
+
+def _undo_rewrites(function):
+    """
+    Rewrites that change no computation, undone (one at a time until none is left, at most _MAX_REWRITES):
+    ``while True`` over ``next()`` as the ``for`` loop it is, an append loop as the list comprehension it is, and
+    temporaries read once inlined (a copy whose every nested call was hoisted into a variable of its own).
+    """
+    for _ in range(_MAX_REWRITES):
+        loads, stores = _name_counts(function)
+        blocks = list(_blocks(function))
+        if not any(_for_loops(b, loads) or _comprehensions(b) or _inline_one(b, loads, stores) for b in blocks):
+            return
+
+
 def _rename_locals(function):
     """A function's arguments and locals (nested functions' included) become v0, v1, ... in order of appearance."""
     local, declared = set(), set()
@@ -643,6 +792,8 @@ def normalise(source: str) -> str:
     for _ in range(_NORMALISE_PASSES):
         if not _Cleaner(tree).changed:
             break
+    for function in [n for n in ast.walk(tree) if isinstance(n, _FUNCTION)]:
+        _undo_rewrites(function)
     _canonical(tree)
     return ast.unparse(tree) + "\n"
 

@@ -520,7 +520,9 @@ def test_a_submission_without_source_is_a_problem_not_0_percent(tmp_path):
     # What they have is still compared: all of carol's code is alice's, but alice's layers.py, which carol's compiled
     # layers.pyc may copy, counts as not shared; dave's cnn.py is compared as written, where its copy shows.
     assert carols.code[1] >= COPY_AT_LEAST and carols.code[0] < COPY_AT_LEAST
-    assert daves.view == "written" and daves.score > 0.8 and "cnn.py" in {m.name for m in daves.files}
+    # dave's code as written, cnn.py included, holds 90 % of alice's own code; without cnn.py (the normalised
+    # comparison, which cannot read it) alice's side would be about 80 %.
+    assert daves.score > 0.8 and daves.written[0] > 0.9 > daves.normalised[0]
     page = write_report(pairs, tmp_path / "similarity.html", {"alice": alice, "carol": carol, "dave": dave},
                         problems=problems).read_text(encoding="utf-8")  # fmt: skip
     for line in problems + list(carols.notes + daves.notes):
