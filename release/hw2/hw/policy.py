@@ -134,6 +134,7 @@ STANDARD = {
     "bisect": only("bisect", "bisect_left", "bisect_right", "insort"),
     "collections": only("Counter", "OrderedDict", "defaultdict", "deque", "namedtuple"),
     "collections.abc": only("Callable", "Iterable", "Iterator", "Mapping", "Sequence"),
+    "contextlib": only("nullcontext", "contextmanager", "suppress", "closing"),
     "copy": only("copy", "deepcopy"),
     "csv": only("reader", "writer", "DictReader", "DictWriter"),
     "dataclasses": only("dataclass", "field", "asdict", "astuple", "fields", "replace"),
@@ -149,6 +150,9 @@ STANDARD = {
     "json": only("dump", "dumps", "load", "loads", "JSONDecodeError"),
     "math": ANY,
     "numbers": ANY,
+    # Not attrgetter/methodcaller: attribute and method names as strings (getattr by another name).
+    "operator": only("itemgetter", "add", "sub", "mul", "truediv", "floordiv", "neg", "lt", "le", "gt", "ge", "eq",
+                     "ne"),
     "os": only("path", "makedirs", "listdir", "scandir", "walk", "remove", "unlink", "rmdir", "mkdir", "replace",
                "rename", "getcwd", "sep", "pardir", "curdir", "linesep", "fspath", "PathLike", "cpu_count", "environ",
                "getenv"),
@@ -158,6 +162,7 @@ STANDARD = {
                    "uniform", "gauss", "getstate", "setstate"),
     "re": only("compile", "match", "fullmatch", "search", "sub", "subn", "split", "findall", "finditer", "escape",
                "IGNORECASE", "MULTILINE", "DOTALL", "VERBOSE", "Pattern", "Match"),
+    "shutil": only("copyfile", "copy", "copy2", "copytree", "move", "rmtree", "disk_usage", "which"),
     "statistics": ANY,
     # A command line's arguments, its exit status and its output streams: not modules, paths, hooks or frames.
     "sys": only("argv", "exit", "stdout", "stderr", "version_info", "platform", "maxsize"),
@@ -224,7 +229,11 @@ MODULES = {
     "torch.nn.utils": only("clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"),
     "tqdm": only("tqdm", "trange"),
     "tqdm.auto": only("tqdm", "trange"),
-    "IPython.display": only("Markdown", "display", "HTML", "Image", "Latex", "Math"),
+    "tqdm.notebook": only("tqdm", "trange"),
+    "matplotlib": only("use"),
+    "matplotlib.style": only("use", "context", "available"),
+    "matplotlib.pyplot.style": only("use", "context", "available"),  # the same module, reached as plt.style
+    "IPython.display": only("Markdown", "display", "HTML", "Image", "Latex", "Math", "clear_output"),
     **PROVIDED_NAMES,
     **STUDENT_MODULE_NAMES,
 }  # fmt: skip
@@ -251,6 +260,8 @@ CLASS_DUNDERS = frozenset({"__init__", "__repr__", "__str__", "__len__", "__geti
 LIBRARY_BASES = ("torch.nn.Module", "torch.utils.data.Dataset", "torch.utils.data.Sampler", "torch.optim.Optimizer",
                  "torch.optim.lr_scheduler.LRScheduler", "abc.ABC", "enum.Enum", "typing.NamedTuple")  # fmt: skip
 REFLECTION = ("getattr", "setattr", "delattr", "hasattr")
+TEXT_MAKERS = ("print", "str", "repr", "format")  # built-ins that make text of what they are given
+CALLER_KEYWORDS = ("stack_info", "stacklevel")
 GRAD_MODE_DECORATORS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.enable_grad"})
 # Hooks (module and tensor hooks, an autograd node's) only where a part studies a network from outside it.
 HOOK_FILES = ("interpret.py",)
@@ -275,8 +286,8 @@ INTROSPECTION = frozenset({
 # Calls whose keywords would unpickle code: (function, keyword) -> the values that are safe.
 UNPICKLING_KEYWORDS = {("torch.load", "weights_only"): (True,), ("torch.load", "pickle_module"): (),
                        ("numpy.load", "allow_pickle"): (False,)}  # fmt: skip
-# The syntax homework code may use, as ast's node types: not async code, match statements (their class patterns
-# read attributes by keyword, their mapping patterns items by key) or except*, nor any syntax a newer Python adds.
+# The syntax homework code may use, as ast's node types: not async code, a match statement's class patterns (they
+# read attributes by name, and __match_args__ by position) or except*, nor any syntax a newer Python adds.
 ALLOWED_SYNTAX = frozenset({
     "Module", "FunctionDef", "ClassDef", "Return", "Delete", "Assign", "AugAssign", "AnnAssign", "For", "While", "If",
     "With", "Raise", "Try", "Assert", "Import", "ImportFrom", "Global", "Nonlocal", "Expr", "Pass", "Break",
@@ -286,9 +297,12 @@ ALLOWED_SYNTAX = frozenset({
     "Sub", "Mult", "MatMult", "Div", "Mod", "Pow", "LShift", "RShift", "BitOr", "BitXor", "BitAnd", "FloorDiv",
     "Invert", "Not", "UAdd", "USub", "Eq", "NotEq", "Lt", "LtE", "Gt", "GtE", "Is", "IsNot", "In", "NotIn",
     "comprehension", "ExceptHandler", "arguments", "arg", "keyword", "alias", "withitem",
+    "Match", "match_case", "MatchValue", "MatchSingleton", "MatchSequence", "MatchMapping", "MatchStar", "MatchAs",
+    "MatchOr",
 })  # fmt: skip
 SYNTAX_NAMES = {"AsyncFunctionDef": "async functions", "Await": "await", "AsyncFor": "async for",
-                "AsyncWith": "async with", "TryStar": "except*", "Match": "a match statement"}  # fmt: skip
+                "AsyncWith": "async with", "TryStar": "except*",
+                "MatchClass": "a class pattern in a match statement (case Name(...): use isinstance)"}  # fmt: skip
 
 
 # -- from-scratch rules -------------------------------------------------------
@@ -309,33 +323,37 @@ TENSOR_BASICS = frozenset({
     "torch.tensor", "torch.as_tensor", "torch.zeros", "torch.ones", "torch.empty", "torch.full", "torch.eye",
     "torch.arange", "torch.linspace", "torch.zeros_like", "torch.ones_like", "torch.empty_like", "torch.full_like",
     "torch.rand", "torch.randn", "torch.randint", "torch.rand_like", "torch.randn_like", "torch.randperm",
-    "torch.bernoulli", "torch.manual_seed",
+    "torch.bernoulli", "torch.normal", "torch.manual_seed", "torch.clone", "torch.FloatTensor", "torch.DoubleTensor",
+    "torch.LongTensor", "torch.IntTensor", "torch.BoolTensor",
     # arithmetic and elementwise functions
     "torch.add", "torch.sub", "torch.mul", "torch.div", "torch.true_divide", "torch.neg", "torch.abs", "torch.sign",
     "torch.pow", "torch.sqrt", "torch.rsqrt", "torch.square", "torch.exp", "torch.log", "torch.log1p", "torch.expm1",
     "torch.tanh", "torch.sigmoid", "torch.sin", "torch.cos", "torch.reciprocal", "torch.clamp", "torch.clip",
     "torch.maximum", "torch.minimum", "torch.clamp_min", "torch.clamp_max", "torch.where", "torch.floor", "torch.ceil", "torch.round", "torch.trunc",
     "torch.remainder", "torch.fmod", "torch.floor_divide", "torch.isfinite", "torch.isnan", "torch.isinf",
-    "torch.eq", "torch.ne", "torch.lt", "torch.le", "torch.gt", "torch.ge", "torch.logical_and",
-    "torch.logical_or", "torch.logical_not", "torch.allclose", "torch.equal", "torch.lerp", "torch.addcmul",
+    "torch.isclose", "torch.eq", "torch.ne", "torch.lt", "torch.le", "torch.gt", "torch.ge", "torch.logical_and",
+    "torch.logical_or", "torch.logical_not", "torch.logical_xor", "torch.allclose", "torch.equal", "torch.lerp", "torch.addcmul",
     "torch.addcdiv", "torch.softmax", "torch.log_softmax", "torch.nn.functional.softmax",
     "torch.nn.functional.log_softmax",
     # reductions
     "torch.sum", "torch.mean", "torch.prod", "torch.max", "torch.min", "torch.amax", "torch.amin", "torch.argmax",
-    "torch.argmin", "torch.var", "torch.std", "torch.logsumexp", "torch.norm", "torch.cumsum", "torch.all",
+    "torch.argmin", "torch.aminmax", "torch.var", "torch.std", "torch.var_mean", "torch.std_mean", "torch.logsumexp", "torch.norm", "torch.cumsum", "torch.cumprod", "torch.all",
     "torch.any", "torch.count_nonzero", "torch.linalg.norm", "torch.linalg.vector_norm", "torch.sort", "torch.argsort", "torch.topk", "torch.bincount",
     # matrix products
     "torch.matmul", "torch.mm", "torch.bmm", "torch.mv", "torch.dot", "torch.outer", "torch.einsum",
-    "torch.tensordot",
+    "torch.tensordot", "torch.addmm", "torch.addmv", "torch.baddbmm",
     # views, reshaping and indexing
     "torch.reshape", "torch.flatten", "torch.unflatten", "torch.squeeze", "torch.unsqueeze", "torch.permute",
     "torch.transpose", "torch.movedim", "torch.cat", "torch.concat", "torch.stack", "torch.split", "torch.chunk",
     "torch.unbind", "torch.narrow", "torch.flip", "torch.roll", "torch.gather", "torch.scatter",
     "torch.scatter_add", "torch.index_select", "torch.masked_select", "torch.nonzero", "torch.take_along_dim",
-    "torch.broadcast_to", "torch.meshgrid", "torch.tril", "torch.triu", "torch.repeat_interleave", "torch.tile",
+    "torch.broadcast_to", "torch.meshgrid", "torch.diagonal", "torch.tril", "torch.triu", "torch.repeat_interleave", "torch.tile",
     "torch.as_strided",
     # padding, and labels as one-hot rows
     "torch.nn.functional.pad", "torch.nn.functional.one_hot",
+    # NumPy's constants and its math on numbers (an initialisation's bound), not its arrays' operations
+    "numpy.sqrt", "numpy.prod", "numpy.exp", "numpy.log", "numpy.pi", "numpy.e", "numpy.inf", "numpy.float32",
+    "numpy.float64", "numpy.int64", "numpy.isscalar",
 })  # fmt: skip
 # Modules that from-scratch code may import, and use without limit (their names end in .*).
 PLAIN_PYTHON = ("abc", "math", "numbers", "typing", "dataclasses", "collections", "functools", "itertools", "copy",
@@ -503,6 +521,17 @@ def library_problem(chain: str, definitions=None, file=None) -> str | None:
 
 # C modules that are a standard module's own code under another name.
 HOME_ALIASES = {"posix": "os", "nt": "os", "posixpath": "os.path", "ntpath": "os.path", "genericpath": "os.path"}
+
+
+def public_prefix(name: ast.expr) -> bool:
+    """Whether a computed attribute name starts with literal text that is not '_': f"avg_{x}", "avg_" + x."""
+    if isinstance(name, ast.JoinedStr) and name.values:
+        first = name.values[0]
+        return isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value[:1] not in ("", "_")
+    if isinstance(name, ast.BinOp) and isinstance(name.op, ast.Add):
+        return public_prefix(name.left) if not isinstance(name.left, ast.Constant) else \
+            isinstance(name.left.value, str) and name.left.value[:1] not in ("", "_")  # fmt: skip
+    return False
 
 
 def home_package(name: str) -> str:
@@ -852,6 +881,8 @@ class Reader(ast.NodeVisitor):
         elif attr == "__class__" and how == "" and (self.reads_a_name_or_compares(node)
                                                     or self.is_instance_self(obj) and self.is_called(node)):
             return  # x.__class__ is type(x), under type()'s rule: its name read, compared, or type(self) called
+        elif attr == "__dict__" and how == "" and self.is_instance_self(obj):
+            return  # self.__dict__ is vars(self), allowed on self
         elif attr.startswith("__") and attr not in READABLE_DUNDERS:
             # On self too: a dunder reaches the interpreter (self.__dict__, __builtins__), and super()'s __init__ is a call.
             on_super_init = attr in CLASS_DUNDERS and isinstance(obj, ast.Call) and self.is_self(obj)
@@ -1105,7 +1136,7 @@ class Reader(ast.NodeVisitor):
 
     def generic_visit(self, node):
         kind = type(node).__name__
-        if kind not in ALLOWED_SYNTAX and not (kind.startswith("Match") and kind != "Match") and kind != "match_case":
+        if kind not in ALLOWED_SYNTAX:
             what = SYNTAX_NAMES.get(kind, f"the syntax {kind}")
             self.flag(node, f"uses {what}, which homework code does not need")
         super().generic_visit(node)
@@ -1173,6 +1204,12 @@ class Reader(ast.NodeVisitor):
         if isinstance(func, ast.Name):
             self.callees.add(id(func))
             self.builtin_call(node, func.id)
+        for keyword in node.keywords:
+            if keyword.arg in CALLER_KEYWORDS:
+                # logging's stack_info writes out the whole call stack, warnings' stacklevel names a caller's file
+                # and line: the grader's code, which called the submission's.
+                self.flag(node, f"calls {ast.unparse(func)} with {keyword.arg}=..., which reports the code that "
+                                "called yours (the grader's)")  # fmt: skip
         if isinstance(func, ast.Attribute) and func.attr in ("format", "format_map") \
                 and isinstance(func.value, ast.Constant) and isinstance(func.value.value, str):  # fmt: skip
             self.format_fields(node, func.value.value)
@@ -1202,7 +1239,10 @@ class Reader(ast.NodeVisitor):
         if name in REFLECTION:
             # A computed name only to set an attribute of self (the provided Layer.double and Optimizer.load_state_dict
             # do): read with a computed name, self's methods would hand out any object's attributes.
-            target_is_self = bool(args) and self.is_instance_self(args[0]) and name == "setattr"
+            on_self = bool(args) and self.is_instance_self(args[0])
+            # Read with a public prefix (getattr(self, f"avg_{name}")): only self's attributes of that name, never a
+            # dunder or a private one, whatever the rest of the name is.
+            target_is_self = on_self and (name == "setattr" or (len(args) >= 2 and public_prefix(args[1])))
             literal = len(args) >= 2 and isinstance(args[1], ast.Constant) and isinstance(args[1].value, str)
             if not target_is_self and not literal:
                 self.flag(node, f"calls {name}() with a computed attribute name")
@@ -1270,9 +1310,18 @@ class Reader(ast.NodeVisitor):
         return isinstance(parent, ast.Call) and parent.func is node
 
     def reads_a_name_or_compares(self, node) -> bool:
-        """Whether the value of ``node`` is only read for its name (``.__name__``) or compared (``==``, ``is``)."""
+        """
+        Whether the value of ``node`` is only read for its name (``.__name__``),
+        compared (``==``, ``is``) or made text (``print(type(x))``, an f-string's
+        field): what is done with it then is done with a string.
+        """
         parent = self.parents.get(id(node))
         if isinstance(parent, ast.Attribute) and parent.attr in READABLE_DUNDERS:
+            return True
+        if isinstance(parent, ast.FormattedValue) and parent.value is node:
+            return True
+        if isinstance(parent, ast.Call) and node in parent.args and isinstance(parent.func, ast.Name) \
+                and parent.func.id in TEXT_MAKERS and parent.func.id not in self.bindings:  # fmt: skip
             return True
         return isinstance(parent, ast.Compare) and all(isinstance(op, (ast.Eq, ast.NotEq, ast.Is, ast.IsNot))
                                                        for op in parent.ops)  # fmt: skip
