@@ -266,6 +266,7 @@ GRAD_MODE_DECORATORS = frozenset({"torch.no_grad", "torch.inference_mode", "torc
 # Hooks (module and tensor hooks, an autograd node's) only where a part studies a network from outside it.
 HOOK_FILES = ("interpret.py",)
 REGISTERS_STATE = frozenset({"register_buffer", "register_parameter", "register_module"})
+REFUSED_FAMILIES = ("register_",)  # attribute names refused by their start (hooks), but REGISTERS_STATE
 ARGUMENT_PARSING = frozenset({"parse_args", "parse_known_args", "parse_intermixed_args", "parse_known_intermixed_args"})
 # Decorators under which a method's first parameter is still the object it runs on (another decorator could call it
 # with anything: its first parameter is then an ordinary name).
@@ -523,15 +524,30 @@ def library_problem(chain: str, definitions=None, file=None) -> str | None:
 HOME_ALIASES = {"posix": "os", "nt": "os", "posixpath": "os.path", "ntpath": "os.path", "genericpath": "os.path"}
 
 
-def public_prefix(name: ast.expr) -> bool:
-    """Whether a computed attribute name starts with literal text that is not '_': f"avg_{x}", "avg_" + x."""
+def literal_prefix(name: ast.expr) -> str:
+    """The literal text a computed string starts with: "avg_" of f"avg_{x}" or "avg_" + x ('' when none)."""
     if isinstance(name, ast.JoinedStr) and name.values:
         first = name.values[0]
-        return isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value[:1] not in ("", "_")
+        return first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
     if isinstance(name, ast.BinOp) and isinstance(name.op, ast.Add):
-        return public_prefix(name.left) if not isinstance(name.left, ast.Constant) else \
-            isinstance(name.left.value, str) and name.left.value[:1] not in ("", "_")  # fmt: skip
-    return False
+        left = name.left
+        return left.value if isinstance(left, ast.Constant) and isinstance(left.value, str) else literal_prefix(left)
+    return ""
+
+
+def public_prefix(name: ast.expr) -> bool:
+    """
+    Whether a computed attribute name can only be a public name the policy
+    allows when written out: it starts with literal text that is not '_' and
+    that no refused name (a frame's attribute, a hook's registration, ...)
+    starts with.
+    """
+    prefix = literal_prefix(name)
+    if not prefix or prefix.startswith("_"):
+        return False
+    exact = INTROSPECTION | ARGUMENT_PARSING | {"grad_fn"}
+    return not any(refused.startswith(prefix) for refused in exact) \
+        and not any(family.startswith(prefix) or prefix.startswith(family) for family in REFUSED_FAMILIES)  # fmt: skip
 
 
 def home_package(name: str) -> str:
@@ -633,6 +649,8 @@ def module_level_stores(statement):
                 names.append(node.id)
             elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
                 names.append(node.name)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                names.append(node.rest)
         for child in ast.iter_child_nodes(node):
             visit(child, in_function)
 
@@ -668,6 +686,10 @@ def rebound_names(function):
             names.add(node.arg)  # a nested function's or lambda's parameter of the same name
         elif isinstance(node, ast.ExceptHandler) and node.name:
             names.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)  # case self: binds self to the subject
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            names.add(node.rest)
     return names
 
 

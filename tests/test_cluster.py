@@ -139,5 +139,5 @@ def test_experiment_grid_runs_on_the_cluster(local_cluster, tmp_path, monkeypatc
     assert "FAILED exp_test_L1_K.json" in capsys.readouterr().out
 
     again = run_grids(["exp1_1", "exp_test"], out, scheduler=local_cluster.scheduler_address, epochs=1, batches=5)
-    assert "5 configuration(s) in exp1_1, exp_test: 4 already finished, 1 to run" in capsys.readouterr().out
-    assert len(again["finished"]) == 4 and again["failed"] == [str(out / "exp_test_L1_K.log")]
+    assert "6 configuration(s) in exp1_1, exp_test: 5 already finished, 1 to run" in capsys.readouterr().out
+    assert len(again["finished"]) == 5 and again["failed"] == [str(out / "exp_test_L1_K.log")]
