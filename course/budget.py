@@ -1,5 +1,5 @@
 """The budget of one submission, apart from the sandbox so that the grader can use it without importing torch."""
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,12 @@ class Budget:
     memory_bytes: int = 6 << 30
     processes: int = 64
     disk_bytes: int = 256 << 20
+
+    def __post_init__(self):
+        # One budget, one spelling: a grade's fingerprint holds the budget's repr, and 600 and 600.0 must not make
+        # `course grade --time-budget 600` regrade a class graded with Budget(seconds=600).
+        for f in fields(self):
+            object.__setattr__(self, f.name, f.type(getattr(self, f.name)))
 
 
 # Probes with a time of their own, not taken from the submission's budget: training a network the student designed

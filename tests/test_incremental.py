@@ -185,3 +185,14 @@ def test_a_second_run_into_the_same_folder_is_refused(class_of_three, tmp_path):
     assert wait_for(lambda: not processes_mentioning(str(out)), 10), "a hidden suite outlived the killed grader"
     with open(out / ".grading.lock") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the killed run's lock went with it: the next run may grade
+
+
+@pytest.mark.parametrize("spelling", [{"time_budget": 600}, {"time_budget": 600.0, "memory_bytes": float(6 << 30)}],
+                         ids=["int-seconds", "float-bytes"])  # fmt: skip
+def test_a_budget_is_the_same_however_its_numbers_are_written(spelling):
+    """`--time-budget 600` (a float) after grading with time_budget=600 (an int) grades nobody again."""
+    from course.grade import grading_settings, suite_fingerprint
+
+    written = grading_settings(progress=False, **spelling)
+    canonical = grading_settings(time_budget=600.0, memory_bytes=6 << 30, progress=False)
+    assert suite_fingerprint(written) == suite_fingerprint(canonical), (written.budget, canonical.budget)
