@@ -24,7 +24,7 @@ c.Autograde.exclude_overwriting = {
 # hw/, the reference assets, environment.yml and the student README, so that
 # formgrader's Generate and Preview buttons and `nbgrader generate_assignment`
 # build the same complete release as `course release`.
-c.GenerateAssignment.post_convert_hook = "course.release.complete_release"
+c.GenerateAssignment.post_convert_hook = "course.authoring.release.complete_release"
 
 # The student release must never contain the hidden suite or solutions, nor what running the source notebooks left
 # next to them (Part 5 writes its experiments' results/).

@@ -20,12 +20,13 @@ import torch
 
 from checks import check_from_scratch
 from course import ASSIGNMENT, REPO_ROOT, STUDENT_MODULES
-from course.isolation import choose_level
-from course.review import bounded as bounded_text
-from course.review import withheld_message, write_atomically
-from course.sandbox import Budget, MachineBusy, ProbeError, Worker, return_freed_memory
-from course.secret import course_secret
-from course.secret import held_out_seed as derive_seed
+from course.grading.isolation import choose_level
+from course.records.folder import bounded as bounded_text
+from course.records.folder import write_atomically
+from course.records.review import withheld_message
+from course.grading.sandbox import Budget, MachineBusy, ProbeError, Worker, return_freed_memory
+from course.grading.secret import course_secret
+from course.grading.secret import held_out_seed as derive_seed
 from hw import policy
 from hw.data import Shapes
 
@@ -48,7 +49,7 @@ def pytest_addoption(parser):
     group.addoption("--memory-mib", type=int, default=Budget.memory_bytes >> 20, help="memory of all its processes")
     group.addoption("--disk-mib", type=int, default=Budget.disk_bytes >> 20, help="disk it may write")
     group.addoption("--processes", type=int, default=Budget.processes, help="processes and threads at once")
-    group.addoption("--isolation", default="auto", help="auto, bubblewrap, uid or process (course.isolation)")
+    group.addoption("--isolation", default="auto", help="auto, bubblewrap, uid or process (course.grading.isolation)")
     group.addoption("--slot-uid", type=int, help="with root, the uid the worker runs as (chosen by course grade)")
     group.addoption("--scratch", help="folder for the worker's scratch files (removed by course grade)")
     group.addoption("--worker-log", help="file that collects what the submission prints")
@@ -207,7 +208,7 @@ def worker(request):
     stage(files, staged)
     with Worker(
         staged,
-        [HERE / "probes.py", HERE / "probes_part5.py", HERE / "probes_part6.py"],
+        [HERE / "probes.py", *sorted(HERE.glob("probes_part*.py"))],
         modules=STUDENT_MODULES,
         unavailable={f"hw.{Path(name).stem}": why for name, why in files.unreadable.items()},
         budget=budget_from(config),
@@ -304,7 +305,7 @@ def held_out_seed():
     """
     ``held_out_seed(purpose)``: the seed of a kind of held-out value (test
     images no file of the repository can reproduce), derived from the course's
-    secret, which the grading run hands to the suite (course.secret).
+    secret, which the grading run hands to the suite (course.grading.secret).
     """
     secret = course_secret()
     return lambda purpose: derive_seed(secret, purpose)
@@ -373,7 +374,7 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # but tab and newl
 
 
 def bounded(message: str) -> str:
-    """A message as results.json keeps it (course.review.bounded: 2 KB), without control characters."""
+    """A message as results.json keeps it (course.records.review.bounded: 2 KB), without control characters."""
     return bounded_text(CONTROL_CHARACTERS.sub("?", message))
 
 

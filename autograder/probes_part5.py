@@ -12,7 +12,7 @@ import tempfile
 import torch
 from torch import nn
 
-# In the worker, "probes" is the module this text runs in (course/worker.py, load_probes).
+# In the worker, "probes" is the module this text runs in (course/grading/worker.py, load_probes).
 from probes import PROBES, StudentError, plain_tensor, student_class, student_function, student_module
 
 

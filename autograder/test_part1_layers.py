@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from checks import check_close, check_equal, check_shape
 from hw.policy import LAYER_RULE
 
-from course.assets import ASSETS_DIR
+from course import ASSETS_DIR
 
 
 def autograd(fn, inputs, dout):

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from checks import check_close, check_equal
-from probes import training_mask
+from probes_part2 import training_mask
 
 TRAINERS = ["LayerTrainer", "ClassifierTrainer"]
 NUM_FEATURES, NUM_CLASSES, BATCH = (1, 2, 3), 3, 4  # images (1, 2, 3): the trainer must flatten for our Layers

@@ -12,7 +12,7 @@ import torch
 from checks import check_close, check_equal
 
 import reference_models as ref
-from course.assets import explicit_state
+from course.authoring.assets import explicit_state
 
 CNN_CASES = [
     pytest.param(dict(in_size=(3, 28, 28), out_classes=7, channels=[6, 8, 8, 12], pool_every=2, hidden_dims=[20, 12]),

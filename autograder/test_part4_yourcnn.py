@@ -1,9 +1,9 @@
 """
 Hidden tests for Part 4: YourCNN, trained inside the worker with the recipe
 its docstring states, graded by its accuracy on Shapes images drawn from the
-course's secret (course.secret): no file of the release or of this suite can
+course's secret (course.grading.secret): no file of the release or of this suite can
 reproduce them, so a network that recognises known images gains nothing.
-Training has a time of its own (OWN_TIME_SECONDS in course/sandbox.py), not
+Training has a time of its own (OWN_TIME_SECONDS in course/grading/sandbox.py), not
 taken from the submission's budget; in a file of its own so that it runs
 after the rest of Part 4.
 """

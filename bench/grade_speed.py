@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 from course import REPO_ROOT
-from course.examples import build_example, load_examples
-from course.grade import grade, grading_settings, run_suite, suite_catalog
-from course.gradebook import answer_names, scratch_course
-from course.submissions import discover, stage
+from course.authoring.examples import build_example, load_examples
+from course.grading.run import grade
+from course.grading.suite import grading_settings, run_suite, suite_catalog
+from course.reports.nbgrader import answer_names, scratch_course
+from course.grading.submissions import discover, stage
 
 
 def cpu_seconds():

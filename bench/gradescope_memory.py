@@ -23,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from course import ASSIGNMENT, gradescope
-from course.examples import build_example, load_examples
+from course import ASSIGNMENT
+from course.grading import gradescope
+from course.authoring.examples import build_example, load_examples
 
 CGROUP_V2 = Path("/sys/fs/cgroup")
 CGROUP_V1 = Path("/sys/fs/cgroup/memory")

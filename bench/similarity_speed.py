@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from course import REPO_ROOT
-from course.similarity import STARTER, compare, disguise, write_report
+from course.reports.similarity import STARTER, compare, disguise, write_report
 
 EDITED = ["layers.py", "optimizers.py", "training.py", "cnn.py", "classifier.py", "answers.py"]
 

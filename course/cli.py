@@ -22,11 +22,11 @@ import sys
 from pathlib import Path
 
 from course import ASSIGNMENT, REPO_ROOT
-from course.submissions import SubmissionError
+from course.grading.submissions import SubmissionError
 
 
 def cmd_release(args):
-    from course.release import build_release
+    from course.authoring.release import build_release
 
     try:
         out = build_release()
@@ -37,7 +37,8 @@ def cmd_release(args):
 
 
 def cmd_assets(args):
-    from course.assets import ASSETS_DIR, write_assets
+    from course import ASSETS_DIR
+    from course.authoring.assets import write_assets
 
     written = write_assets()
     where = ASSETS_DIR.relative_to(REPO_ROOT)
@@ -76,7 +77,7 @@ def table_note(summary):
 
 def print_failures(summaries, out, shown=4):
     """What each student lost and why, the costliest reasons first; tests that failed for the same reason share one line."""
-    from course.feedback import failure_groups
+    from course.reports.feedback import failure_groups
 
     for s in summaries.values():
         groups = failure_groups(s["tests"])
@@ -104,8 +105,8 @@ def print_flagged(summaries, out):
 
 def settings_from(args):
     """The grading settings the options ask for; prints the isolation level and the budget in force."""
-    from course.grade import grading_settings
-    from course.isolation import choose_level
+    from course.grading.suite import grading_settings
+    from course.grading.isolation import choose_level
 
     level, sentence = choose_level(args.isolation)
     settings = grading_settings(
@@ -152,7 +153,7 @@ def print_run(run, out):
             print(f"  put back into gradebook.db (another grading folder had replaced them): {', '.join(run.restored)}")
         if run.retimed:
             print(f"  lateness updated (due date, extension or submission time changed): {', '.join(run.retimed)}")
-        from course.review import problem_of
+        from course.records.folder import problem_of
 
         for student in run.unchanged:  # a problem found by an earlier run is still a problem
             problem = problem_of(run.summaries[student])
@@ -161,7 +162,7 @@ def print_run(run, out):
     print(f"Graded now: {len(run.outcomes)}\n")
     if run.overridden:
         print(f"{OVERRIDES_RECORDED}: {', '.join(run.overridden)}")
-    from course.deadlines import dated_by_own_files
+    from course.grading.deadlines import dated_by_own_files
 
     guessed = dated_by_own_files(run.summaries)
     if guessed:
@@ -170,7 +171,7 @@ def print_run(run, out):
 
 def cmd_grade(args):
     # The paths are checked before anything heavy is imported: a typo is answered at once.
-    from course.submissions import discover
+    from course.grading.submissions import discover
 
     course_root = args.course_root.resolve()
     if not is_course(course_root):
@@ -180,8 +181,8 @@ def cmd_grade(args):
             discover(path)
     except SubmissionError as exc:
         return fail("grade", exc)
-    from course.deadlines import Deadlines, DeadlineError, parse_time, read_extensions, read_times
-    from course.grade import grade
+    from course.grading.deadlines import DeadlineError, Deadlines, parse_time, read_extensions, read_times
+    from course.grading.run import grade
 
     try:
         deadlines = Deadlines(
@@ -212,14 +213,14 @@ def cmd_grade(args):
 
 def cmd_similarity(args):
     # The paths are checked before anything heavy is imported: a typo is answered at once.
-    from course.submissions import discover
+    from course.grading.submissions import discover
 
     try:
         for path in args.paths:
             discover(path)
     except SubmissionError as exc:
         return fail("similarity", exc)
-    from course.similarity import similarity_report, summary_line
+    from course.reports.similarity import similarity_report, summary_line
 
     out_html = args.out / "similarity.html"
     try:
@@ -232,7 +233,7 @@ def cmd_similarity(args):
 
 def print_similarity(out):
     """The similarity report of every student graded into ``out``, and its most similar pair; the grades are written already."""
-    from course.similarity import graded_class_report, summary_line
+    from course.reports.similarity import graded_class_report, summary_line
 
     try:
         pairs = graded_class_report(out)
@@ -242,7 +243,7 @@ def print_similarity(out):
 
 
 def cmd_gradescope(args):
-    from course.gradescope import build_zip
+    from course.grading.gradescope import build_zip
 
     try:
         out = build_zip(args.out, visibility=args.visibility, timeout=args.timeout)
@@ -271,9 +272,9 @@ def example_matches(example):
 
 
 def cmd_demo(args):
-    from course.examples import build_all
-    from course.grade import grade
-    from course.release import build_release
+    from course.authoring.examples import build_all
+    from course.grading.run import grade
+    from course.authoring.release import build_release
 
     print(f"1/3 Building the student release: {build_release().relative_to(REPO_ROOT)}")
     submitted = REPO_ROOT / "build" / "demo" / "submitted"
@@ -298,7 +299,8 @@ def cmd_demo(args):
 
 
 def cmd_review(args):
-    from course.review import CLEARED, UPHELD, decide, read_summaries
+    from course.records.folder import read_summaries
+    from course.records.review import CLEARED, decide, UPHELD
 
     if args.student is None:
         flagged = [s for s in read_summaries(args.out) if s.get("flags")]
@@ -319,8 +321,13 @@ def cmd_review(args):
         summary = decide(args.out, args.student, CLEARED if args.clear else UPHELD, args.note)
     except LookupError as exc:
         return fail("review", exc)
-    from course.gradebook import NbgraderCourse
+    from course.reports.nbgrader import NbgraderCourse
 
+    from course.reports.class_report import write_class_report
+    from course.reports.feedback import write_feedback
+
+    write_feedback(args.out, summary)
+    write_class_report(args.out)
     NbgraderCourse(args.course_root.resolve()).record_decision(args.student, summary)
     print(f"{args.student}: {summary['review']['decision']}; score {summary['score']} / {summary['max_score']}")
     return 0
@@ -334,10 +341,13 @@ def cmd_export(args):
         return fail("export", f"{course_root / 'gradebook.db'} does not exist yet: grade the submissions first")
     if not args.out.is_dir():
         return fail("export", f"{args.out}: no such grading folder (give the --out that `course grade` wrote to)")
-    from course.gradebook import NbgraderCourse, write_canvas_export, write_export
-    from course.review import record_overrides, write_gradebook
+    from course.reports.nbgrader import NbgraderCourse, write_canvas_export, write_export
+    from course.records.folder import write_gradebook
+    from course.records.review import record_overrides
+    from course.reports.feedback import rewrite_feedback
 
     overridden = record_overrides(args.out, NbgraderCourse(course_root).hidden_overrides())
+    rewrite_feedback(args.out, overridden)
     if overridden:
         print(f"{OVERRIDES_RECORDED}: {', '.join(overridden)}")
     write_gradebook(args.out)  # after students were removed by hand, the CSV follows too
@@ -362,10 +372,11 @@ def cmd_feedback(args):
         return fail("feedback", not_a_course(args.course_root))
     if not (course_root / "gradebook.db").exists() or not args.out.is_dir():
         return fail("feedback", f"nothing graded yet: grade into {args.out} first (course grade --out {args.out})")
-    from course.gradebook import NbgraderCourse, give_back
-    from course.review import record_overrides
+    from course.reports.nbgrader import NbgraderCourse, give_back
+    from course.records.review import record_overrides
+    from course.reports.feedback import rewrite_feedback
 
-    record_overrides(args.out, NbgraderCourse(course_root).hidden_overrides())
+    rewrite_feedback(args.out, record_overrides(args.out, NbgraderCourse(course_root).hidden_overrides()))
     archive, students = give_back(args.out, course_root)
     print(f"Wrote the feedback of {len(students)} students to {archive.with_suffix('')}/<student>.html and {archive} "
           "(one file per student, named by their id, for an LMS's bulk upload of feedback files)")  # fmt: skip
@@ -378,14 +389,14 @@ def cmd_remove(args):
         return fail("remove", not_a_course(args.course_root))
     students = list(args.students)
     if args.examples:
-        from course.examples import load_examples
+        from course.authoring.examples import load_examples
 
         students += [e.name for e in load_examples()]
     if not students:
         return fail("remove", "name the students to remove, or give --examples")
     if not (course_root / "gradebook.db").exists():
         return fail("remove", f"{course_root / 'gradebook.db'} does not exist: there is nobody to remove")
-    from course.gradebook import remove_students
+    from course.reports.nbgrader import remove_students
 
     try:
         found = remove_students(students, course_root, args.out)
@@ -407,7 +418,7 @@ def cmd_roster(args):
         return fail("roster", not_a_course(args.course_root))
     if not args.csv.is_file():
         return fail("roster", f"{args.csv}: no such file")
-    from course.gradebook import import_roster
+    from course.reports.nbgrader import import_roster
 
     try:
         count = import_roster(args.csv, course_root)
@@ -418,7 +429,7 @@ def cmd_roster(args):
 
 
 def cmd_validate(args):
-    from course.validate import validate
+    from course.authoring.validate import validate
 
     if args.real:
         from hw.data import data_dir
@@ -428,7 +439,7 @@ def cmd_validate(args):
 
 
 def cmd_targets(args):
-    from course.targets import measure, table
+    from course.authoring.targets import measure, table
     from hw.data import data_dir
     from hw.grid import GridError
 
@@ -461,7 +472,7 @@ def positive(kind):
 
 
 def add_budget_options(p):
-    from course.budget import Budget
+    from course.grading.budget import Budget
 
     b = Budget()
     p.add_argument("--isolation", default="auto", choices=["auto", "bubblewrap", "uid", "process"],

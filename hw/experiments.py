@@ -12,11 +12,10 @@ with a GPU, a cluster) and be copied back into results/.
 From the command line, in the homework's folder (always with -m):
 
     python -m hw.experiments run-exp -n exp1_1 -K 32 -L 2 -P 2 -H 100
-    python -m hw.experiments grid exp1_1                  # every configuration of experiment 1.1
-    python -m hw.experiments grid exp1_1 --scheduler tcp://HOST:8786   # on a Dask cluster
 
-(`grid` is in hw/grid.py.) With HW_FAST=1 every run uses the embedded Shapes
-images and the grids shrink to a few tiny configurations.
+and the grids of runs, in parallel on Dask, with hw/grid.py (python -m hw.grid
+exp1_1). With HW_FAST=1 every run uses the embedded Shapes images and the
+grids shrink to a few tiny configurations.
 """
 import argparse
 import copy
@@ -345,10 +344,6 @@ def parse_cli(argv=None):
     run.add_argument("--hidden-dims", "-H", type=int, nargs="+", required=True, help="hidden fully connected widths")
     run.add_argument("--model-type", "-M", choices=sorted(MODEL_TYPES), default="cnn", help="which model class")
     run.add_argument("--dataset", default="cifar10", help="cifar10, cifar100 or fashion_mnist")
-
-    from hw.grid import add_grid_command  # the Dask side of the command line
-
-    add_grid_command(commands)
     return parser.parse_args(argv)
 
 

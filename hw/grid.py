@@ -1,8 +1,8 @@
 """
 Experiment grids on Dask (provided; nothing to implement here).
 
-    python -m hw.experiments grid exp1_1                 # on this machine
-    python -m hw.experiments grid exp1_1 exp1_2 --scheduler tcp://HOST:8786
+    python -m hw.grid exp1_1                 # on this machine
+    python -m hw.grid exp1_1 exp1_2 --scheduler tcp://HOST:8786
 
 A grid is a list of configurations of run_experiment. They run in parallel
 with Dask distributed: by default on a cluster of worker processes on this
@@ -13,6 +13,7 @@ folder as soon as it arrives; a configuration whose result file is already
 there (with the same configuration) is not run again, and one that fails
 writes its log next to where its result would be and does not stop the others.
 """
+import argparse
 import contextlib
 import hashlib
 import io
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hw.data import fast_mode
+from hw.experiments import config_kwargs, result_name, run_experiment
 
 
 @dataclass
@@ -77,15 +79,11 @@ def grid_configs(name: str, out_dir="results", **overrides) -> list:
 
 
 def result_path(cfg) -> Path:
-    from hw.experiments import result_name
-
     return Path(cfg["out_dir"]) / result_name(cfg["run_name"], cfg["layers_per_block"], cfg["filters_per_layer"])
 
 
 def is_finished(cfg) -> bool:
     """Whether the configuration's result file is there, from this very configuration."""
-    from hw.experiments import config_kwargs
-
     try:
         saved = config_kwargs(json.loads(result_path(cfg).read_text())["config"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -122,8 +120,6 @@ def run_on_worker(cfg, fast: bool, threads=None):
     failed, what the run printed).
     """
     import torch
-
-    from hw.experiments import run_experiment
 
     if threads:
         torch.set_num_threads(threads)
@@ -273,11 +269,10 @@ def run_grids(names, out_dir="results", scheduler=None, workers=None, **override
     return {"finished": done, "failed": failed}
 
 
-def add_grid_command(commands):
-    """The ``grid`` command of ``python -m hw.experiments``."""
-    grid = commands.add_parser("grid", help="run every configuration of experiment grids, in parallel with Dask",
-                               description="\n".join(f"{name}: {g.title}" for name, g in GRIDS.items()))  # fmt: skip
-    grid.set_defaults(handler=run_grid_command)
+def parse_cli(argv=None):
+    grid = argparse.ArgumentParser(prog="python -m hw.grid", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   description="Runs every configuration of experiment grids, in parallel with Dask.\n\n"
+                                               + "\n".join(f"{name}: {g.title}" for name, g in GRIDS.items()))  # fmt: skip
     grid.add_argument("names", nargs="+", choices=sorted(GRIDS), metavar="NAME", help=", ".join(sorted(GRIDS)))
     grid.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, e.g. tcp://HOST:8786")
     grid.add_argument("--workers", type=int, default=None, help="worker processes here (default: one per core)")
@@ -285,10 +280,12 @@ def add_grid_command(commands):
     for option, kind in [("--epochs", int), ("--batches", int), ("--bs-train", int), ("--early-stopping", int),
                          ("--lr", float), ("--reg", float), ("--seed", int), ("--device", str), ("--dataset", str)]:  # fmt: skip
         grid.add_argument(option, type=kind, default=None, help="instead of the grid's setting")
+    return grid.parse_args(argv)
 
 
-def run_grid_command(args):
-    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "handler", "names", "scheduler", "workers", "out_dir")}
+def main(argv=None):
+    args = parse_cli(argv)
+    overrides = {k: v for k, v in vars(args).items() if k not in ("names", "scheduler", "workers", "out_dir")}
     try:
         outcome = run_grids(args.names, args.out_dir, args.scheduler, args.workers, **overrides)
     except GridError as exc:
@@ -297,3 +294,7 @@ def run_grid_command(args):
     if outcome["failed"]:
         raise SystemExit(1)
     return outcome
+
+
+if __name__ == "__main__":
+    main()

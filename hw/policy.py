@@ -118,7 +118,6 @@ PROVIDED_NAMES = {
     "hw.plot": only("plot_fit", "tensors_as_images", "dataset_first_n"),
     "hw.targets": only("check_target"),
     "hw.grad_check": only("eval_numerical_gradient", "eval_numerical_gradient_array", "rel_error"),
-    "hw.grid": only("add_grid_command"),
 }  # fmt: skip
 STUDENT_MODULE_NAMES = {f"hw.{name[:-3]}": ANY for name in STUDENT_FILES}  # what each defines (check_folder)
 # The written answers are text for the staff, read by the grader and the notebooks: free text is data, no module's code.

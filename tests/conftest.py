@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from course import REPO_ROOT
-from course.secret import SECRET_ENV
+from course.grading.secret import SECRET_ENV
 
-# The repository's own tests grade with a fixed course secret (course.secret), so that the held-out images and the
+# The repository's own tests grade with a fixed course secret (course.grading.secret), so that the held-out images and the
 # hidden tests' inputs are the same in every run; a real course makes a random one (the solution scored 237/237
 # under three other secrets, each drawing other inputs and held-out images).
 os.environ.setdefault(SECRET_ENV, "the repository's tests")
-from course.examples import build_all
-from course.grade import grade
-from course.gradebook import scratch_course
+from course.authoring.examples import build_all
+from course.grading.run import grade
+from course.reports.nbgrader import scratch_course
 
 
 # `python3 bootstrap.py test` runs the suite on several processes (pytest-xdist). Every module's tests stay on one

@@ -1,6 +1,6 @@
 import torch
 
-from course.assets import build_all, same_content, stale_assets, write_assets
+from course.authoring.assets import build_all, same_content, stale_assets, write_assets
 
 
 def test_committed_assets_equal_regenerated():

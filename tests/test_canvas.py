@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from course.gradebook import NbgraderCourse, canvas_students, import_roster, scratch_course
-from course.submissions import Submission, student_id
+from course.reports.nbgrader import NbgraderCourse, canvas_students, import_roster, scratch_course
+from course.grading.submissions import Submission, student_id
 
 # Canvas's gradebook export (Grades > Export > Export Entire Gradebook), as it downloads: a BOM, a "Points Possible"
 # row, the Test Student, a student without an SIS User ID.

@@ -5,9 +5,11 @@ import subprocess
 import sys
 
 from course import REPO_ROOT
-from course.class_report import (HARNESS, bin_edges, clean_summary, part_rows, reason_key, tally_tests,
+from course.reports.class_report import (HARNESS, bin_edges, clean_summary, part_rows, reason_key, tally_tests,
                                  write_class_report)
-from course.review import apply_review, read_summaries, summary_of, write_student
+from course.records.folder import read_summaries
+from course.records.review import apply_review, summary_of
+from course.reports.feedback import write_student
 
 TITLES = {"part1": "Part 1: Backpropagation from scratch", "part2": "Part 2: Optimization and training"}
 SUITE = [("test_linear", "part1"), ("test_conv", "part1"), ("test_relu", "part1"), ("test_sgd", "part2")]
@@ -166,7 +168,7 @@ def test_odd_result_files_never_break_the_page(tmp_path):
 
 
 def test_matplotlib_is_imported_only_to_draw():
-    code = "import sys, course.class_report; assert 'matplotlib' not in sys.modules"
+    code = "import sys, course.reports.class_report; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True)
 
 

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from course import ASSIGNMENT, REPO_ROOT
-from course.examples import build_example, load_examples
+from course.authoring.examples import build_example, load_examples
 
 
 def course(*args, cwd=REPO_ROOT):
@@ -117,7 +117,7 @@ def test_unreadable_notebook_is_one_clear_note(tmp_path, solution_folder, course
     assert not list((out / ".logs").glob("dora.*")), "what the grader logged for dora goes too"
     with open(out / "gradebook.csv") as f:
         assert "dora" not in {row["student"] for row in csv.DictReader(f)}
-    from course.gradebook import NbgraderCourse
+    from course.reports.nbgrader import NbgraderCourse
 
     with NbgraderCourse(course_root).gradebook() as gb:
         assert "dora" not in {s.id for s in gb.students}

@@ -1,7 +1,7 @@
 """
 Work on a Dask cluster: grading (`course grade --scheduler`) gives every
 student the grade local grading gives, and Part 5's experiment grids
-(`python -m hw.experiments grid --scheduler`) bring every result back.
+(`python -m hw.grid --scheduler`) bring every result back.
 """
 import os
 import signal
@@ -13,17 +13,18 @@ import pytest
 from distributed import Client, LocalCluster
 
 from course import ASSIGNMENT
-from course.cluster import ClusterError, check_workers, worker_problem
-from course.grade import code_fingerprint, grade, grading_settings
-from course.gradebook import scratch_course
-from course.isolation import choose_level
+from course.grading.cluster import ClusterError, check_workers, worker_problem
+from course.grading.run import grade
+from course.grading.suite import code_fingerprint, grading_settings
+from course.reports.nbgrader import scratch_course
+from course.grading.isolation import choose_level
 from hw import experiments
 from hw.grid import GRIDS, Grid, grid_configs, is_finished, run_grids
 
 
 @pytest.fixture(scope="module")
 def local_cluster():
-    # Non-daemonic worker processes may fork their suites from the grader's preloaded server (course.suite_process),
+    # Non-daemonic worker processes may fork their suites from the grader's preloaded server (course.grading.suite_process),
     # as local grading does (the README's worker set-up does the same).
     with dask.config.set({"distributed.worker.daemon": False}):
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
@@ -110,7 +111,7 @@ def test_workers_with_other_code_are_refused(local_cluster):
 
 
 def test_a_worker_names_the_isolation_it_lacks(monkeypatch):
-    monkeypatch.setattr("course.cluster.isolation.choose_level", lambda level: ("process", "resource limits only"))
+    monkeypatch.setattr("course.grading.cluster.isolation.choose_level", lambda level: ("process", "resource limits only"))
     assert "cannot isolate submissions with bubblewrap" in worker_problem(code_fingerprint(), "bubblewrap")
 
 

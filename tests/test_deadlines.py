@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from course import ASSIGNMENT, REPO_ROOT
-from course.deadlines import (DeadlineError, Deadlines, describe_duration, files_time, late_note, parse_time,
-                              read_extensions, read_times)  # fmt: skip
-from course.gradebook import NbgraderCourse, scratch_course
-from course.submissions import Submission
+from course.grading.deadlines import DeadlineError, Deadlines, files_time, parse_time, read_extensions, read_times
+from course.records.folder import describe_duration, late_note
+from course.reports.nbgrader import NbgraderCourse, scratch_course
+from course.grading.submissions import Submission
 
 UTC = datetime.timezone.utc
 DUE = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -201,7 +201,7 @@ def test_the_course_has_its_own_exchange(late_class):
 
 
 def test_lateness_from_the_students_own_file_times_is_named():
-    from course.deadlines import FROM_TIMES_CSV, dated_by_own_files
+    from course.grading.deadlines import dated_by_own_files, FROM_TIMES_CSV
 
     summaries = {"ann": {"late_seconds": 0.0, "submitted_from": "the newest file in the zip"},
                  "ben": {"late_seconds": 60.0, "submitted_from": FROM_TIMES_CSV},

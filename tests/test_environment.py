@@ -4,7 +4,7 @@ import tomllib
 from packaging.requirements import Requirement
 
 from course import REPO_ROOT
-from course.release import pip_packages
+from course.authoring.release import pip_packages
 
 
 def requirements_of_pyproject():

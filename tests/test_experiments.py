@@ -81,9 +81,9 @@ def test_console_log_keeps_what_a_terminal_shows():
 
 
 def test_grid_command_runs_here_and_then_runs_nothing(tmp_path):
-    """`python -m hw.experiments grid exp1_1` in fast mode on an embedded Dask cluster, twice."""
+    """`python -m hw.grid exp1_1` in fast mode on an embedded Dask cluster, twice."""
     env = dict(os.environ, HW_FAST="1", PYTHONPATH=str(REPO_ROOT))
-    command = [sys.executable, "-m", "hw.experiments", "grid", "exp1_1", "--epochs", "1", "--batches", "5"]
+    command = [sys.executable, "-m", "hw.grid", "exp1_1", "--epochs", "1", "--batches", "5"]
     first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-3000:]
     files = sorted(p.name for p in (tmp_path / "results").glob("*.json"))

@@ -1,5 +1,5 @@
 """The feedback page: a summary first, each reason once, a problem said once."""
-from course.feedback import failure_groups, render_feedback
+from course.reports.feedback import failure_groups, render_feedback
 
 
 def a_test(name, part="part1", passed=False, message="", points=None, max_points=2):
@@ -55,7 +55,7 @@ def test_all_answers_read():
 
 
 def test_hidden_results_in_the_notebook_say_a_problem_once():
-    from course.gradebook import hidden_results_markdown
+    from course.reports.nbgrader import hidden_results_markdown
 
     problem = "it has no hw/ folder, which holds the code the hidden tests grade (found: nothing)"
     text = hidden_results_markdown(results([a_test(str(i), message=problem) for i in range(5)], problem=problem), "part1")
@@ -63,7 +63,7 @@ def test_hidden_results_in_the_notebook_say_a_problem_once():
 
 
 def test_feedback_lists_what_the_grader_skipped():
-    from course.feedback import render_feedback
+    from course.reports.feedback import render_feedback
 
     page = render_feedback({"student": "eve", "score": 0, "max_score": 0, "parts": {}, "tests": [],
                             "skipped": [".venv/", "data/"]})  # fmt: skip

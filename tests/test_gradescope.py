@@ -22,9 +22,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from course import ASSIGNMENT, REPO_ROOT, gradescope, isolation
-from course.examples import build_example, load_examples
-from course.secret import course_secret
+from course import ASSIGNMENT, REPO_ROOT
+from course.grading import gradescope
+from course.grading import isolation
+from course.authoring.examples import build_example, load_examples
+from course.grading.secret import course_secret
 from hw import policy
 
 # Gradescope's results.json (docs/specs.md): every field is optional, but `score` or `tests` must be there.
@@ -85,7 +87,7 @@ def built(tmp_path_factory):
     root = base / "autograder"
     gradescope.unpack(archive, root / "source")
     shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
-    setup = subprocess.run([sys.executable, "-m", "course.gradescope", "setup"], cwd=root / "source",
+    setup = subprocess.run([sys.executable, "-m", "course.grading.gradescope", "setup"], cwd=root / "source",
                            capture_output=True, text=True, env=_env(root))  # fmt: skip
     yield archive, root, setup
     shutil.rmtree(base, ignore_errors=True)
@@ -163,7 +165,7 @@ def test_zip_layout_and_no_solution(built):
     # Nothing of the solution: hw/ holds the course's provided modules only, as the release has them.
     release = REPO_ROOT / "release" / ASSIGNMENT / "hw"
     assert sorted(n for n in names if n.startswith("hw/")) == ["hw/__init__.py", "hw/data.py", "hw/interpret.py", "hw/policy.py"]
-    # The held-out values' seeds come from the course's secret, which only the zip carries (course.secret).
+    # The held-out values' seeds come from the course's secret, which only the zip carries (course.grading.secret).
     assert data[".course-secret"].decode().strip() == course_secret()
     assert ((root / "source" / ".course-secret").stat().st_mode & 0o777) == 0o600
     for name in names:
@@ -198,7 +200,7 @@ def test_setup_finds_everything_installed(built):
     assert json.loads((root / "source" / gradescope.SETUP_RECORD).read_text())["worker_address_space"] > 100 << 20
     # setup.sh is a bash script ending with the Python part, in the venv run_autograder uses.
     text = (root / "source" / "setup.sh").read_text()
-    assert text.startswith("#!/usr/bin/env bash") and "-m course.gradescope setup" in text.splitlines()[-1]
+    assert text.startswith("#!/usr/bin/env bash") and "-m course.grading.gradescope setup" in text.splitlines()[-1]
     assert subprocess.run(["bash", "-n", str(root / "source" / "setup.sh")]).returncode == 0
     assert subprocess.run(["bash", "-n", str(root / "run_autograder")]).returncode == 0
 
@@ -341,7 +343,7 @@ def test_python_that_cannot_start_still_writes_results(built):
 
 def test_flagged_submission_shows_withheld_points():
     """The per-test output and the summary of a flagged submission say its points are withheld for review."""
-    from course.review import apply_review, summary_of, withheld_message
+    from course.records.review import apply_review, summary_of, withheld_message
 
     flags = [{"kind": "code", "message": "hw/layers.py:20 uses an assignment to torch.allclose"}]
     tests = [

@@ -9,12 +9,13 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from course import ASSIGNMENT, isolation
+from course import ASSIGNMENT
+from course.grading import isolation
 from course.cli import example_matches
-from course.examples import build_example, load_examples
-from course.grade import Settings, grading_settings, run_suite, suite_catalog
-from course.sandbox import Budget
-from course.submissions import discover, stage
+from course.authoring.examples import build_example, load_examples
+from course.grading.suite import Settings, grading_settings, run_suite, suite_catalog
+from course.grading.sandbox import Budget
+from course.grading.submissions import discover, stage
 
 EXAMPLE_NAMES = [e.name for e in load_examples()]
 
@@ -191,7 +192,7 @@ def test_a_suite_stopped_for_time_keeps_its_log_and_leaves_nothing(tmp_path, own
 
 def test_a_suite_that_cannot_start_is_the_graders_problem(tmp_path, monkeypatch):
     """A suite that ends without a report (here: pytest given an option it does not know) is never the student's zero."""
-    from course import grade as grading
+    from course.grading import suite
 
     example = next(e for e in load_examples() if e.name == "release")
     folder = build_example(example, tmp_path / "ann" / ASSIGNMENT)
@@ -199,7 +200,7 @@ def test_a_suite_that_cannot_start_is_the_graders_problem(tmp_path, monkeypatch)
     stage(sub, tmp_path / "staging")
     (tmp_path / "logs").mkdir()
     catalog, settings = suite_catalog(), grading_settings(time_budget=600)
-    monkeypatch.setattr(grading, "_pytest_args", lambda args: ["--no-such-option", *args])
+    monkeypatch.setattr(suite, "_pytest_args", lambda args: ["--no-such-option", *args])
     outcome = run_suite(sub, catalog, tmp_path / "logs", settings)
     assert outcome.tests and len(outcome.harness_errors) == len(outcome.tests), "every test is the grader's failure"
     message = outcome.tests[0]["message"]
@@ -212,7 +213,7 @@ def test_the_suite_starts_whatever_folder_the_grader_runs_in(tmp_path):
     (tmp_path / "course").mkdir()
     script = tmp_path / "bin" / "start_suite.py"  # as the `course` command runs: a script, the package installed
     script.parent.mkdir()
-    script.write_text("import sys\nfrom course.suite_process import SuiteProcess\n\nif __name__ == '__main__':\n"
+    script.write_text("import sys\nfrom course.grading.suite_process import SuiteProcess\n\nif __name__ == '__main__':\n"
                       "    p = SuiteProcess(['--version'], sys.argv[1], {})\n    p.wait(120)\n    p.end()\n")  # fmt: skip
     log = tmp_path / "suite.log"
     log.write_bytes(b"")
@@ -222,7 +223,7 @@ def test_the_suite_starts_whatever_folder_the_grader_runs_in(tmp_path):
 
 def test_hidden_test_cells_carry_the_suites_points():
     """Each notebook's hidden-tests cell has its part's points in the hidden suite (course grade refuses otherwise)."""
-    from course.gradebook import hidden_cells_problem
+    from course.reports.nbgrader import hidden_cells_problem
 
     assert hidden_cells_problem(suite_catalog()) is None
     assert "the suite has 1 points" in hidden_cells_problem([{"part": "part1", "max_points": 1}])
@@ -230,7 +231,7 @@ def test_hidden_test_cells_carry_the_suites_points():
 
 def grade_written_answers(course_root, student, fraction):
     """What a TA does in formgrader: a manual score for each written answer of one student."""
-    from course.gradebook import NbgraderCourse
+    from course.reports.nbgrader import NbgraderCourse
 
     with NbgraderCourse(course_root).gradebook() as gb:
         for notebook in gb.find_submission(ASSIGNMENT, student).notebooks:
@@ -243,7 +244,7 @@ def grade_written_answers(course_root, student, fraction):
 
 def test_export_and_roster(graded_examples, course_root, tmp_path):
     """`course roster` names the students; `course export` writes the one gradebook as CSV and for Canvas."""
-    from course.gradebook import import_roster, write_canvas_export, write_export
+    from course.reports.nbgrader import import_roster, write_canvas_export, write_export
 
     _, outcomes, out = graded_examples
     roster = tmp_path / "roster.csv"
@@ -290,7 +291,7 @@ def test_export_and_roster(graded_examples, course_root, tmp_path):
 
 
 def test_roster_with_unknown_columns_says_so(course_root, tmp_path):
-    from course.gradebook import import_roster
+    from course.reports.nbgrader import import_roster
 
     roster = tmp_path / "roster.csv"
     roster.write_text("id,name\nsolution,Sol\n")
@@ -303,7 +304,7 @@ def test_missing_notebooks_lose_no_written_answer(tmp_path):
     A student who handed in only Parts 1-2's notebooks (or none) but answered every question in hw/answers.py:
     the released notebooks stand in, formgrader has every question with its answer, and the export says why.
     """
-    from course.gradebook import NbgraderCourse, answer_names, export_rows, scratch_course
+    from course.reports.nbgrader import NbgraderCourse, answer_names, export_rows, scratch_course
 
     course_root = scratch_course(tmp_path / "course")
     course = NbgraderCourse(course_root)
@@ -349,7 +350,7 @@ def test_missing_notebooks_lose_no_written_answer(tmp_path):
 
 
 def test_feedback_says_which_notebooks_stood_in():
-    from course.feedback import render_feedback
+    from course.reports.feedback import render_feedback
 
     page = render_feedback({"student": "maria", "score": 0, "max_score": 0, "parts": {}, "tests": [], "answers": {"part1_q1": "x"},
                             "stand_in_notebooks": {"Part6_Inside.ipynb": "was not handed in"}})  # fmt: skip

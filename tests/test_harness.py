@@ -13,10 +13,12 @@ import pytest
 import torch
 
 from course import REPO_ROOT
-from course import isolation, sandbox
-from course.sandbox import Budget, ProbeError, ProtocolViolation, Worker
+from course.grading import isolation
+from course.grading import sandbox
+from course.grading.sandbox import Budget, ProbeError, ProtocolViolation, Worker
 
-PROBES = REPO_ROOT / "autograder" / "probes.py"
+AUTOGRADER = REPO_ROOT / "autograder"
+PROBES = [AUTOGRADER / "probes.py", *sorted(AUTOGRADER.glob("probes_part*.py"))]  # as the hidden suite sends them
 SOLUTION = (REPO_ROOT / "hw" / "layers.py").read_text()
 RELU = {"cls": "ReLU"}
 
@@ -81,8 +83,7 @@ def test_missing_module(worker_for):
 def test_modules_outside_the_policy_do_not_import(tmp_path):
     """An import statement of a student module names only the policy's modules: captum's maps cannot be the student's."""
     submission = make_submission(tmp_path / "submission", SOLUTION + "\nimport captum.attr\n", "")
-    probes = [PROBES, REPO_ROOT / "autograder" / "probes_part6.py"]
-    with Worker(submission, probes, modules=("hw.layers",)) as worker:
+    with Worker(submission, PROBES, modules=("hw.layers",)) as worker:
         with pytest.raises(ProbeError, match=r"hw.layers does not import: ImportError: captum.attr is not available to the homework's code"):
             relu_pass(worker)
 
@@ -186,7 +187,7 @@ def test_no_network(worker_for):
 
 @pytest.mark.parametrize("level", [lv for lv in levels() if lv != isolation.PROCESS])
 def test_grader_files_are_out_of_reach(worker_for, level):
-    target = PROBES
+    target = PROBES[0]
     before = target.read_bytes()
     code = SOLUTION + textwrap.dedent(
         f"""
@@ -439,7 +440,7 @@ def test_memory_budget_counts_every_process(worker_for):
         relu_pass(worker)
 
 
-# -- a method's self (course.worker.OwnSelf) ---------------------------------------------
+# -- a method's self (course.grading.worker.OwnSelf) ---------------------------------------------
 
 GUARDED = '''
 import dataclasses
@@ -495,7 +496,7 @@ def guarded_module(tmp_path):
     """The module above, loaded as the worker loads a student module (hw.guarded)."""
     import importlib.util
 
-    from course.worker import GuardedSource, own_self_guard
+    from course.grading.worker import GuardedSource, own_self_guard
 
     path = tmp_path / "guarded.py"
     path.write_text(GUARDED)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from course import REPO_ROOT
-from course.examples import build_example, load_examples
-from course.gradebook import scratch_course
+from course.authoring.examples import build_example, load_examples
+from course.reports.nbgrader import scratch_course
 
 STUDENTS = ["ann", "ben", "cat"]
 
@@ -152,7 +152,7 @@ def test_one_late_submission_adds_one_row(class_of_three, tmp_path):
 
 def test_a_student_graded_into_another_folder_is_put_back(class_of_three, tmp_path):
     """Every --out shares the course's gradebook.db: a re-run restores what another folder replaced there."""
-    from course.gradebook import NbgraderCourse
+    from course.reports.nbgrader import NbgraderCourse
 
     root, course = class_of_three
     out = root / "grades"
@@ -191,7 +191,7 @@ def test_a_second_run_into_the_same_folder_is_refused(class_of_three, tmp_path):
                          ids=["int-seconds", "float-bytes"])  # fmt: skip
 def test_a_budget_is_the_same_however_its_numbers_are_written(spelling):
     """`--time-budget 600` (a float) after grading with time_budget=600 (an int) grades nobody again."""
-    from course.grade import grading_settings, suite_fingerprint
+    from course.grading.suite import grading_settings, suite_fingerprint
 
     written = grading_settings(progress=False, **spelling)
     canonical = grading_settings(time_budget=600.0, memory_bytes=6 << 30, progress=False)

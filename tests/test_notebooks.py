@@ -2,8 +2,8 @@
 import nbformat
 import pytest
 
-from course.release import source_notebooks
-from course.validate import check_scores, execute_notebook, run_notebooks
+from course import source_notebooks
+from course.authoring.validate import check_scores, execute_notebook, run_notebooks
 
 
 @pytest.mark.parametrize("path", source_notebooks(), ids=lambda p: p.name)

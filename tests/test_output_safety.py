@@ -14,8 +14,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
 from course import ASSIGNMENT
-from course.review import (MAX_FLAGS, MAX_MESSAGE_BYTES, CLEARED, bounded, csv_cell, decide, load_reviews, review_status,
-                           summary_of, write_gradebook, write_student)
+from course.records.folder import bounded, csv_cell, load_reviews, MAX_FLAGS, MAX_MESSAGE_BYTES
+from course.records.folder import write_gradebook
+from course.records.review import CLEARED, decide, review_status, summary_of
+from course.reports.feedback import write_student
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(24)).decode()
 ORDINARY = "Ordinary **Markdown**: `x < 0`, $\\frac{a}{b} < 1$, $$\\sum_i x_i$$ and ![a plot](https://example.com/p.png)"
@@ -101,7 +103,7 @@ def test_hostile_markup_would_run_in_formgrader_unsanitised():
 
 
 def test_sanitised_notebook_runs_nothing_in_formgrader_and_keeps_ordinary_content():
-    from course.gradebook import SANITISED_NOTE, sanitize_notebook
+    from course.reports.nbgrader import SANITISED_NOTE, sanitize_notebook
 
     nb = sanitize_notebook(new_notebook(cells=hostile_cells()))
     page = formgrader_page(nb)
@@ -120,8 +122,8 @@ def test_sanitised_notebook_runs_nothing_in_formgrader_and_keeps_ordinary_conten
 
 
 def test_sanitising_keeps_the_course_notebooks_as_they_are():
-    from course.gradebook import sanitize_notebook
-    from course.release import source_notebooks
+    from course.reports.nbgrader import sanitize_notebook
+    from course import source_notebooks
 
     for path in source_notebooks():
         nb = nbformat.read(path, as_version=4)
@@ -129,7 +131,7 @@ def test_sanitising_keeps_the_course_notebooks_as_they_are():
 
 
 def test_an_oversized_output_is_not_shown(monkeypatch):
-    from course import gradebook
+    from course.reports import nbgrader as gradebook
 
     monkeypatch.setattr(gradebook, "MAX_SHOWN_CHARS", 1000)
     cell = new_code_cell("x", outputs=[new_output("display_data", data={"text/html": "<p>x</p>" * 500})])
@@ -139,8 +141,8 @@ def test_an_oversized_output_is_not_shown(monkeypatch):
 
 def test_formgrader_gets_sanitised_notebooks_from_grading(tmp_path):
     """Through nbgrader's autograde: what lands in autograded/ (formgrader's source) runs nothing."""
-    from course.examples import build_example, load_examples
-    from course.gradebook import NbgraderCourse, scratch_course
+    from course.authoring.examples import build_example, load_examples
+    from course.reports.nbgrader import NbgraderCourse, scratch_course
 
     course_root = scratch_course(tmp_path / "course")
     example = next(e for e in load_examples() if e.name == "solution")
@@ -169,7 +171,7 @@ def test_csv_cells_are_neutralised_as_owasp_recommends():
 
 def test_gradebook_csv_neutralises_text_and_keeps_scores_numbers(tmp_path):
     tests = [{"name": "t1", "part": "part1", "points": -1, "max_points": 2, "passed": False, "message": "x"}]
-    # An id never starts so (course.submissions.student_id), but a results.json is a file: the CSV must not trust it.
+    # An id never starts so (course.grading.submissions.student_id), but a results.json is a file: the CSV must not trust it.
     write_student(tmp_path, summary_of('=HYPERLINK("evil","x")', tests, ["part1"], [], None))
     write_student(tmp_path, summary_of("ann", tests, ["part1"], [], None, notebook_problem="@SUM(1+1)*cmd|' /C calc'!A0"))
     write_gradebook(tmp_path)
@@ -181,7 +183,7 @@ def test_gradebook_csv_neutralises_text_and_keeps_scores_numbers(tmp_path):
 
 
 def test_exports_neutralise_every_text_cell(tmp_path):
-    from course.gradebook import import_roster, scratch_course, write_canvas_export, write_export
+    from course.reports.nbgrader import import_roster, scratch_course, write_canvas_export, write_export
 
     course_root = scratch_course(tmp_path / "course")
     roster = tmp_path / "roster.csv"
@@ -221,7 +223,7 @@ def test_what_a_student_controls_is_bounded_in_results_feedback_and_gradebook(tm
     feedback = (tmp_path / "ann" / "feedback.html").read_text()
     assert len(feedback) < 200_000 and "1000 other files" in feedback and "and 980 more" in feedback
     assert "<b>x</b>" not in feedback, "and escaped"
-    from course.feedback import missing_answers
+    from course.reports.feedback import missing_answers
 
     assert len(missing_answers(saved)["part1_q2"].encode()) <= MAX_MESSAGE_BYTES
     write_gradebook(tmp_path)
@@ -242,7 +244,7 @@ def test_bounded_is_at_most_2_kb_and_idempotent(text):
 
 
 def test_a_notebook_too_large_to_show_is_named_not_read(tmp_path, monkeypatch):
-    from course import gradebook
+    from course.reports import nbgrader as gradebook
 
     monkeypatch.setattr(gradebook, "MAX_NOTEBOOK_BYTES", 1000)
     nbformat.write(new_notebook(cells=[new_markdown_cell("x" * 2000)]), tmp_path / "Part1_Backprop.ipynb")

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from course import ASSIGNMENT, REPO_ROOT
-from course.examples import build_example, load_examples
+from course.authoring.examples import build_example, load_examples
 from hw import check, policy
 
 RELEASE = REPO_ROOT / "release" / ASSIGNMENT

@@ -26,18 +26,20 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import ASSIGNMENT, REPO_ROOT, isolation
-from course.examples import Example, build_example, load_examples
-from course.grade import grade, grading_settings
-from course.gradebook import scratch_course
-from course.secret import course_secret
+from course import ASSIGNMENT, REPO_ROOT
+from course.grading import isolation
+from course.authoring.examples import Example, build_example, load_examples
+from course.grading.run import grade
+from course.grading.suite import grading_settings
+from course.reports.nbgrader import scratch_course
+from course.grading.secret import course_secret
 
 ATTACKS_DIR = Path(__file__).resolve().parent / "redteam"
 # Full marks, a bug that costs points and no work at all.
 INNOCENTS = ["solution", "momentum_sign", "release"]
 INNOCENT_EVERY = 8  # an innocent student after every so many attackers
 WALL_TIME_FACTOR = 3.0  # attack run <= factor x (clean seconds per submission) x submissions
-# Half of a real run's minimum budget (course.grade.MIN_TIME_BUDGET): the innocents use a few seconds of it (the
+# Half of a real run's minimum budget (course.grading.suite.MIN_TIME_BUDGET): the innocents use a few seconds of it (the
 # solution's worker about 3 s) and the attacks that spin until their budget is spent end sooner. What the red team
 # checks (no attack gains, no innocent grade moves, nothing is left behind) does not depend on the budget's size.
 REDTEAM_TIME_BUDGET = 30.0
@@ -354,7 +356,7 @@ def solution_only_lines():
 
 
 def test_the_course_secret_reaches_no_student(redteam):
-    """The held-out values' secret (course.secret) is in no results, feedback or log: a student who had it could draw them."""
+    """The held-out values' secret (course.grading.secret) is in no results, feedback or log: a student who had it could draw them."""
     secret = course_secret()
     for path in [*redteam.out.rglob("*.json"), *redteam.out.rglob("*.html"), *redteam.out.rglob("*.log")]:
         assert secret not in path.read_text(errors="replace"), f"{path} shows the course's secret"

@@ -9,10 +9,10 @@ from nbgrader.coursedir import CourseDirectory
 from traitlets.config.loader import PyFileConfigLoader
 
 from course import ASSIGNMENT, REPO_ROOT
-from course.gradebook import scratch_course
-from course.strip import BEGIN, END
-from course.validate import check_release, tree_differences
-from course.release import release_dir
+from course.reports.nbgrader import scratch_course
+from course.authoring.strip import BEGIN, END
+from course.authoring.validate import check_release, tree_differences
+from course.authoring.release import release_dir
 
 
 def test_release_builds_byte_identical_twice():

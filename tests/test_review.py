@@ -9,8 +9,9 @@ import pytest
 from nbgrader.api import Gradebook
 
 from course import ASSIGNMENT, REPO_ROOT
-from course.examples import build_example, load_examples
-from course.grade import grade, grading_settings
+from course.authoring.examples import build_example, load_examples
+from course.grading.run import grade
+from course.grading.suite import grading_settings
 
 # Flagged by the policy, harmless when it runs: the points are withheld only because of the flag.
 FLAGGED_LINE = "DEBUG = '{0.real}'.format(1)  # a student's leftover debugging\n"
@@ -124,7 +125,9 @@ def test_review_without_flags_or_decision_says_so(flagged, tmp_path):
 
 def test_a_decision_holds_for_the_code_it_was_made_on(tmp_path):
     """Two submissions flagged with the same words (the same line) are not the same code: clearing one clears only it."""
-    from course.review import CLEARED, decide, load_reviews, review_status, summary_of, write_student
+    from course.records.folder import load_reviews
+    from course.records.review import CLEARED, decide, review_status, summary_of
+    from course.reports.feedback import write_student
 
     message = "hw/layers.py:31 calls vars() on something other than self"
     innocent = [{"kind": "code", "message": message, "code": "a" * 16}]

@@ -15,7 +15,7 @@ from copydetect import CodeFingerprint, compare_files
 from copydetect.utils import find_fingerprint_overlap, get_copied_slices
 
 from course import REPO_ROOT
-from course.similarity import (
+from course.reports.similarity import (
     COPIES_LOWEST,
     INDEPENDENT_HIGHEST,
     K,
@@ -678,7 +678,7 @@ def test_a_broken_submission_is_reported_not_a_crash(tmp_path, disguised):
 
 def test_the_class_report_compares_with_the_solution_and_names_its_markers(tmp_path):
     """course grade's report: the instructor's solution is one of the compared, and its markers in a submission are named."""
-    from course.similarity import SOLUTION as SOLUTION_NAME, graded_class_report
+    from course.reports.similarity import SOLUTION as SOLUTION_NAME, graded_class_report
 
     out = tmp_path / "grades"
     edited = edited_modules()

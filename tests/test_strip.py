@@ -2,7 +2,7 @@ import textwrap
 
 import pytest
 
-from course.strip import StripError, strip_solutions
+from course.authoring.strip import StripError, strip_solutions
 
 SOURCE = textwrap.dedent(
     """\

@@ -4,7 +4,7 @@ import zipfile
 import pytest
 
 from course import ASSIGNMENT
-from course.submissions import Submission, SubmissionError, discover, stage, unique_students
+from course.grading.submissions import Submission, SubmissionError, discover, stage, unique_students
 
 
 def make_submission(folder):
@@ -85,7 +85,7 @@ def test_a_malformed_student_folder_is_that_students_problem(tmp_path):
     assert "dan.rar is an archive the grader does not read" in subs["dan"].problem
 
 
-# Layouts students hand in: each is found the same way in a folder, in a zip and on Gradescope (course.submissions.locate).
+# Layouts students hand in: each is found the same way in a folder, in a zip and on Gradescope (course.grading.submissions.locate).
 LAYOUTS = {
     "hw": "hw/layers.py",
     "assignment": f"{ASSIGNMENT}/hw/layers.py",
@@ -104,7 +104,7 @@ def _write_layout(folder, path, junk=True):
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_folders_zips_and_gradescope_accept_the_same_layouts(tmp_path, layout):
-    from course.gradescope import find_submission
+    from course.grading.gradescope import find_submission
 
     cls = tmp_path / "class"
     _write_layout(cls / "carl", LAYOUTS[layout])
@@ -140,7 +140,7 @@ def test_a_submission_wrapped_too_deep_says_so(tmp_path):
 
 
 def test_student_ids_are_bounded_and_never_start_with_a_dash():
-    from course.submissions import MAX_ID_CHARS, student_id
+    from course.grading.submissions import MAX_ID_CHARS, student_id
 
     assert student_id("--rm -rf") == "rm_-rf"
     assert student_id("=HYPERLINK(x)") == "HYPERLINK_x"
@@ -163,7 +163,7 @@ def test_a_folder_with_no_submission_at_all_is_refused_with_what_it_holds(tmp_pa
 
 @pytest.mark.parametrize("student", ["..", "", "/home", "a/b"])
 def test_removing_refuses_what_is_not_a_student_id(tmp_path, student):
-    from course.gradebook import remove_students
+    from course.reports.nbgrader import remove_students
 
     (tmp_path / "submitted").mkdir()
     with pytest.raises(ValueError, match="not a student id"):
@@ -172,7 +172,7 @@ def test_removing_refuses_what_is_not_a_student_id(tmp_path, student):
 
 
 def test_notebooks_that_cannot_be_read_are_named_not_raised(tmp_path):
-    from course.gradebook import unreadable_notebooks
+    from course.reports.nbgrader import unreadable_notebooks
 
     (tmp_path / "Part1_Backprop.ipynb").mkdir()
     (tmp_path / "Part2_Optimization.ipynb").write_text("[" * 200_000)

@@ -4,7 +4,7 @@ import json
 import nbformat
 import pytest
 
-from course import targets
+from course.authoring import targets
 from hw.targets import check_target
 
 
@@ -51,7 +51,7 @@ def test_a_notebook_without_its_data_is_not_run(tmp_path, monkeypatch):
 
 
 def test_every_source_notebook_names_its_data_sets():
-    from course.release import source_notebooks
+    from course import source_notebooks
 
     assert sorted(p.name for p in source_notebooks()) == sorted(targets.DATASETS)
 

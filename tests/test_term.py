@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from course import ASSIGNMENT, REPO_ROOT
-from course.gradebook import HIDDEN_CELL, NbgraderCourse, scratch_course
+from course.reports.nbgrader import HIDDEN_CELL, NbgraderCourse, scratch_course
 
 RELEASE = REPO_ROOT / "release" / ASSIGNMENT
 DUE = datetime.datetime(2026, 12, 1, 23, 59)  # the README's --due, in this machine's zone

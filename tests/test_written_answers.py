@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from course import ASSIGNMENT, REPO_ROOT
-from course.gradebook import CHANGED_ANSWER, NOT_ANSWERED, NbgraderCourse, scratch_course
+from course.reports.nbgrader import CHANGED_ANSWER, NOT_ANSWERED, NbgraderCourse, scratch_course
 
 RELEASE = REPO_ROOT / "release" / ASSIGNMENT
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from course.release import source_notebooks
+from course import source_notebooks
 
 # The real data sets each notebook reads (hw/data.py's names, "trec" for hw/text.py, "detector" for the weights of
 # hw/detection.py's pretrained detector).
@@ -53,7 +53,7 @@ def run_notebook(name: str, source: str) -> dict:
     A Dask task: runs the notebook (its text) on the real data sets of the
     machine it runs on. Returns its targets, its failing cells and its time.
     """
-    from course.validate import run_notebooks
+    from course.authoring.validate import run_notebooks
 
     missing = missing_datasets(DATASETS.get(name, []))
     if missing:

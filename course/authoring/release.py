@@ -18,8 +18,8 @@ from pathlib import Path
 import yaml
 from traitlets.config.loader import PyFileConfigLoader
 
-from course import ASSIGNMENT, REPO_ROOT
-from course.strip import strip_solutions
+from course import ASSIGNMENT, REPO_ROOT, source_notebooks
+from course.authoring.strip import strip_solutions
 
 STUDENT_README = """\
 # Homework 2: convolutional neural networks
@@ -105,10 +105,6 @@ edit the locked cells.
 
 def release_dir(root: Path = REPO_ROOT) -> Path:
     return root / "release" / ASSIGNMENT
-
-
-def source_notebooks(root: Path = REPO_ROOT):
-    return sorted((root / "source" / ASSIGNMENT).glob("*.ipynb"))
 
 
 def release_files(root: Path):

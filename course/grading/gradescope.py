@@ -6,21 +6,21 @@ Autograder" page takes. Everything sits at the zip's root, as Gradescope
 requires; the image build unpacks it into ``/autograder/source``:
 
     setup.sh            run once when Gradescope builds the image (root, Ubuntu): apt installs Python 3.11 and
-                        bubblewrap, a virtual environment at /opt/hw2-venv, then `python -m course.gradescope setup`
-    run_autograder      run per submission: `python -m course.gradescope run` under a time limit; if Python cannot
+                        bubblewrap, a virtual environment at /opt/hw2-venv, then `python -m course.grading.gradescope setup`
+    run_autograder      run per submission: `python -m course.grading.gradescope run` under a time limit; if Python cannot
                         start or dies, the script itself writes a results.json that says so
     requirements.txt    the packages grading imports, pinned to the versions of the instructor's environment
                         (torch and torchvision as their CPU builds: Gradescope has no GPU)
     gradescope.json     what run_autograder needs to know: every hidden test with its part and points, the part
                         titles, the written answers' names, the time limits, the tests' visibility
     course/             the grading harness: the course modules that run_autograder, the worker and the hidden suite
-                        import (course_modules), without gradebook.py (nbgrader is not installed on Gradescope)
+                        import (course_modules), without reports/nbgrader.py (nbgrader is not installed on Gradescope)
     autograder/         the hidden suite and its probes
     hw/                 the course's provided hw/__init__.py, hw/data.py (the suite's datasets), hw/interpret.py
                         (its GAPNet) and hw/policy.py (the code rules), from the release
     release/hw2/hw/     the students' skeleton: the course's modules the worker runs beside a submission's own
     tests/assets/       the reference tensors
-    .course-secret      the course's secret, from which the held-out values are drawn (course.secret): keep the
+    .course-secret      the course's secret, from which the held-out values are drawn (course.grading.secret): keep the
                         zip as private as the gradebook
 
 No file of the instructor's solution is in the zip: the suite's references
@@ -47,7 +47,7 @@ import zipfile
 from pathlib import Path
 
 from course import ASSIGNMENT, REPO_ROOT
-from course.secret import course_secret
+from course.grading.secret import course_secret
 from hw.policy import STUDENT_FILES
 
 DEFAULT_ROOT = "/autograder"
@@ -63,7 +63,7 @@ KILL_MARGIN = 20  # run_autograder's `timeout` stops Python this long before Gra
 # The time budget of a submission's code (all its checks together), not calibrated on the instructor's machine:
 # Gradescope runs on half a CPU. The solution's code used 14-17 s of it there (a CPU torch under a 50 % CPU quota,
 # whole run 70-90 s); a submission that hangs in every method spends all of it, then every remaining check fails at
-# once (whole run: 166 s). YourCNN's training has its own 240 s (course.sandbox.OWN_TIME_SECONDS) on top.
+# once (whole run: 166 s). YourCNN's training has its own 240 s (course.grading.sandbox.OWN_TIME_SECONDS) on top.
 TIME_BUDGET = 150.0
 # The memory budget of a submission's processes: the resident memory of all of them together (the grader's
 # watchdog) and the address space of each one (RLIMIT_AS). It is at least this, and at least what a worker maps
@@ -79,10 +79,11 @@ STDOUT_VISIBILITY = "hidden"
 
 # Where grading starts in the course package: run_autograder, the worker (a standalone script) and whatever the
 # hidden suite imports; the zip holds these and every course module they import (course_modules).
-COURSE_ROOTS = ("__init__", "gradescope", "grade", "worker")
+COURSE = REPO_ROOT / "course"
+COURSE_ROOTS = ("__init__", "grading/gradescope", "grading/worker")
 # Left out of the zip: only `course grade`'s recording into nbgrader imports it (inside a function), and nbgrader
 # and Jupyter's stack are not installed on Gradescope.
-LEFT_OUT = ("gradebook",)
+LEFT_OUT = ("reports/nbgrader",)
 # What grading imports, with what they need; torch's CUDA libraries are left out (CPU builds on Gradescope).
 REQUIREMENT_ROOTS = ("torch", "torchvision", "numpy", "scikit-learn", "matplotlib", "pytest", "tqdm", "jinja2", "captum")
 CUDA_ONLY = re.compile(r"^(nvidia-.*|cuda-.*|triton)$")
@@ -112,12 +113,12 @@ __VENV__/bin/python -m pip install --upgrade pip
 # The Python part: installs requirements.txt (skipped when every pin is already there) and checks that the hidden
 # suite collects the tests and points of gradescope.json.
 cd /autograder/source
-__VENV__/bin/python -m course.gradescope setup
+__VENV__/bin/python -m course.grading.gradescope setup
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission, as root, in /autograder. It always leaves results/results.json:
-# course.gradescope writes it once, atomically; if Python cannot start, dies or runs out of time, this script writes
+# course.grading.gradescope writes it once, atomically; if Python cannot start, dies or runs out of time, this script writes
 # one that says so (staff: the reason is in this run's stdout, which Gradescope shows to instructors only).
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PY="${AUTOGRADER_PYTHON:-__VENV__/bin/python}"
@@ -126,10 +127,10 @@ mkdir -p "$ROOT/results"
 rm -f "$RESULTS"
 cd "$ROOT/source" || echo "no $ROOT/source"
 export AUTOGRADER_ROOT="$ROOT" PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-timeout --kill-after=10 __LIMIT__ "$PY" -m course.gradescope run
+timeout --kill-after=10 __LIMIT__ "$PY" -m course.grading.gradescope run
 status=$?
 if [ ! -s "$RESULTS" ]; then
-    echo "run_autograder: course.gradescope ended with status $status and wrote no results.json"
+    echo "run_autograder: course.grading.gradescope ended with status $status and wrote no results.json"
     if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
         why="it ran out of time"
     else
@@ -183,8 +184,8 @@ def requirements_text() -> str:
 def gradescope_config(visibility="visible", timeout=GRADESCOPE_TIMEOUT, time_budget=TIME_BUDGET,
                       memory_budget=MEMORY_BUDGET) -> dict:
     """The hidden suite's tests and parts, and the limits run_autograder keeps."""
-    from course.grade import suite_catalog
-    from course.gradebook import answer_names, part_titles
+    from course.grading.suite import suite_catalog
+    from course.reports.nbgrader import answer_names, part_titles
 
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}, not {visibility!r}")
@@ -202,35 +203,40 @@ def gradescope_config(visibility="visible", timeout=GRADESCOPE_TIMEOUT, time_bud
 
 
 def _course_imports(path: Path) -> set:
-    """The course modules a file imports anywhere in it (at its top or inside a function)."""
+    """The course modules a file imports anywhere in it (at its top or inside a function), as paths in course/."""
     import ast
 
-    available = {p.stem for p in (REPO_ROOT / "course").glob("*.py")}
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module == "course":
-            found |= {alias.name for alias in node.names if alias.name in available}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course."):
-            found.add(node.module.split(".")[1])
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "course":
+            base = node.module.split(".")[1:]
+            found |= {"/".join(base + [alias.name]) for alias in node.names} | {"/".join(base)}
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("course.")}
-    return found & available
+            found |= {"/".join(a.name.split(".")[1:]) for a in node.names if a.name.startswith("course.")}
+    return {name for name in found if name and (COURSE / f"{name}.py").is_file()}
 
 
 def course_modules() -> list[str]:
-    """COURSE_ROOTS, the course modules the hidden suite imports, and every course module those import."""
+    """
+    COURSE_ROOTS, the course modules the hidden suite imports, every course
+    module those import, and the packages they are in (as paths in course/,
+    without .py: "grading/run", "grading/__init__").
+    """
     todo = set(COURSE_ROOTS)
     for path in (REPO_ROOT / "autograder").glob("*.py"):
         todo |= _course_imports(path)
     found = set()
     while todo:
         name = todo.pop()
-        if name in found:
+        if name in found or name in LEFT_OUT:
             continue
         found.add(name)
-        if name not in LEFT_OUT:
-            todo |= _course_imports(REPO_ROOT / "course" / f"{name}.py") - found
-    return sorted(found - set(LEFT_OUT))
+        todo |= _course_imports(COURSE / f"{name}.py") - found
+        parent = name.rpartition("/")[0]
+        while parent:
+            todo.add(f"{parent}/__init__")
+            parent = parent.rpartition("/")[0]
+    return sorted(found)
 
 
 def zip_members(config: dict) -> dict:
@@ -246,8 +252,7 @@ def zip_members(config: dict) -> dict:
         CONFIG: (json.dumps(config, indent=1, sort_keys=True) + "\n").encode(),
     }
     for module in course_modules():
-        path = REPO_ROOT / "course" / f"{module}.py"
-        files[f"course/{module}.py"] = path.read_bytes()
+        files[f"course/{module}.py"] = (COURSE / f"{module}.py").read_bytes()
     for path in sorted((REPO_ROOT / "autograder").iterdir()):
         if path.is_file() and path.suffix in (".py", ".ini"):
             files[f"autograder/{path.name}"] = path.read_bytes()
@@ -256,7 +261,7 @@ def zip_members(config: dict) -> dict:
     # the suite's datasets, GAPNet and the code policy, as students received them
     for name in ("__init__.py", "data.py", "interpret.py", "policy.py"):
         files[f"hw/{name}"] = (release_hw / name).read_bytes()
-    files[".course-secret"] = (course_secret() + "\n").encode()  # the held-out values' seeds (course.secret)
+    files[".course-secret"] = (course_secret() + "\n").encode()  # the held-out values' seeds (course.grading.secret)
     for path in sorted((REPO_ROOT / "tests" / "assets").glob("*.pt")):
         files[f"tests/assets/{path.name}"] = path.read_bytes()
     return {name: (data, name in executable) for name, data in files.items()}
@@ -366,7 +371,7 @@ def setup(source: Path) -> int:
             return status or 1
     else:
         print("Every pinned requirement is installed: nothing to install")
-    from course.grade import suite_catalog
+    from course.grading.suite import suite_catalog
 
     expected = json.loads((source / CONFIG).read_text())["catalog"]
     found = [{k: t[k] for k in ("name", "part", "description", "max_points")} for t in suite_catalog()]
@@ -410,7 +415,7 @@ class MemoryWatch:
         return pss, rss, command
 
     def _run(self):
-        from course import isolation
+        from course.grading import isolation
 
         while not self._stop.is_set():
             pids = {os.getpid(), *isolation.descendants(os.getpid())}
@@ -497,7 +502,7 @@ def _loose_files(folder: Path, staging: Path) -> Path | None:
 
 def find_submission(folder: Path, staging: Path):
     """The staged submission in Gradescope's submission folder (Submission.problem says why it cannot be graded)."""
-    from course.submissions import Submission, SubmissionError, discover, shown_name, stage
+    from course.grading.submissions import Submission, SubmissionError, discover, shown_name, stage
 
     try:
         found = discover(folder)
@@ -509,7 +514,7 @@ def find_submission(folder: Path, staging: Path):
                 f"the upload holds no homework: expected your hw/ folder (or {ASSIGNMENT}/ with hw/ inside, or a .zip "
                 f"of either, or the files of hw/); found {what or 'nothing'}"))  # fmt: skip
         found = discover(loose)
-    # The same rule as `course grade` finds each submission (course.submissions.locate); an upload is one student's,
+    # The same rule as `course grade` finds each submission (course.grading.submissions.locate); an upload is one student's,
     # so beside one submission a folder that holds none is left out, and two submissions are one too many.
     graded = [s for s in found if not s.problem] or found
     if len(graded) > 1:
@@ -556,7 +561,7 @@ def gradescope_tests(summary: dict, visibility: str) -> list[dict]:
 
 def summary_output(summary: dict, titles: dict, answers: list) -> str:
     """The text above the tests: points per part, why the submission lost them, what else grades it."""
-    from course.feedback import failure_groups, missing_answers
+    from course.reports.feedback import failure_groups, missing_answers
 
     lines = []
     if summary.get("problem"):
@@ -604,7 +609,7 @@ def summary_output(summary: dict, titles: dict, answers: list) -> str:
 def _settings_class():
     from dataclasses import dataclass
 
-    from course.grade import Settings
+    from course.grading.suite import Settings
 
     @dataclass(frozen=True)
     class GradescopeSettings(Settings):
@@ -622,10 +627,11 @@ def grade(root: Path, started: float) -> dict:
     """Grades ``root``/submission; returns Gradescope's results.json as a dict."""
     source = root / "source"
     config = json.loads((source / CONFIG).read_text())
-    from course import isolation
-    from course.budget import Budget
-    from course.grade import run_suite
-    from course.review import apply_review, bound_summary, summary_of
+    from course.grading import isolation
+    from course.grading.budget import Budget
+    from course.grading.suite import run_suite
+    from course.records.folder import bound_summary
+    from course.records.review import apply_review, summary_of
 
     if isolation.running_as_root():
         lock_down(root)
@@ -705,8 +711,8 @@ def grader_error(exc: BaseException, started: float) -> dict:
 
 def write_results(path: Path, results: dict):
     """One complete JSON document, put in place in one step."""
-    # Not course.review.write_atomically: that module imports jinja2 (feedback pages) at its top, and the
-    # grader-error path must write results.json even when the grading environment is broken.
+    # Not course.records.folder.write_atomically: the grader-error path must write results.json even when the course's
+    # own modules do not import.
     text = json.dumps(results, indent=1, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".results.", delete=False) as f:
@@ -742,7 +748,7 @@ def main(argv=None):
         return run(root)
     if argv == ["setup"]:
         return setup(REPO_ROOT)  # the unpacked zip, where setup.sh runs it
-    print("usage: python -m course.gradescope run|setup   (root: $AUTOGRADER_ROOT, default /autograder)", file=sys.stderr)
+    print("usage: python -m course.grading.gradescope run|setup   (root: $AUTOGRADER_ROOT, default /autograder)", file=sys.stderr)
     return 2
 
 

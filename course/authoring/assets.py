@@ -13,9 +13,7 @@ from pathlib import Path
 
 import torch
 
-from course import REPO_ROOT
-
-ASSETS_DIR = REPO_ROOT / "tests" / "assets"
+from course import ASSETS_DIR
 
 
 def part1_reference():

@@ -28,8 +28,9 @@ from pathlib import Path
 
 from jinja2 import Environment
 
-from course.feedback import NUMBER
-from course.review import PENDING, bounded, read_summaries, write_atomically
+from course.reports.feedback import NUMBER
+from course.records.folder import bounded, read_summaries, write_atomically, write_gradebook
+from course.records.review import PENDING
 
 REPORT_FILE = "class.html"
 MOST = 0.5  # a test failed by at least this share of the class: most of the class found it unclear
@@ -396,3 +397,9 @@ def write_class_report(out: Path) -> Path:
 
 
 REPORT_KEY_FILE = ".class-report.key"  # in the grading folder: the results the page was made from
+
+
+def write_class_files(out: Path):
+    """gradebook.csv (course.records) and class.html, both rebuilt from every results.json in ``out``."""
+    write_gradebook(out)
+    write_class_report(out)

@@ -22,8 +22,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from course import isolation
-from course.submissions import Submission
+from course.grading import isolation
+from course.grading.submissions import Submission
 
 # A task whose worker died is rerun by the scheduler (distributed's
 # "allowed-failures", 3 by default); these retries are for a task that
@@ -53,7 +53,7 @@ def worker_problem(expected_code: str, level: str) -> str | None:
     version of the suite, the solution or the grader; an isolation level it
     cannot provide), or None.
     """
-    from course.grade import code_fingerprint
+    from course.grading.suite import code_fingerprint
 
     host = socket.gethostname()
     if code_fingerprint() != expected_code:
@@ -104,7 +104,7 @@ def grade_on_worker(student: str, files: dict, settings, catalog, answers, expec
     A worker unlike the grading machine raises ClusterError instead of
     grading differently.
     """
-    from course.grade import run_suite
+    from course.grading.suite import run_suite
 
     problem = worker_problem(expected_code, settings.isolation)
     if problem:
@@ -138,7 +138,7 @@ def outcomes(client, submissions, settings, catalog, answers, expected_code: str
     """
     from distributed import as_completed
 
-    from course.grade import run_suite
+    from course.grading.suite import run_suite
 
     futures = {
         client.submit(grade_on_worker, sub.student, read_files(sub.folder), settings, catalog, answers, expected_code,

@@ -85,7 +85,7 @@ from copydetect.utils import get_token_coverage, highlight_overlap
 from tqdm import tqdm
 
 from course import ASSIGNMENT, REPO_ROOT
-from course.submissions import discover, stage, unique_students
+from course.grading.submissions import discover, stage, unique_students
 from hw.policy import STUDENT_FILES
 
 STARTER = REPO_ROOT / "release" / ASSIGNMENT / "hw"
@@ -1146,7 +1146,7 @@ def graded_class_report(out: Path, starter: Path | None = STARTER) -> list:
     compared by the code they were graded with (kept there by course grade),
     written to ``out``/similarity.html. Returns the pairs, the most similar first.
     """
-    from course.review import graded_code_folders, write_atomically
+    from course.records.folder import graded_code_folders, write_atomically
 
     folders = graded_code_folders(out)
     problems = solution_markers(folders)

@@ -6,11 +6,12 @@ Built only from results.json (test descriptions and the harness's messages),
 so it can never show the hidden tests' source.
 """
 import re
+from pathlib import Path
 
 from jinja2 import Environment
 from markupsafe import Markup
 
-from course.deadlines import late_note
+from course.records.folder import bounded, late_note, read_summary, shown_scores, write_atomically, write_results
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -175,20 +176,12 @@ NO_ANSWER = re.compile(r"\*(Not answered: .*|No answer: .*|hw/answers\.py has no
 
 def missing_answers(results: dict) -> dict:
     """The written answers that gave no text, each with why."""
-    from course.review import bounded  # course.review imports this module
-
     missing = {}
     for name, text in (results.get("answers") or {}).items():
         match = NO_ANSWER.fullmatch(text)
         if match:
             missing[name] = bounded(match.group(1))  # it may quote what the student's function returned
     return missing
-
-
-def shown_scores(results) -> dict:
-    """{part: points}: the hidden suite's, or a TA's override in formgrader (as course.review.shown_scores)."""
-    overrides = results.get("overrides") or {}
-    return {p: overrides.get(p, {}).get("score", v.get("score", 0)) for p, v in results["parts"].items()}
 
 
 def render_feedback(results: dict, written=None, penalty: float = 0) -> str:
@@ -207,3 +200,22 @@ def render_feedback(results: dict, written=None, penalty: float = 0) -> str:
     return _template.render(r=results, groups=groups, problems=problems, titles=results.get("part_titles", {}),
                             missing_answers=missing_answers(results), withheld=withheld, late=late_note(results),
                             shown=shown_scores(results), written=written or [], penalty=penalty or 0)  # fmt: skip
+
+
+def write_feedback(out: Path, summary: dict):
+    """``<out>/<student>/feedback.html``, from the student's results."""
+    write_atomically(Path(out) / summary["student"] / "feedback.html", render_feedback(summary))
+
+
+def write_student(out: Path, summary: dict):
+    """A student's record (results.json, course.records) and then the page made from it."""
+    write_results(out, summary)
+    write_feedback(out, summary)
+
+
+def rewrite_feedback(out: Path, students):
+    """The feedback pages of ``students`` again, from their results.json (after a review or a TA's scores)."""
+    for student in students:
+        summary = read_summary(out, student)
+        if summary is not None:
+            write_feedback(out, summary)

@@ -1,22 +1,19 @@
 """
-Staff review of flagged submissions, and the gradebook built from the result files.
+The grading folder (``grades/`` by default): the one place that reads and writes its records.
 
-A submission is flagged when the grader finds code that could reach around it
-(hw/policy.py: code outside the closed world) or a forged message on its channel. Its passed
-tests keep no points ("withheld") until a person decides:
+    <out>/<student>/results.json   one student's grade (``write_results``; the hidden suite's tests, the parts,
+                                   flags and review, lateness, answers, the fingerprint of what was graded)
+    <out>/<student>/code/hw/       the student modules that were graded (``write_graded_code``)
+    <out>/gradebook.csv            the class, rebuilt from every results.json (``write_gradebook``)
+    <out>/reviews.json             the staff's decisions on flagged code (``course.records.review``)
 
-    course review                          list the flagged submissions
-    course review STUDENT --clear          the code is fine: give back the withheld points
-    course review STUDENT --uphold         the code cheats: the withheld points stay at zero
-
-Decisions live in ``<out>/reviews.json`` with the flags they were made on, so
-re-grading the same code keeps the decision and new flags need a new one.
-Every decision rewrites the student's results.json and feedback page and the
-class gradebook, which is always rebuilt from the result files.
+Every file is replaced in one step (``write_atomically``): a reader, or a
+crash, sees the old content or the new. Everything a submission controls
+(messages, file names, answers) is bounded before it is kept, and every CSV
+cell is neutralised for spreadsheets. The pages made from these records
+(feedback, class report) are ``course.reports``'.
 """
 import csv
-import datetime
-import getpass
 import io
 import json
 import os
@@ -25,11 +22,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from course.deadlines import late_note
-from course.feedback import render_feedback, shown_scores
-
 REVIEWS_FILE = "reviews.json"
-CLEARED, UPHELD, PENDING = "cleared", "upheld", "pending"
 
 # What results.json, the feedback, the gradebook and the class report hold of what a submission controls
 # (its messages, file names, exception texts, answers): bounded, so that no student can make a page or a CSV huge.
@@ -140,64 +133,6 @@ def load_reviews(out: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _flag_messages(flags):
-    """The flags a decision is about, as results.json keeps them, each with the digest of the code it was found in."""
-    return sorted(f"{f['message']} [code {f['code']}]" if f.get("code") else f["message"] for f in bound_flags(flags))
-
-
-def review_status(flags, review) -> dict | None:
-    """None without flags; else the decision that applies to exactly these flags, or pending."""
-    if not flags:
-        return None
-    if review and review.get("flags") == _flag_messages(flags):
-        return {k: review[k] for k in ("decision", "by", "when", "note") if k in review}
-    return {"decision": PENDING}
-
-
-def withheld_message(flags):
-    reason = flags[0]["message"] + (f" (and {len(flags) - 1} more)" if len(flags) > 1 else "")
-    return f"passed, but the points are withheld until the course staff review your code: {reason}"
-
-
-def apply_review(tests, flags, review):
-    """
-    The tests with the points of the withheld ones (passed in the suite while
-    the submission is flagged) set by the decision: given back when cleared,
-    zero otherwise.
-    """
-    cleared = (review_status(flags, review) or {}).get("decision") == CLEARED
-    result = []
-    for t in tests:
-        t = dict(t)
-        if t.get("withheld"):
-            t.update(passed=cleared, points=t["max_points"] if cleared else 0,
-                     message="" if cleared else withheld_message(flags))  # fmt: skip
-        result.append(t)
-    return result
-
-
-def summary_of(student, tests, parts, flags, review, **extra):
-    """The content of results.json: scores per part, every test, flags and the review decision."""
-
-    def points(part=None):
-        return sum(t["points"] for t in tests if part in (None, t["part"]))
-
-    def max_points(part=None):
-        return sum(t["max_points"] for t in tests if part in (None, t["part"]))
-
-    keys = ("name", "part", "description", "points", "max_points", "passed", "message", "withheld", "harness_error")
-    return bound_summary({
-        "student": student,
-        "score": points(),
-        "max_score": max_points(),
-        "parts": {p: {"score": points(p), "max_score": max_points(p)} for p in parts},
-        **extra,
-        "flags": flags,
-        "review": review_status(flags, review),
-        "tests": [{k: t.get(k, False) for k in keys} for t in tests],
-    })  # fmt: skip
-
-
 def write_atomically(path: Path, text: str):
     """Replaces a file in one step: a reader (or a crash) sees the old content or the new, never half of one."""
     path = Path(path)
@@ -208,12 +143,16 @@ def write_atomically(path: Path, text: str):
     os.replace(f.name, path)
 
 
-def write_student(out: Path, summary: dict):
-    bound_summary(summary)  # also what was added after summary_of (a notebook problem)
+def write_results(out: Path, summary: dict):
+    """A student's results.json, bounded (also what was added after summary_of, a notebook problem), atomically."""
+    bound_summary(summary)
     folder = Path(out) / summary["student"]
     folder.mkdir(parents=True, exist_ok=True)
     write_atomically(folder / "results.json", json.dumps(summary, indent=2))
-    write_atomically(folder / "feedback.html", render_feedback(summary))
+
+
+def save_reviews(out: Path, reviews: dict):
+    write_atomically(Path(out) / REVIEWS_FILE, json.dumps(reviews, indent=2))
 
 
 GRADED_CODE = "code"  # <out>/<student>/code/hw/: the student modules the hidden suite graded
@@ -273,26 +212,6 @@ def notes_of(summary) -> str:
     return bounded("; ".join(f"{name} {why}, answers read from hw/answers.py" for name, why in stand_ins.items()))
 
 
-def record_overrides(out: Path, overrides: dict) -> list:
-    """
-    A TA's scores of hidden-tests cells in formgrader ({student: {part:
-    points}}, from gradebook.db, the one source of points) into each
-    student's results.json, feedback and gradebook.csv. Returns the students
-    whose record changed.
-    """
-    changed = []
-    for summary in read_summaries(out):
-        given = {p: {"score": v, "suite": summary["parts"].get(p, {}).get("score", 0)}
-                 for p, v in (overrides.get(summary["student"]) or {}).items() if p in summary["parts"]}  # fmt: skip
-        if given != (summary.get("overrides") or {}):
-            summary = {k: v for k, v in summary.items() if k != "overrides"} | ({"overrides": given} if given else {})
-            write_student(out, summary)
-            changed.append(summary["student"])
-    if changed:
-        write_gradebook(out)
-    return changed
-
-
 def write_gradebook(out: Path):
     """
     grades/gradebook.csv from every results.json: points per part, total, max,
@@ -315,36 +234,31 @@ def write_gradebook(out: Path):
     write_atomically(Path(out) / "gradebook.csv", buffer.getvalue())
 
 
-def decide(out: Path, student: str, decision: str, note: str = ""):
-    """Records a decision on a student's current flags and rewrites their results, feedback and the gradebook."""
-    out = Path(out)
-    path = out / student / "results.json"
-    if not path.exists():
-        raise LookupError(f"no results for {student!r} in {out}")
-    summary = json.loads(path.read_text())
-    if not summary.get("flags"):
-        raise LookupError(f"{student} has no flags to review")
-    reviews = load_reviews(out)
-    reviews[student] = {
-        "decision": decision,
-        "flags": _flag_messages(summary["flags"]),
-        "by": getpass.getuser(),
-        "when": datetime.datetime.now().isoformat(timespec="seconds"),
-        "note": note,
-    }
-    write_atomically(out / REVIEWS_FILE, json.dumps(reviews, indent=2))
-    extra = {k: v for k, v in summary.items() if k not in ("student", "score", "max_score", "parts", "flags", "review", "tests")}
-    tests = apply_review(summary["tests"], summary["flags"], reviews[student])
-    new = summary_of(student, tests, list(summary["parts"]), summary["flags"], reviews[student], **extra)
-    write_student(out, new)
-    write_class_files(out)
-    return new
+
+def shown_scores(results) -> dict:
+    """{part: points}: the hidden suite's, or a TA's override in formgrader."""
+    overrides = results.get("overrides") or {}
+    return {p: overrides.get(p, {}).get("score", v.get("score", 0)) for p, v in results["parts"].items()}
 
 
-def write_class_files(out: Path):
-    """gradebook.csv and class.html, both rebuilt from every results.json in ``out``."""
-    from course.class_report import write_class_report  # it reads this module's summaries
+def describe_duration(seconds: float) -> str:
+    """3 d 4 h, 5 h 20 min, 12 min, 40 s."""
+    seconds = int(round(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else f"{secs} s"
 
-    write_gradebook(out)
-    write_class_report(out)
 
+def late_note(summary: dict) -> str:
+    """'3 h 20 min late (extension 24 h)', 'on time', or '' when the grade knows no due date or time."""
+    if "late_seconds" not in summary:
+        return ""
+    extension = summary.get("extension_hours") or 0
+    with_extension = f" (extension {describe_duration(extension * 3600)})" if extension else ""
+    late = summary["late_seconds"]
+    return (f"{describe_duration(late)} late" if late > 0 else "on time") + with_extension

@@ -27,8 +27,8 @@ from course import REPO_ROOT
 
 # What every suite imports before its first test (see autograder/conftest.py), imported once by the server.
 # torchvision and captum (the Part 6 tests' references) take 1-2 CPU-seconds to import: once, not in every suite.
-PRELOAD = ["torch", "numpy", "sklearn.metrics", "pytest", "torchvision", "captum.attr", "course.sandbox", "course.review",
-           "course.isolation"]  # fmt: skip
+PRELOAD = ["torch", "numpy", "sklearn.metrics", "pytest", "torchvision", "captum.attr", "course.grading.sandbox", "course.records.review",
+           "course.grading.isolation"]  # fmt: skip
 PR_SET_PDEATHSIG = 1
 
 

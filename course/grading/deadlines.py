@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course.submissions import SKIPPED_DIRS, Submission, student_id
+from course.grading.submissions import SKIPPED_DIRS, Submission, student_id
 
 EXTENSION_COLUMNS = ("student", "hours")
 TIME_COLUMNS = ("student", "submitted")
@@ -97,19 +97,6 @@ def _counts(rel: Path) -> bool:
     return rel.suffix == ".ipynb" or (rel.suffix == ".py" and rel.parent.name == "hw")
 
 
-def describe_duration(seconds: float) -> str:
-    """3 d 4 h, 5 h 20 min, 12 min, 40 s."""
-    seconds = int(round(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min" if minutes else f"{secs} s"
-
-
 @dataclass
 class Deadlines:
     """The course's deadlines for one run of course grade."""
@@ -146,13 +133,3 @@ def dated_by_own_files(summaries: dict) -> list:
     """The students whose lateness comes from their files' times (which their own computer wrote), not a CSV."""
     return sorted(student for student, summary in summaries.items()
                   if "late_seconds" in summary and summary.get("submitted_from") != FROM_TIMES_CSV)  # fmt: skip
-
-
-def late_note(summary: dict) -> str:
-    """'3 h 20 min late (extension 24 h)', 'on time', or '' when the grade knows no due date or time."""
-    if "late_seconds" not in summary:
-        return ""
-    extension = summary.get("extension_hours") or 0
-    with_extension = f" (extension {describe_duration(extension * 3600)})" if extension else ""
-    late = summary["late_seconds"]
-    return (f"{describe_duration(late)} late" if late > 0 else "on time") + with_extension

@@ -1,8 +1,8 @@
 """
 The trusted side of grading: runs probes in a sandboxed worker and gets plain data back.
 
-A ``Worker`` starts ``course/worker.py`` for one submission at the isolation
-level chosen by ``course.isolation`` and talks to it over two pipes. Budgets
+A ``Worker`` starts ``course/grading/worker.py`` for one submission at the isolation
+level chosen by ``course.grading.isolation`` and talks to it over two pipes. Budgets
 hold for the whole submission, not only for one probe: time in the worker,
 memory of all its processes together, the number of its processes and the
 disk it writes. A probe that raises, hangs, exhausts a budget or kills its
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import torch
 
-from course import isolation
-from course.budget import OWN_TIME_SECONDS, Budget  # noqa: F401 (part of this module's interface)
+from course.grading import isolation
+from course.grading.budget import OWN_TIME_SECONDS, Budget  # noqa: F401 (part of this module's interface)
 from hw.policy import MODULES
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
@@ -184,7 +184,7 @@ class Worker:
     - budget: a Budget for the whole submission.
     - slot: the grading slot (0 .. jobs-1); with root, it sets the worker's uid.
     - uid: the worker's uid when grading as root, if the caller chose it (default: the slot's).
-    - level: an isolation level (course.isolation); default: the strongest available.
+    - level: an isolation level (course.grading.isolation); default: the strongest available.
     - scratch_parent: where the private scratch folder goes (default: the system's temp folder).
     - log_path: file that collects whatever the worker prints.
     """

@@ -35,10 +35,9 @@ from nbgrader.coursedir import CourseDirectory
 from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
 
-from course import ASSIGNMENT, REPO_ROOT
-from course.deadlines import describe_duration, late_note
-from course.release import source_notebooks
-from course.review import bounded, csv_writer
+from course import ASSIGNMENT, REPO_ROOT, source_notebooks
+from course.records.folder import describe_duration, late_note
+from course.records.folder import bounded, csv_writer
 
 HIDDEN_CELL = re.compile(r"hidden_tests_(part\d+)")
 ANSWER_CELL = re.compile(r"display_answer\(\s*answers\.(\w+)\s*\)")
@@ -425,7 +424,7 @@ def show_written_answers(notebook_folder: Path, answers: dict):
 
 def hidden_results_markdown(summary: dict, part: str) -> str:
     """The hidden suite's result for one part, as Markdown for the autograded notebook (and nbgrader's feedback)."""
-    from course.feedback import failure_groups
+    from course.reports.feedback import failure_groups
 
     score = summary["parts"].get(part, {})
     lines = [f"**Hidden tests: {score.get('score', 0)} / {score.get('max_score', 0)} points.**"]
@@ -697,7 +696,7 @@ class NbgraderCourse:
         export leaves it out of the total until it is graded again. Without
         ``previous_answers`` every graded answer counts as changed.
         """
-        from course.feedback import NO_ANSWER  # how the grader says an answer function gave no text
+        from course.reports.feedback import NO_ANSWER  # how the grader says an answer function gave no text
 
         with self.gradebook() as gb:
             for notebook in gb.find_submission(ASSIGNMENT, student).notebooks:
@@ -773,7 +772,7 @@ def _last_error(result) -> str:
 
 def forget_in_grading_folder(out: Path, student: str) -> bool:
     """A student's review decision and logs in a grading folder, removed; whether there were any."""
-    from course.review import REVIEWS_FILE, load_reviews, write_atomically
+    from course.records.folder import load_reviews, REVIEWS_FILE, write_atomically
 
     found = False
     for log in (out / ".logs").glob(f"{student}.*"):
@@ -794,8 +793,8 @@ def remove_students(students, course_root: Path = REPO_ROOT, out: Path | None = 
     folder ``out`` their results there (the CSV and the class report are then rebuilt). Returns the
     students that were found anywhere.
     """
-    from course.review import write_class_files
-    from course.submissions import student_id
+    from course.reports.class_report import write_class_files
+    from course.grading.submissions import student_id
 
     bad = [s for s in students if not s or student_id(s) != s]
     if bad:  # an id is a folder name below: "..", "" or "/home" would delete far more than one student
@@ -895,7 +894,7 @@ def import_roster(csv_path: Path, course_root: Path = REPO_ROOT):
     unknown = set(rows[0]) - set(ROSTER_COLUMNS)
     if unknown:
         raise ValueError(f"{csv_path}: unknown columns {', '.join(sorted(unknown))} (known: {', '.join(ROSTER_COLUMNS)})")
-    from course.submissions import student_id
+    from course.grading.submissions import student_id
 
     course = NbgraderCourse(course_root)
     with course.gradebook() as gb:
@@ -921,8 +920,8 @@ def export_rows(course_root: Path = REPO_ROOT, results: Path | None = None):
     grading folder ``results``, also each student's problem and review state.
     Returns (columns, rows, max points per column).
     """
-    from course.feedback import missing_answers
-    from course.review import notes_of, problem_of, read_summaries
+    from course.reports.feedback import missing_answers
+    from course.records.folder import notes_of, problem_of, read_summaries
 
     course = NbgraderCourse(course_root)
     summaries = {s["student"]: s for s in read_summaries(results)} if results else {}
@@ -1079,8 +1078,8 @@ def give_back(out: Path, course_root: Path = REPO_ROOT) -> tuple[Path, list]:
     """
     import zipfile
 
-    from course.feedback import render_feedback
-    from course.review import read_summaries, write_atomically
+    from course.reports.feedback import render_feedback
+    from course.records.folder import read_summaries, write_atomically
 
     folder = Path(out) / f"feedback-{ASSIGNMENT}"
     folder.mkdir(parents=True, exist_ok=True)

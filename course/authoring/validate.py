@@ -29,12 +29,12 @@ from xml.etree import ElementTree
 import nbformat
 from tqdm import tqdm
 
-from course import ASSIGNMENT, REPO_ROOT
-from course.assets import stale_assets
-from course.examples import build_example, load_examples
-from course.grade import grading_settings, run_suite, suite_catalog
-from course.release import build_release, release_dir, source_notebooks
-from course.submissions import discover, stage
+from course import ASSIGNMENT, REPO_ROOT, source_notebooks
+from course.authoring.assets import stale_assets
+from course.authoring.examples import build_example, load_examples
+from course.grading.suite import grading_settings, run_suite, suite_catalog
+from course.authoring.release import build_release, release_dir
+from course.grading.submissions import discover, stage
 
 RELEASE_INPUTS = ["hw", "source", "tests/assets", "environment.yml", "nbgrader_config.py"]
 

@@ -1,7 +1,7 @@
 """
 The grading worker: the only process that runs a submission's code.
 
-Started by ``course.sandbox.Worker`` inside its sandbox as
+Started by ``course.grading.sandbox.Worker`` inside its sandbox as
 ``python -I -B worker.py --fd-in N --fd-out M --home DIR ...``. It is a
 standalone script: it imports nothing from the instructor's repository. The
 trusted probes arrive as text in the first request and run from memory, so
@@ -50,7 +50,7 @@ def _malloc_trim():
 
 # After each probe, memory the probe freed goes back to the system (glibc keeps freed small blocks for later): the
 # worker and the harness share the container's memory, and Gradescope's default is 768 MB for everything. (The twin of
-# course.sandbox.return_freed_memory: this script imports nothing of the repository.)
+# course.grading.sandbox.return_freed_memory: this script imports nothing of the repository.)
 _return_freed_memory = _malloc_trim()
 
 
