@@ -41,10 +41,10 @@ class Grid:
 GRIDS = {
     "exp1_1": Grid("1.1: depth, K in {32, 64} x L in {2, 4, 8, 16}", "cnn",
                    [([k], depth) for k in (32, 64) for depth in (2, 4, 8, 16)],
-                   [([16], depth) for depth in (1, 4, 8)]),  # in fast mode too, L = 8 does not train (chance)
+                   [([k], depth) for k in (16, 32) for depth in (1, 4, 8)]),  # in fast mode too, L = 8 does not train
     "exp1_2": Grid("1.2: width, L in {2, 4, 8} x K in {32, 64, 128, 256}", "cnn",
                    [([k], depth) for depth in (2, 4, 8) for k in (32, 64, 128, 256)],
-                   [([k], 1) for k in (16, 32)]),
+                   [([k], depth) for depth in (1, 4) for k in (16, 32)]),
     "exp1_3": Grid("1.3: K = [64, 128] with L in {2, 3, 4}", "cnn",
                    [([64, 128], depth) for depth in (2, 3, 4)],
                    [([16, 32], depth) for depth in (1, 2)]),

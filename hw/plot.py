@@ -7,6 +7,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_fit(fit_res, fig=None, log_loss=False, legend=None, train_test_overlay: bool = False):
@@ -48,6 +49,7 @@ def plot_fit(fit_res, fig=None, log_loss=False, legend=None, train_test_overlay:
         ax.plot(epochs, values, label=label)
         ax.set_title(metric if train_test_overlay else f"{split} {metric}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epoch 1, 2, 3: never 1.5
         if metric == "loss":
             ax.set_ylabel("loss (mean over batches)")
             if log_loss:

@@ -15,7 +15,7 @@ from torch import nn
 
 from course import REPO_ROOT
 from hw import experiments
-from hw.grid import ConsoleLog, grid_configs, pool_every
+from hw.grid import ConsoleLog, grid_configs, pool_every, result_path
 
 
 @pytest.fixture
@@ -87,13 +87,17 @@ def test_grid_command_runs_here_and_then_runs_nothing(tmp_path):
     first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-3000:]
     files = sorted(p.name for p in (tmp_path / "results").glob("*.json"))
-    assert files == ["exp1_1_L1_K16.json", "exp1_1_L4_K16.json", "exp1_1_L8_K16.json"], first.stdout
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HW_FAST", "1")
+        configs = grid_configs("exp1_1", "results")
+    assert files == sorted(result_path(cfg).name for cfg in configs), first.stdout
     for name in files:
         saved = json.loads((tmp_path / "results" / name).read_text())
         assert saved["config"]["out_dir"] == "results" and saved["results"]["num_epochs"] == 1
-    assert "3 configuration(s) in exp1_1: 0 already finished, 3 to run" in first.stdout
+    n = len(configs)
+    assert f"{n} configuration(s) in exp1_1: 0 already finished, {n} to run" in first.stdout
     second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert second.returncode == 0 and "3 already finished, 0 to run" in second.stdout, second.stdout + second.stderr
+    assert second.returncode == 0 and f"{n} already finished, 0 to run" in second.stdout, second.stdout + second.stderr
 
 
 # -- the study functions -------------------------------------------------------------------

@@ -203,6 +203,36 @@ def test_grader_files_are_out_of_reach(worker_for, level):
     assert target.read_bytes() == before
 
 
+# Code run from the submission's ReLU.forward at every level: what it tries, and the error that must stop it.
+WORKER_RULES = {
+    # The modules arrive as text and run from memory: a module's source is not there to be read as data.
+    "own source read as data": ("open(__file__).read()", r"FileNotFoundError"),
+    # Nothing unpickles with code in the worker: a pickle names the functions it calls through find_class.
+    "unpickling": ("import pickle; pickle.loads(pickle.dumps(print))", r"unpickling objects from a file is not available"),
+    # The submission's folder is no import location: a file its code writes is no module a library could import.
+    "a module written at run time": (
+        "import importlib, os; folder = os.path.dirname(os.path.dirname(__file__)); "
+        "open(os.path.join(folder, 'written_now.py'), 'w').write('X = 1'); importlib.import_module('written_now')",
+        r"ModuleNotFoundError: No module named 'written_now'"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("level", levels())
+@pytest.mark.parametrize("rule", sorted(WORKER_RULES))
+def test_the_worker_refuses_what_no_code_may_do(worker_for, level, rule):
+    statement, refusal = WORKER_RULES[rule]
+    code = SOLUTION + textwrap.dedent(
+        f"""
+        def _try(self, x, **kw):
+            {statement}
+            return x
+        ReLU.forward = _try
+        """
+    )
+    with pytest.raises(ProbeError, match=refusal):
+        relu_pass(worker_for(layers=code, level=level))
+
+
 def test_torch_convolution_refused_at_run_time(worker_for):
     """Reaching F.conv2d in a way the static scan cannot see (getattr) still fails, with the reason."""
     hidden_call = 'getattr(torch.nn.functional, "con" + "v2d")(x, self.w, self.b, self.stride, self.padding)'

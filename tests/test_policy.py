@@ -57,7 +57,7 @@ FLAGGED = {
     "positional unpickling": ("import numpy as np\nnp.load('x.npy', None, True)", "more than the file positionally"),
     "typing evaluates strings": ("import typing\nh = typing.get_type_hints", "typing.get_type_hints"),
     "the course's policy module": ("from hw.policy import module_object", "hw.policy"),
-    "the grid's Dask runner": ("from hw.grid import run_grids", "hw.grid.run_grids"),
+    "the grid's Dask runner": ("from hw.grid import run_grids", "imports hw.grid, which homework code may not use"),
     "format-string attribute path": ("s = '{0.__class__.__base__}'.format(1)", "reads an attribute or item"),
     "format on a computed string": ("fmt = '{0}'\ns = fmt.format(1)", ".format on a string"),
     "str.format unbound": ("s = str.format('{0.real}', 1)", ".format on a string"),
@@ -165,6 +165,19 @@ FLAGGED = {
     "the call stack from logging": ("import logging\nlogging.getLogger('x').warning('where', stack_info=True)",
                                     "stack_info=..., which reports the code that called yours"),
     "a caller's line from warnings": ("import warnings\nwarnings.warn('x', stacklevel=4)", "stacklevel=..."),
+    # A function that can unpickle code is called where it is named: its keywords are checked in that call.
+    "numpy.load bound to a name": ("import numpy as np\nload = np.load\nx = load('a.npy', None, True)", "takes numpy.load as a value"),
+    "numpy.load in a partial": ("import functools\nimport numpy as np\nf = functools.partial(np.load, allow_pickle=True)",
+                                "takes numpy.load as a value"),
+    "torch.load as a default": ("def f(p, load=torch.load):\n    return load(p, weights_only=False)", "takes torch.load as a value"),
+    "torch.load in a list": ("fs = [torch.load]\nx = fs[0]('a.pt', weights_only=False)", "takes torch.load as a value"),
+    "numpy.load read with getattr": ("import numpy as np\nf = getattr(np, 'load')", "takes numpy.load as a value"),
+    "numpy.load imported and renamed": ("from numpy import load\nl = load", "takes numpy.load as a value"),
+    # A module:// backend imports a module by name; the backend is chosen from the list, written out.
+    "a module backend": ("import matplotlib\nmatplotlib.use('module://notes_backend')", "with a backend that is not one of"),
+    "a computed backend": ("import matplotlib.pyplot as plt\nplt.switch_backend(name)", "with a backend that is not one of"),
+    "the backend in rcParams": ("import matplotlib.pyplot as plt\nplt.rcParams['backend'] = 'module://x'", "sets rcParams['backend']"),
+    "a computed rcParams key": ("import matplotlib.pyplot as plt\nplt.rcParams[key] = 'x'", "sets rcParams[key]"),
 }
 
 
@@ -234,6 +247,9 @@ ALLOWED = {
                                                           "plt.style.use('ggplot')",
     "self.__dict__ in a repr": 'text = f"Config({self.__dict__})"',
     "clear_output between epochs": "from IPython.display import clear_output\nclear_output(wait=True)",
+    "loading tensors and arrays, and a figure's look": "import numpy as np\nimport matplotlib.pyplot as plt\n"
+                                                      "a = np.load('a.npy')\nb = torch.load('b.pt', map_location='cpu')\n"
+                                                      "plt.rcParams['figure.figsize'] = (8, 4)\nplt.switch_backend('agg')",
 }
 
 

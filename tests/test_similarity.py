@@ -473,6 +473,17 @@ def test_statements_with_an_effect_stay(statement):
     assert normalise(after_every_statement(NORMALISED, "spread", statement)) != normalise(NORMALISED)
 
 
+def test_calls_of_identity_helpers_are_normalised_away():
+    """Values wrapped in helpers that return their argument (a function, a named lambda) are the values themselves."""
+    helpers = 'def same(x):\n    """Keeps x."""\n    return x\n\n\nkeep = lambda y, unused=0: y\n'
+    wrapped = NORMALISED.replace("total = total + value * scale", "total = keep(same(total) + same(value) * keep(scale))")
+    wrapped = helpers + wrapped.replace("return total / max(len(values), 1)", "return same(total) / max(len(same(values)), 1)")
+    assert wrapped.count("same(") >= 5
+    assert normalise(wrapped) == normalise(NORMALISED)
+    doing_something = "def twice(x):\n    return x * 2\n" + NORMALISED.replace("value * scale", "twice(value) * scale")
+    assert normalise(doing_something) != normalise(NORMALISED)
+
+
 def test_the_normalised_code_has_no_names_docstrings_or_order_of_its_own():
     renamed = NORMALISED.replace("values", "xs").replace("value", "x").replace("total", "acc").replace("digits", "n")
     reordered = renamed.replace("import math\n", "")

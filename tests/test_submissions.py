@@ -1,4 +1,5 @@
 """Finding the submissions in what an instructor hands to `course grade`, and staging them."""
+import re
 import zipfile
 
 import pytest
@@ -146,6 +147,17 @@ def test_student_ids_are_bounded_and_never_start_with_a_dash():
     assert student_id("=HYPERLINK(x)") == "HYPERLINK_x"
     assert len(student_id("a" * 300)) == MAX_ID_CHARS
     assert student_id("...") == "unnamed"
+
+
+def test_names_in_other_scripts_are_different_students():
+    """Two names that differ only in letters outside ASCII never share an id (a run cannot see an earlier run's name)."""
+    from course.submissions import student_id
+
+    names = ["张伟", "李娜", "José", "Josè", "Jose\u0301", "müller", "Müller", "Ελένη", "Алёна"]
+    ids = {name: student_id(name) for name in names}
+    assert ids["José"] == ids["Jose\u0301"], "the same name, composed or not, is one student"
+    assert len({ids[n] for n in names if n != "Jose\u0301"}) == len(names) - 1, ids
+    assert all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", i) for i in ids.values()), ids
 
 
 def test_apple_double_files_are_not_students(tmp_path):

@@ -42,7 +42,6 @@ SLOTS_PER_PROCESS = 64
 
 SANDBOX_TMP = "/tmp"
 SANDBOX_HOME = "/tmp/student"
-SANDBOX_SUBMISSION = "/srv/submission"
 SANDBOX_GRADER = "/srv/grader"
 SHARED_TEMP_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
 # Packages of this repository that a non-editable install would put next to
@@ -168,12 +167,12 @@ def _masks():
     return args
 
 
-def bubblewrap_command(worker_script_dir: Path, submission_dir: Path, disk_bytes: int, uid: int | None, command):
+def bubblewrap_command(worker_script_dir: Path, disk_bytes: int, uid: int | None, command):
     """
     The bwrap command line that runs ``command`` (the worker) in the sandbox.
 
-    ``worker_script_dir`` appears read-only at /srv/grader and
-    ``submission_dir`` (holding the submission's hw/) at /srv/submission.
+    ``worker_script_dir`` appears read-only at /srv/grader; nothing of the
+    submission is mounted (its modules arrive as text, see course.sandbox).
     /tmp is a tmpfs of ``disk_bytes`` and the home folder lives in it, so one
     bound covers everything the submission writes. It is mounted first: an
     interpreter that lives under /tmp is bound inside it, read-only. With
@@ -190,7 +189,6 @@ def bubblewrap_command(worker_script_dir: Path, submission_dir: Path, disk_bytes
     args += ["--dev", "/dev"]
     args += ["--perms", "1777", "--dir", SANDBOX_HOME]
     made = set()
-    _bind(args, made, str(submission_dir), SANDBOX_SUBMISSION)
     _bind(args, made, str(worker_script_dir), SANDBOX_GRADER)
     args += ["--chdir", SANDBOX_HOME, "--"]
     if uid is not None:

@@ -39,7 +39,19 @@ from course.grading.budget import OWN_TIME_SECONDS, Budget  # noqa: F401 (part o
 from hw.policy import MODULES
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker.py"
-IGNORED = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", ".git")
+
+
+def package_texts(package: Path) -> dict:
+    """
+    {file name: its bytes as a latin-1 string} of the package's modules: its
+    regular .py files (no link followed, nothing else). Latin-1 maps every
+    byte to one character and back (the worker's weights-only unpickler reads
+    strings, not bytes).
+    """
+    if not package.is_dir() or package.is_symlink():
+        return {}
+    return {path.name: path.read_bytes().decode("latin-1") for path in sorted(package.iterdir())
+            if path.suffix == ".py" and path.is_file() and not path.is_symlink()}  # fmt: skip
 CLONE_NEWNET = 0x40000000
 MAX_FRAME_BYTES = 256 << 20
 LOG_LIMIT_BYTES = 4 << 20  # of what a submission's workers print, all starts together; the rest is read and dropped
@@ -239,28 +251,25 @@ class Worker:
 
     def _prepare_scratch(self, submission: Path):
         """
-        scratch/grader: the worker script; scratch/submission/hw: a copy of the
-        submission's package. With bwrap both are mounted read-only and the
-        worker copies the package into its tmpfs home; otherwise the copy sits
-        in scratch/home, which only the slot's uid may enter.
+        scratch/grader: the worker script, mounted read-only with bwrap. The
+        submission's package travels as text in the first request (see
+        package_texts), never as files: no file of the submission is there for
+        its code to read as data (a module's own source holding numbers).
+        scratch/home, without bwrap, is the worker's home, which only the
+        slot's uid may enter.
         """
         grader = self.scratch / "grader"
         grader.mkdir()
         shutil.copyfile(WORKER_SCRIPT, grader / "worker.py")
-        if self.level == isolation.BUBBLEWRAP:
-            package_root = self.scratch / "submission"
-        else:
-            package_root = self.scratch / "home" / "submission"
-        package_root.mkdir(parents=True)
-        if (submission / "hw").is_dir():
-            shutil.copytree(submission / "hw", package_root / "hw", symlinks=False, ignore=IGNORED)
-        for path in [grader, *grader.rglob("*"), package_root, *package_root.rglob("*")]:
+        self.package = package_texts(submission / "hw")
+        for path in [grader, *grader.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
         if self.level == isolation.BUBBLEWRAP:
             self.scratch.chmod(0o700)
         else:
             home = self.scratch / "home"
-            (home / "tmp").mkdir()
+            (home / "tmp").mkdir(parents=True)
+            (home / "submission" / "hw").mkdir(parents=True)  # the worker's (it starts as root, then becomes the uid)
             if self.uid is not None:
                 for path in [self.scratch, home, *home.rglob("*")]:
                     os.chown(path, self.uid, self.uid, follow_symlinks=False)
@@ -274,10 +283,8 @@ class Worker:
         if self.level == isolation.BUBBLEWRAP:
             worker = [sys.executable, "-I", "-B", f"{isolation.SANDBOX_GRADER}/worker.py",
                       "--fd-in", str(fd_in), "--fd-out", str(fd_out),
-                      "--home", isolation.SANDBOX_HOME, "--copy-from", isolation.SANDBOX_SUBMISSION]  # fmt: skip
-            command = isolation.bubblewrap_command(
-                self.scratch / "grader", self.scratch / "submission", self.budget.disk_bytes, self.uid, worker
-            )
+                      "--home", isolation.SANDBOX_HOME]  # fmt: skip
+            command = isolation.bubblewrap_command(self.scratch / "grader", self.budget.disk_bytes, self.uid, worker)
             return command, isolation.SANDBOX_HOME, isolation.SANDBOX_TMP
         home = self.scratch / "home"
         command = [sys.executable, "-I", "-B", str(self.scratch / "grader" / "worker.py"),
@@ -328,7 +335,7 @@ class Worker:
         self._printer.start()
         try:
             hello = self._exchange(
-                {"probes": self.probes_sources, "modules": list(self.modules), "threads": self.threads,
+                {"probes": self.probes_sources, "package": self.package, "modules": list(self.modules), "threads": self.threads,
                  "disk_bytes": self.budget.disk_bytes, "unavailable": self.unavailable, "allowed_imports": self.allowed_imports},
                 min(self.budget.startup_seconds, self.budget.seconds - self.seconds_used),
                 "starting up and importing your code",

@@ -21,6 +21,7 @@ writes the originals.
 import re
 import shutil
 import stat
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -55,11 +56,14 @@ class Submission:
 
 def student_id(name: str) -> str:
     """
-    nbgrader student ids: letters, digits, '_' and '-', at most MAX_ID_CHARS,
-    never starting with '-' (an option on a command line, a formula in a
-    spreadsheet).
+    nbgrader student ids: ASCII letters, digits, '_' and '-', at most
+    MAX_ID_CHARS, never starting with '-' (an option on a command line, a
+    formula in a spreadsheet). A letter or digit of another script is kept as
+    its code point ("José" is Josxe9, "张伟" x5f20x4f1f): two names that differ
+    only there are two students, also when they are graded in different runs.
     """
-    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_").lstrip("-_")[:MAX_ID_CHARS].rstrip("_")
+    spelled = "".join(c if c.isascii() or not c.isalnum() else f"x{ord(c):x}" for c in unicodedata.normalize("NFC", name))
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "_", spelled).strip("_").lstrip("-_")[:MAX_ID_CHARS].rstrip("_")
     return cleaned or "unnamed"
 
 

@@ -27,7 +27,6 @@ import importlib.util
 import io
 import os
 import random
-import shutil
 import struct
 import sys
 import traceback
@@ -276,21 +275,17 @@ class GuardedSource(SnapshotSource):
 
 class SubmissionModules(importlib.abc.MetaPathFinder):
     """
-    The package ``hw`` and its modules, all of them served from the texts of
-    ``folder/hw/*.py`` read when this finder is made (the closed world of files:
-    a module written later, a data file renamed, a subfolder, a .pyc, are not
-    importable). The student modules (``students``) get OwnSelf's guards.
+    The package ``hw`` and its modules, all of them served from ``texts``
+    ({file name: source}, sent by the harness; the closed world of files: a
+    module written later, a data file renamed, a subfolder, a .pyc, are not
+    importable, and no module's text is on disk to be read as data). Their
+    paths are under ``folder``/hw. The student modules (``students``) get
+    OwnSelf's guards.
     """
 
-    def __init__(self, folder, students, guard):
+    def __init__(self, folder, texts, students, guard):
         self.package = os.path.join(folder, "hw")
-        self.texts = {}
-        if os.path.isdir(self.package):
-            for entry in sorted(os.listdir(self.package)):
-                path = os.path.join(self.package, entry)
-                if entry.endswith(".py") and os.path.isfile(path) and not os.path.islink(path):
-                    with open(path, "rb") as f:
-                        self.texts[entry] = f.read()
+        self.texts = {name: text.encode("latin-1") for name, text in texts.items()}  # the files' bytes (package_texts)
         self.students = frozenset(students)
         self.guard = guard
         self.loaded = None
@@ -379,14 +374,32 @@ def refuse_threads():
     threading.Thread.start = refused
 
 
-def copy_submission(source: str, home: str) -> str:
-    """The worker's own writable copy of the submission's hw/, in its home folder."""
-    dest = os.path.join(home, "submission")
-    if os.path.isdir(os.path.join(source, "hw")):
-        shutil.copytree(os.path.join(source, "hw"), os.path.join(dest, "hw"))
-    else:
-        os.makedirs(dest, exist_ok=True)
-    return dest
+# What no code may do in the worker once the submission's code can run, refused by an audit hook (PEP 578: Python
+# raises these events whoever makes the call, a library called with the submission's arguments included, and a hook
+# cannot be removed). Pickle's find_class is how an unpickled file names the functions it calls: the worker's own
+# messages and the homework's files load with torch's weights_only unpickler, which never asks for it.
+REFUSED_EVENTS = {
+    "pickle.find_class": "unpickling objects from a file is not available to the homework's code (torch.load with "
+                         "weights_only=True and numpy.load without allow_pickle read tensors and arrays)",
+}  # fmt: skip
+
+
+def refuse_events():
+    """Installs the audit hook that refuses REFUSED_EVENTS for the rest of the worker's life."""
+    refused = dict(REFUSED_EVENTS)
+
+    def hook(event, args):
+        if event in refused:
+            raise RuntimeError(refused[event])
+
+    sys.addaudithook(hook)
+
+
+def submission_folder(home: str) -> str:
+    """The submission's folder in the worker's home: its hw/ holds no file (the modules are served from memory)."""
+    folder = os.path.join(home, "submission")
+    os.makedirs(os.path.join(folder, "hw"), exist_ok=True)
+    return folder
 
 
 def main():
@@ -395,7 +408,6 @@ def main():
     parser.add_argument("--fd-in", type=int, required=True)
     parser.add_argument("--fd-out", type=int, required=True)
     parser.add_argument("--home", required=True)
-    parser.add_argument("--copy-from", help="read-only folder holding hw/, copied into the home folder first")
     parser.add_argument("--uid", type=int)
     parser.add_argument("--gid", type=int)
     args = parser.parse_args()
@@ -430,23 +442,20 @@ def main():
     # importable, and the table the requests are answered from is a copy that nothing else holds.
     table = types.MappingProxyType(dict(probes.PROBES))
     student_error = probes.StudentError
-    if args.copy_from:
-        submission = copy_submission(args.copy_from, args.home)
-    else:
-        submission = os.path.join(args.home, "submission")
-    submission = os.path.realpath(submission)
+    submission = os.path.realpath(submission_folder(args.home))
     os.chdir(args.home)
 
     # An editable install of the instructor's repository adds a finder that
     # would serve the instructor's `hw` to a submission that lacks one.
     sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
     sys.meta_path.insert(0, UnavailableModules(hello["unavailable"]))
-    student_modules = SubmissionModules(submission, hello["modules"], own_self_guard(hello["modules"]))
+    student_modules = SubmissionModules(submission, hello.pop("package"), hello["modules"], own_self_guard(hello["modules"]))
     sys.meta_path.insert(1, student_modules)
     sys.dont_write_bytecode = True
     if hello["allowed_imports"] is not None:
         builtins.__import__ = ClosedImports(builtins.__import__, hello["modules"], hello["allowed_imports"])
-    sys.path.insert(0, submission)
+    # The submission's folder is not on sys.path: hw is served by student_modules, and nothing else of the
+    # submission is a module (a file its code writes could otherwise be imported by a library, as a backend, say).
     if args.uid is not None:
         warm_up_serialisation(torch)
         if hasattr(probes, "warm_up"):
@@ -454,6 +463,7 @@ def main():
         drop_privileges(args.uid, args.gid, PRELOADED_STDLIB + tuple(getattr(probes, "PRELOAD", ())))
 
     refuse_threads()
+    refuse_events()
     libraries = LibrarySnapshot(torch)
     # Each module's classes as its own code left them: another module that changes them at its import is seen.
     student_modules.loaded = lambda name: libraries.add_classes([name])

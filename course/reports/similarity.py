@@ -368,6 +368,8 @@ def _fingerprint_all(submissions: dict, names: list, boilerplate: frozenset, nor
 #   ``while True: try: x = next(it) except StopIteration: break`` are ``for x in xs``; ``acc = []`` and a loop that
 #   only appends (under ``if``s) is a list comprehension; a variable assigned once and read once, later in the same
 #   block, is replaced by its value (nested calls hoisted into temporaries, ``r = ...; return r``);
+# - identity helpers: a function of the module that only returns one of its arguments (``def same(x): return x``,
+#   or a lambda bound to a name) is called nowhere: each call becomes that argument, and the helper goes;
 # - names: each function's arguments and local variables become v0, v1, ... in the order they first appear;
 # - order: at the top level and in each class, the imports (sorted) come first, then the other statements as they
 #   were, then the functions and classes sorted by their node types (names play no part in the order).
@@ -734,6 +736,54 @@ def _undo_rewrites(function):
             return
 
 
+def _identity_helpers(tree) -> dict:
+    """{name: index of the argument it returns} of the module's functions (and named lambdas) that return an argument."""
+    helpers = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.FunctionDef) and not statement.decorator_list:
+            function = statement
+            body = [s for s in statement.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+            returned = body[0].value if len(body) == 1 and isinstance(body[0], ast.Return) else None
+        elif isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name) \
+                and isinstance(statement.value, ast.Lambda):  # fmt: skip
+            function, returned = statement.value, statement.value.body
+        else:
+            continue
+        names = [a.arg for a in function.args.posonlyargs + function.args.args]
+        name = statement.name if isinstance(statement, ast.FunctionDef) else statement.targets[0].id
+        if isinstance(returned, ast.Name) and returned.id in names and not (function.args.vararg or function.args.kwonlyargs):
+            helpers[name] = names.index(returned.id)
+    return helpers
+
+
+class _InlineIdentities(ast.NodeTransformer):
+    """Each call of an identity helper, with its argument given by position and nothing else, becomes that argument."""
+
+    def __init__(self, helpers):
+        self.helpers = helpers
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        index = self.helpers.get(node.func.id) if isinstance(node.func, ast.Name) else None
+        if index is not None and not node.keywords and index < len(node.args) \
+                and not any(isinstance(a, ast.Starred) for a in node.args):  # fmt: skip
+            return node.args[index]
+        return node
+
+
+def _inline_identities(tree):
+    """Identity helpers called nowhere (see the comments above); the helpers no call is left to go."""
+    helpers = _identity_helpers(tree)
+    if not helpers:
+        return
+    _InlineIdentities(helpers).visit(tree)
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    tree.body = [s for s in tree.body if not (
+        (isinstance(s, ast.FunctionDef) and s.name in helpers and s.name not in used)
+        or (isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Name) and s.targets[0].id in helpers
+            and s.targets[0].id not in used))]  # fmt: skip
+
+
 def _rename_locals(function):
     """A function's arguments and locals (nested functions' included) become v0, v1, ... in order of appearance."""
     local, declared = set(), set()
@@ -794,6 +844,7 @@ def normalise(source: str) -> str:
             break
     for function in [n for n in ast.walk(tree) if isinstance(n, _FUNCTION)]:
         _undo_rewrites(function)
+    _inline_identities(tree)
     _canonical(tree)
     return ast.unparse(tree) + "\n"
 

@@ -173,11 +173,15 @@ def draw_detections(image: torch.Tensor, found: dict, names=None, ax=None, title
     names = names or categories()
     ax = ax or plt.subplots(figsize=(8, 6))[1]
     ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+    placed = []  # the corners labelled so far: a label near another's goes one line higher
+    near = 0.15 * max(image.shape[1:])
     for box, label, score in zip(found["boxes"].tolist(), found["labels"].tolist(), found["scores"].tolist()):
         x0, y0, x1, y1 = box
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="yellow", linewidth=1.2))
         if text:
-            ax.annotate(f"{names[int(label)]} {score:.2f}", (x0, y0), xytext=(0, 2), textcoords="offset points",
+            line = sum(abs(x0 - x) < near and abs(y0 - y) < near for x, y in placed)
+            placed.append((x0, y0))
+            ax.annotate(f"{names[int(label)]} {score:.2f}", (x0, y0), xytext=(0, 2 + 11 * line), textcoords="offset points",
                         va="bottom", fontsize=8, bbox={"facecolor": "yellow", "alpha": 0.8, "pad": 1, "linewidth": 0},
                         annotation_clip=False)  # fmt: skip
     ax.axis("off")

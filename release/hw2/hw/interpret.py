@@ -150,7 +150,8 @@ def plot_feature_maps(maps: dict, k: int = 8, image: int = 0):
 def plot_filters(conv: nn.Conv2d, ncols: int = 8):
     """The learned filters of a (first) convolution as an image grid (filter_grid)."""
     grid = filter_grid(conv.weight.detach().cpu().float(), ncols)
-    fig, ax = plt.subplots(figsize=(0.5 * grid.shape[2] / (conv.kernel_size[1] + 1), 0.5 * grid.shape[1] / (conv.kernel_size[0] + 1)))
+    cells_wide, cells_high = grid.shape[2] / (conv.kernel_size[1] + 1), grid.shape[1] / (conv.kernel_size[0] + 1)
+    fig, ax = plt.subplots(figsize=(1.0 * cells_wide, 1.0 * cells_high + 0.5))  # an inch per filter: 3x3 pixels stay visible
     ax.imshow(grid.permute(1, 2, 0).squeeze(2).numpy(), cmap="gray" if grid.shape[0] == 1 else None)
     ax.axis("off")
     ax.set_title(f"{conv.out_channels} filters {tuple(conv.weight.shape[1:])}")
@@ -273,7 +274,8 @@ def show_maps(images: torch.Tensor, maps: torch.Tensor, titles=None, ncols: int 
     """Each image (N, 3, H, W) with its map (N, H, W) over it, the map normalised to [0, 1] per image."""
     n = len(images)
     rows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(rows, ncols, figsize=(2.0 * ncols, 2.1 * rows), squeeze=False)
+    # Constrained layout leaves room for a title the caller adds (fig.suptitle) above the images' own titles.
+    fig, axes = plt.subplots(rows, ncols, figsize=(2.0 * ncols, 2.1 * rows + 0.4), squeeze=False, layout="constrained")
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -283,7 +285,6 @@ def show_maps(images: torch.Tensor, maps: torch.Tensor, titles=None, ncols: int 
         ax.imshow(heat.numpy(), cmap="jet", alpha=alpha, vmin=0, vmax=1)
         if titles is not None:
             ax.set_title(titles[i], fontsize=8)
-    fig.tight_layout()
     return fig
 
 

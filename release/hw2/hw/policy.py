@@ -245,6 +245,13 @@ MODULE_DUNDERS = frozenset({"__name__", "__file__", "__all__"})  # read; __all__
 # Library switches and settings homework code may set (cuDNN's algorithm choice, matplotlib's defaults).
 SETTABLE_LIBRARY = frozenset({"torch.backends.cudnn.benchmark", "torch.backends.cudnn.deterministic"})
 SETTABLE_LIBRARY_ITEMS = frozenset({"matplotlib.pyplot.rcParams", "matplotlib.rcParams"})
+# The settings of rcParams homework code may set: those of a figure's look, by their group (figure.figsize,
+# font.size, axes.grid, ...). Not the backend, nor a setting that runs a program (text.usetex, animation.*).
+SETTABLE_RC_GROUPS = frozenset({"figure", "font", "axes", "lines", "image", "legend", "xtick", "ytick", "grid",
+                                "savefig", "patch", "scatter", "hist", "errorbar", "boxplot", "markers", "contour"})  # fmt: skip
+# The backends matplotlib.use() and pyplot.switch_backend() may choose (a module:// backend imports a module by name).
+BACKENDS = frozenset({"agg", "pdf", "svg", "ps", "cairo", "template", "inline", "module://matplotlib_inline.backend_inline"})
+BACKEND_SWITCHES = frozenset({"matplotlib.use", "matplotlib.pyplot.switch_backend"})
 # Literal data in one module (the written answers aside): the solution's modules write out at most ~150 numbers
 # (True and False among them), none wider than 12 bits, and ~2,900 bytes of strings besides their docstrings.
 # Thousands of numbers, or one number or text that long, are weights trained elsewhere.
@@ -283,9 +290,12 @@ INTROSPECTION = frozenset({
     "ag_await", "ag_frame", "ag_code", "fget", "fset", "fdel", "func",
     "mro",  # a class's bases in order: of a metaclass, type itself (which makes classes from a dict)
 })  # fmt: skip
-# Calls whose keywords would unpickle code: (function, keyword) -> the values that are safe.
+# Calls whose keywords would unpickle code: (function, keyword) -> the values that are safe. These functions are
+# called where they are named, never kept as a value (a name bound to them, an argument, a default): their keywords
+# are checked in the call.
 UNPICKLING_KEYWORDS = {("torch.load", "weights_only"): (True,), ("torch.load", "pickle_module"): (),
                        ("numpy.load", "allow_pickle"): (False,)}  # fmt: skip
+UNPICKLING_FUNCTIONS = frozenset(function for function, _ in UNPICKLING_KEYWORDS)
 # The syntax homework code may use, as ast's node types: not async code, a match statement's class patterns (they
 # read attributes by name, and __match_args__ by position) or except*, nor any syntax a newer Python adds.
 ALLOWED_SYNTAX = frozenset({
@@ -488,7 +498,9 @@ def library_problem(chain: str, definitions=None, file=None) -> str | None:
             return f"uses {chain}, a private name of {module}"
     library = MODULES.get(module)
     if library is None:
-        return f"uses {module}, which homework code may not use"
+        # A package some of whose modules are listed (hw): name the module of it that is not (hw.grid).
+        unlisted = f"{module}.{rest[0]}" if rest and any(m.startswith(module + ".") for m in MODULES) else module
+        return f"uses {unlisted}, which homework code may not use"
     if library.files is not None and file is not None and Path(file).name not in library.files:
         return f"uses {module}, which {file} may not use: {library.why_not_others}"
     if not rest:
@@ -947,6 +959,9 @@ class Reader(ast.NodeVisitor):
         problem = library_problem(chain, self.definitions, self.file)
         if problem:
             self.flag(node, problem)
+        elif chain in UNPICKLING_FUNCTIONS and not (self.is_called(node) and not isinstance(node, ast.Call)):
+            self.flag(node, f"takes {chain} as a value: call {chain}(...) where you name it (its keywords are "
+                            "checked in that call, they decide whether it can run code from a file)")  # fmt: skip
         elif not resolve(chain)[1]:
             # A module handed around (m = torch; [np][0]) could reach what the module rules refuse.
             self.flag(node, f"passes the module {chain} around as a value (use its names directly, e.g. {chain}.something)")
@@ -1253,6 +1268,11 @@ class Reader(ast.NodeVisitor):
                         self.flag(node, f"calls {function} with {keyword}=..., which can run code from a file")
                     elif full == function and given.arg is None:
                         self.flag(node, f"calls {function} with **keywords")
+            if full in BACKEND_SWITCHES:
+                chosen = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg != "force"), None)
+                if not (isinstance(chosen, ast.Constant) and isinstance(chosen.value, str) and chosen.value.lower() in BACKENDS):
+                    self.flag(node, f"calls {full} with a backend that is not one of {', '.join(sorted(BACKENDS))} "
+                                    "(written out)")  # fmt: skip
         self.generic_visit(node)
 
     def builtin_call(self, node, name):
@@ -1384,9 +1404,15 @@ class Reader(ast.NodeVisitor):
                 element = element.value
             if isinstance(element, ast.Attribute):
                 self.check_store(node, element.value, element.attr, how)
-            elif isinstance(element, ast.Subscript) and self.from_import(element.value) \
-                    and not (how == "assigns to" and self.imported_chain(element.value) in SETTABLE_LIBRARY_ITEMS):  # fmt: skip
-                self.flag(node, f"{how} something imported (homework code changes no library)")
+            elif isinstance(element, ast.Subscript) and self.from_import(element.value):
+                settable = how == "assigns to" and self.imported_chain(element.value) in SETTABLE_LIBRARY_ITEMS
+                key = element.slice
+                if not settable:
+                    self.flag(node, f"{how} something imported (homework code changes no library)")
+                elif not (isinstance(key, ast.Constant) and isinstance(key.value, str)
+                          and key.value.split(".")[0] in SETTABLE_RC_GROUPS):  # fmt: skip
+                    self.flag(node, f"sets rcParams[{ast.unparse(key)}]: homework code sets only the look of figures "
+                                    f"(written-out keys of the groups {', '.join(sorted(SETTABLE_RC_GROUPS))})")  # fmt: skip
 
     def check_store(self, node, obj, attr, how):
         """
