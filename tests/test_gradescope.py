@@ -213,7 +213,7 @@ def test_solution_scores_the_maximum(built, tmp_path):
     check_graded(root, results, set())
     assert results["score"] == sum(t["max_points"] for t in catalog(root)) > 0
     extra = results["extra_data"]
-    assert extra["grader"] == str(root / "source" / "course" / "gradescope.py")  # the zip's harness, not the repository's
+    assert extra["grader"] == str(root / "source" / "course" / "grading" / "gradescope.py")  # the zip's harness, not the repository's
     assert extra["isolation"] == isolation.choose_level()[0]
     assert results["execution_time"] < gradescope.GRADESCOPE_TIMEOUT
     assert "Staff data" in stdout and "Wrote" in stdout
