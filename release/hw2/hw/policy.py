@@ -246,6 +246,13 @@ MODULE_DUNDERS = frozenset({"__name__", "__file__", "__all__"})  # read; __all__
 # Library switches and settings homework code may set (cuDNN's algorithm choice, matplotlib's defaults).
 SETTABLE_LIBRARY = frozenset({"torch.backends.cudnn.benchmark", "torch.backends.cudnn.deterministic"})
 SETTABLE_LIBRARY_ITEMS = frozenset({"matplotlib.pyplot.rcParams", "matplotlib.rcParams"})
+# The settings of rcParams homework code may set: those of a figure's look, by their group (figure.figsize,
+# font.size, axes.grid, ...). Not the backend, nor a setting that runs a program (text.usetex, animation.*).
+SETTABLE_RC_GROUPS = frozenset({"figure", "font", "axes", "lines", "image", "legend", "xtick", "ytick", "grid",
+                                "savefig", "patch", "scatter", "hist", "errorbar", "boxplot", "markers", "contour"})  # fmt: skip
+# The backends matplotlib.use() and pyplot.switch_backend() may choose (a module:// backend imports a module by name).
+BACKENDS = frozenset({"agg", "pdf", "svg", "ps", "cairo", "template", "inline", "module://matplotlib_inline.backend_inline"})
+BACKEND_SWITCHES = frozenset({"matplotlib.use", "matplotlib.pyplot.switch_backend"})
 # Literal data in one module (the written answers aside): the solution's modules write out at most ~150 numbers
 # (True and False among them), none wider than 12 bits, and ~2,900 bytes of strings besides their docstrings.
 # Thousands of numbers, or one number or text that long, are weights trained elsewhere.
@@ -272,6 +279,8 @@ ARGUMENT_PARSING = frozenset({"parse_args", "parse_known_args", "parse_intermixe
 # with anything: its first parameter is then an ordinary name).
 METHOD_DECORATORS = frozenset({"property", "setter", "getter", "deleter", "abstractmethod", "classmethod",
                                "cached_property"})  # fmt: skip
+# functools' caches: the method behind them is called with the arguments the cache was called with, self first.
+CACHING_DECORATORS = ("functools.lru_cache", "functools.cache")
 # Attributes any code may set, on whatever object: a tensor's gradient and data.
 SETTABLE_ANYWHERE = frozenset({"grad", "data"})
 DYNAMIC_CODE = {"eval": "eval()", "exec": "exec()", "compile": "compile()", "globals": "globals()",
@@ -284,9 +293,12 @@ INTROSPECTION = frozenset({
     "ag_await", "ag_frame", "ag_code", "fget", "fset", "fdel", "func",
     "mro",  # a class's bases in order: of a metaclass, type itself (which makes classes from a dict)
 })  # fmt: skip
-# Calls whose keywords would unpickle code: (function, keyword) -> the values that are safe.
+# Calls whose keywords would unpickle code: (function, keyword) -> the values that are safe. These functions are
+# called where they are named, never kept as a value (a name bound to them, an argument, a default): their keywords
+# are checked in the call.
 UNPICKLING_KEYWORDS = {("torch.load", "weights_only"): (True,), ("torch.load", "pickle_module"): (),
                        ("numpy.load", "allow_pickle"): (False,)}  # fmt: skip
+UNPICKLING_FUNCTIONS = frozenset(function for function, _ in UNPICKLING_KEYWORDS)
 # The syntax homework code may use, as ast's node types: not async code, a match statement's class patterns (they
 # read attributes by name, and __match_args__ by position) or except*, nor any syntax a newer Python adds.
 ALLOWED_SYNTAX = frozenset({
@@ -875,16 +887,20 @@ class Reader(ast.NodeVisitor):
         by their own names, and ``<a property>.setter`` of the same class; not
         a decorator of the homework's, which could keep the bare function.
         """
-        if isinstance(decorator, ast.Call) and not decorator.args and not decorator.keywords:
-            root, chain = dotted(decorator.func)  # torch.no_grad(): a context manager that wraps the method as it is
-            return root in self.imports and self.imports[root] + chain[len(root):] in GRAD_MODE_DECORATORS
+        if isinstance(decorator, ast.Call):
+            root, chain = dotted(decorator.func)
+            full = self.imports[root] + chain[len(root):] if root in self.imports else None
+            if full in CACHING_DECORATORS:  # functools.lru_cache(maxsize=...): a cache in front of the method
+                return True
+            # torch.no_grad(): a context manager that wraps the method as it is
+            return not decorator.args and not decorator.keywords and full in GRAD_MODE_DECORATORS
         root, chain = dotted(decorator)
         if root is None:
             return False
         if chain in ("property", "classmethod", "staticmethod", "abstractmethod", "cached_property"):
             return root not in self.bindings and root not in self.imports or self.imports.get(root, "").endswith(chain)
         if root in self.imports:
-            return self.imports[root] + chain[len(root):] in ("abc.abstractmethod", "functools.cached_property")
+            return self.imports[root] + chain[len(root):] in ("abc.abstractmethod", "functools.cached_property", *CACHING_DECORATORS)
         parts = chain.split(".")
         return len(parts) == 2 and parts[1] in ("setter", "getter", "deleter") and parts[0] in self.property_names
 
@@ -948,6 +964,9 @@ class Reader(ast.NodeVisitor):
         problem = library_problem(chain, self.definitions, self.file)
         if problem:
             self.flag(node, problem)
+        elif chain in UNPICKLING_FUNCTIONS and not (self.is_called(node) and not isinstance(node, ast.Call)):
+            self.flag(node, f"takes {chain} as a value: call {chain}(...) where you name it (its keywords are "
+                            "checked in that call, they decide whether it can run code from a file)")  # fmt: skip
         elif not resolve(chain)[1]:
             # A module handed around (m = torch; [np][0]) could reach what the module rules refuse.
             self.flag(node, f"passes the module {chain} around as a value (use its names directly, e.g. {chain}.something)")
@@ -1254,6 +1273,11 @@ class Reader(ast.NodeVisitor):
                         self.flag(node, f"calls {function} with {keyword}=..., which can run code from a file")
                     elif full == function and given.arg is None:
                         self.flag(node, f"calls {function} with **keywords")
+            if full in BACKEND_SWITCHES:
+                chosen = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg != "force"), None)
+                if not (isinstance(chosen, ast.Constant) and isinstance(chosen.value, str) and chosen.value.lower() in BACKENDS):
+                    self.flag(node, f"calls {full} with a backend that is not one of {', '.join(sorted(BACKENDS))} "
+                                    "(written out)")  # fmt: skip
         self.generic_visit(node)
 
     def builtin_call(self, node, name):
@@ -1385,9 +1409,15 @@ class Reader(ast.NodeVisitor):
                 element = element.value
             if isinstance(element, ast.Attribute):
                 self.check_store(node, element.value, element.attr, how)
-            elif isinstance(element, ast.Subscript) and self.from_import(element.value) \
-                    and not (how == "assigns to" and self.imported_chain(element.value) in SETTABLE_LIBRARY_ITEMS):  # fmt: skip
-                self.flag(node, f"{how} something imported (homework code changes no library)")
+            elif isinstance(element, ast.Subscript) and self.from_import(element.value):
+                settable = how == "assigns to" and self.imported_chain(element.value) in SETTABLE_LIBRARY_ITEMS
+                key = element.slice
+                if not settable:
+                    self.flag(node, f"{how} something imported (homework code changes no library)")
+                elif not (isinstance(key, ast.Constant) and isinstance(key.value, str)
+                          and key.value.split(".")[0] in SETTABLE_RC_GROUPS):  # fmt: skip
+                    self.flag(node, f"sets rcParams[{ast.unparse(key)}]: homework code sets only the look of figures "
+                                    f"(written-out keys of the groups {', '.join(sorted(SETTABLE_RC_GROUPS))})")  # fmt: skip
 
     def check_store(self, node, obj, attr, how):
         """
