@@ -278,6 +278,8 @@ ARGUMENT_PARSING = frozenset({"parse_args", "parse_known_args", "parse_intermixe
 # with anything: its first parameter is then an ordinary name).
 METHOD_DECORATORS = frozenset({"property", "setter", "getter", "deleter", "abstractmethod", "classmethod",
                                "cached_property"})  # fmt: skip
+# functools' caches: the method behind them is called with the arguments the cache was called with, self first.
+CACHING_DECORATORS = ("functools.lru_cache", "functools.cache")
 # Attributes any code may set, on whatever object: a tensor's gradient and data.
 SETTABLE_ANYWHERE = frozenset({"grad", "data"})
 DYNAMIC_CODE = {"eval": "eval()", "exec": "exec()", "compile": "compile()", "globals": "globals()",
@@ -886,16 +888,20 @@ class Reader(ast.NodeVisitor):
         by their own names, and ``<a property>.setter`` of the same class; not
         a decorator of the homework's, which could keep the bare function.
         """
-        if isinstance(decorator, ast.Call) and not decorator.args and not decorator.keywords:
-            root, chain = dotted(decorator.func)  # torch.no_grad(): a context manager that wraps the method as it is
-            return root in self.imports and self.imports[root] + chain[len(root):] in GRAD_MODE_DECORATORS
+        if isinstance(decorator, ast.Call):
+            root, chain = dotted(decorator.func)
+            full = self.imports[root] + chain[len(root):] if root in self.imports else None
+            if full in CACHING_DECORATORS:  # functools.lru_cache(maxsize=...): a cache in front of the method
+                return True
+            # torch.no_grad(): a context manager that wraps the method as it is
+            return not decorator.args and not decorator.keywords and full in GRAD_MODE_DECORATORS
         root, chain = dotted(decorator)
         if root is None:
             return False
         if chain in ("property", "classmethod", "staticmethod", "abstractmethod", "cached_property"):
             return root not in self.bindings and root not in self.imports or self.imports.get(root, "").endswith(chain)
         if root in self.imports:
-            return self.imports[root] + chain[len(root):] in ("abc.abstractmethod", "functools.cached_property")
+            return self.imports[root] + chain[len(root):] in ("abc.abstractmethod", "functools.cached_property", *CACHING_DECORATORS)
         parts = chain.split(".")
         return len(parts) == 2 and parts[1] in ("setter", "getter", "deleter") and parts[0] in self.property_names
 

@@ -233,6 +233,23 @@ def test_the_worker_refuses_what_no_code_may_do(worker_for, level, rule):
         relu_pass(worker_for(layers=code, level=level))
 
 
+def test_a_data_loader_with_worker_processes_loads_in_the_worker(worker_for):
+    """num_workers=2 is a student's choice of speed: the batches come, the same, from the worker's own process."""
+    answers = textwrap.dedent(
+        """
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
+        def part1_q1():
+            data = TensorDataset(torch.arange(10.0))
+            fast = [b[0] for b in DataLoader(data, batch_size=4, num_workers=2, persistent_workers=True)]
+            plain = [b[0] for b in DataLoader(data, batch_size=4)]
+            return f"{len(fast)} batches, the same: {all(torch.equal(a, b) for a, b in zip(fast, plain))}"
+        """
+    )
+    assert worker_for(answers=answers).call("written_answers", names=["part1_q1"]) == {"part1_q1": "3 batches, the same: True"}
+
+
 def test_torch_convolution_refused_at_run_time(worker_for):
     """Reaching F.conv2d in a way the static scan cannot see (getattr) still fails, with the reason."""
     hidden_call = 'getattr(torch.nn.functional, "con" + "v2d")(x, self.w, self.b, self.stride, self.padding)'

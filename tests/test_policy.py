@@ -247,6 +247,9 @@ ALLOWED = {
                                                           "plt.style.use('ggplot')",
     "self.__dict__ in a repr": 'text = f"Config({self.__dict__})"',
     "clear_output between epochs": "from IPython.display import clear_output\nclear_output(wait=True)",
+    "a cached method": "import functools\nclass T:\n    def __init__(self):\n        self._calls = 0\n\n"
+                       "    @functools.lru_cache(maxsize=None)\n    def f(self, n):\n        self._calls += 1\n        return n\n\n"
+                       "    @functools.cache\n    def g(self):\n        return self._calls",
     "loading tensors and arrays, and a figure's look": "import numpy as np\nimport matplotlib.pyplot as plt\n"
                                                       "a = np.load('a.npy')\nb = torch.load('b.pt', map_location='cpu')\n"
                                                       "plt.rcParams['figure.figsize'] = (8, 4)\nplt.switch_backend('agg')",

@@ -395,6 +395,23 @@ def refuse_events():
     sys.addaudithook(hook)
 
 
+def load_data_in_this_process():
+    """
+    A DataLoader with worker processes (num_workers > 0) loads its batches in
+    the worker's own process instead, as with num_workers=0: no process may
+    start in the sandbox, and a student's choice of loader processes is a
+    matter of speed, not of correctness. The batches are the same, in the same
+    order (the sampler runs here either way).
+    """
+    from torch.utils.data import dataloader
+
+    def in_this_process(loader):
+        loader.num_workers, loader.timeout = 0, 0
+        return dataloader._SingleProcessDataLoaderIter(loader)
+
+    dataloader.DataLoader._get_iterator = in_this_process
+
+
 def submission_folder(home: str) -> str:
     """The submission's folder in the worker's home: its hw/ holds no file (the modules are served from memory)."""
     folder = os.path.join(home, "submission")
@@ -464,6 +481,7 @@ def main():
 
     refuse_threads()
     refuse_events()
+    load_data_in_this_process()
     libraries = LibrarySnapshot(torch)
     # Each module's classes as its own code left them: another module that changes them at its import is seen.
     student_modules.loaded = lambda name: libraries.add_classes([name])
