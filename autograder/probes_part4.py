@@ -335,17 +335,44 @@ def check_random_start(in_size, num_classes, images, seed):
         judged.append(("parameters, all together,", torch.cat([a.flatten() for _, a, _ in pairs]),
                        torch.cat([b.flatten() for _, _, b in pairs])))  # fmt: skip
     for name, a, b in judged:
-        a, b = a.flatten().double(), b.flatten().double()
-        a, b = a - a.mean(), b - b.mean()
-        norms = a.norm() * b.norm()
-        if norms > 0 and abs(float(a @ b / norms)) > SAME_START:
+        if same_start(a, b):
             verb = "start" if name.endswith(",") else "starts"
             raise StudentError(f"YourCNN's {name} {verb} from the same values whatever the random seed: a network "
                                "starts from random values and learns from the recipe's training alone")  # fmt: skip
 
 
+def same_start(a, b) -> bool:
+    """
+    Whether two builds' values of one parameter are the same values, in any
+    order: correlated element by element (the same weights), the same multiset
+    (the weights with their channels shuffled, in every layer), or, for a
+    weight, rows that each correlate with a row of the other build (the first
+    layer's filters shuffled, and changed a little).
+    """
+    a, b = a.double(), b.double()
+    flat_a, flat_b = a.flatten() - a.mean(), b.flatten() - b.mean()
+    norms = flat_a.norm() * flat_b.norm()
+    if norms > 0 and abs(float(flat_a @ flat_b / norms)) > SAME_START:
+        return True
+    if torch.allclose(a.flatten().sort().values, b.flatten().sort().values, rtol=1e-5, atol=1e-8):
+        return True
+    if a.dim() < 2 or a[0].numel() < SAME_ROW_MIN or a.shape[0] < 2:
+        return False
+    rows_a, rows_b = a.flatten(1), b.flatten(1)
+    rows_a = rows_a - rows_a.mean(dim=1, keepdim=True)
+    rows_b = rows_b - rows_b.mean(dim=1, keepdim=True)
+    rows_a = rows_a / rows_a.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    rows_b = rows_b / rows_b.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    best = (rows_a @ rows_b.T).abs().amax(dim=1)  # each row's closest row of the other build
+    return float(best.mean()) > SAME_ROWS
+
+
 SAME_START = 0.5  # correlation of two random initialisations: about 0, with a spread of 1/sqrt(elements)
 SAME_START_MIN = 256  # elements: two random draws correlate above 0.5 once in ~10^15 (8 standard deviations)
+# Rows of at least SAME_ROW_MIN values (a filter of 3 channels of 3x3 is 27): the closest of F random rows of d values
+# correlates about sqrt(2 ln(2F) / d) with a given row (0.6 for 64 filters of 27), rows of shuffled copies 1.
+SAME_ROW_MIN = 27
+SAME_ROWS = 0.9
 
 
 PROBES.update({f.__name__: f for f in (architecture_pass, construction_error, classifier_pass, roc_threshold, yourcnn_train)})

@@ -572,3 +572,43 @@ def test_a_method_called_on_a_library_object_is_refused(tmp_path):
     module = guarded_module(tmp_path)
     with pytest.raises(TypeError, match="Toolbox.contents was called on a catch_warnings"):
         module.through_an_alias()
+
+
+# -- a network that starts from the same values (autograder/probes_part4.py, check_random_start) -----------------
+
+
+@pytest.fixture(scope="module")
+def same_start():
+    import sys
+
+    sys.path.insert(0, str(AUTOGRADER))
+    try:
+        import probes_part4
+    finally:
+        sys.path.remove(str(AUTOGRADER))
+    return probes_part4.same_start
+
+
+def shuffled(weight, generator, inner=False):
+    """A weight with its rows (output channels) shuffled, and with inner=True its input channels too."""
+    weight = weight[torch.randperm(weight.shape[0], generator=generator)]
+    return weight[:, torch.randperm(weight.shape[1], generator=generator)] if inner else weight
+
+
+@pytest.mark.parametrize("shape", [(16, 3, 3, 3), (64, 3, 5, 5), (8, 8, 3, 3), (100, 256)], ids=str)
+def test_two_random_builds_do_not_start_the_same(same_start, shape):
+    for seed in range(5):
+        a, b = (torch.randn(shape, generator=torch.Generator().manual_seed(2 * seed + i)) for i in (0, 1))
+        assert not same_start(a, b), (shape, seed)
+
+
+@pytest.mark.parametrize("shape", [(16, 3, 3, 3), (8, 3, 5, 5), (8, 8, 3, 3), (100, 256)], ids=str)
+def test_weights_written_in_the_code_start_the_same_however_they_are_shuffled(same_start, shape):
+    trained = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(1)
+    assert same_start(trained, trained.clone())
+    assert same_start(trained, shuffled(trained, generator)), "its filters in other slots"
+    assert same_start(trained, shuffled(trained, generator, inner=True)), "its input channels shuffled too"
+    noisy = shuffled(trained, generator) + 0.1 * trained.std() * torch.randn(shape, generator=generator)
+    if trained[0].numel() >= 27:
+        assert same_start(trained, noisy), "its filters shuffled and changed a little"
