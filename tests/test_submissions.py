@@ -151,7 +151,7 @@ def test_student_ids_are_bounded_and_never_start_with_a_dash():
 
 def test_names_in_other_scripts_are_different_students():
     """Two names that differ only in letters outside ASCII never share an id (a run cannot see an earlier run's name)."""
-    from course.submissions import student_id
+    from course.grading.submissions import student_id
 
     names = ["张伟", "李娜", "José", "Josè", "Jose\u0301", "müller", "Müller", "Ελένη", "Алёна"]
     ids = {name: student_id(name) for name in names}

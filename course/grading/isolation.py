@@ -172,7 +172,7 @@ def bubblewrap_command(worker_script_dir: Path, disk_bytes: int, uid: int | None
     The bwrap command line that runs ``command`` (the worker) in the sandbox.
 
     ``worker_script_dir`` appears read-only at /srv/grader; nothing of the
-    submission is mounted (its modules arrive as text, see course.sandbox).
+    submission is mounted (its modules arrive as text, see course.grading.sandbox).
     /tmp is a tmpfs of ``disk_bytes`` and the home folder lives in it, so one
     bound covers everything the submission writes. It is mounted first: an
     interpreter that lives under /tmp is bound inside it, read-only. With
