@@ -784,17 +784,22 @@ def _inline_identities(tree):
             and s.targets[0].id not in used))]  # fmt: skip
 
 
-def _rename_locals(function):
-    """A function's arguments and locals (nested functions' included) become v0, v1, ... in order of appearance."""
-    local, declared = set(), set()
+def _assigned_names(function) -> set:
+    """The arguments and the names a function (nested ones included) assigns, less its global and nonlocal ones."""
+    names, declared = set(), set()
     for node in ast.walk(function):
         if isinstance(node, ast.arg):
-            local.add(node.arg)
+            names.add(node.arg)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            local.add(node.id)
+            names.add(node.id)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             declared.update(node.names)
-    local -= declared
+    return names - declared
+
+
+def _rename_locals(function):
+    """A function's arguments and locals (nested functions' included) become v0, v1, ... in order of appearance."""
+    local = _assigned_names(function)
     mapping = {}
 
     def visit(node):
@@ -1285,16 +1290,8 @@ class _Renamer(ast.NodeTransformer):
 
 
 def _local_names(function) -> set:
-    """The arguments and the names a function (nested ones included) assigns, less global/nonlocal ones."""
-    names, declared = set(), set()
-    for node in ast.walk(function):
-        if isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            declared.update(node.names)
-    return names - declared - {"self", "cls"}
+    """The arguments and the names a function (nested ones included) assigns, less global/nonlocal ones, self and cls."""
+    return _assigned_names(function) - {"self", "cls"}
 
 
 def _needs_at_definition(statement) -> set:
